@@ -1,0 +1,186 @@
+"""The ``lgn`` command line. Exit codes: 0 success, 1 a check failed, 2 bad usage or bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from . import formats, pipeline, truth
+from .errors import LgnError
+from .ir import GateGraph
+from .random_graph import random_layered
+from .verify import compare_graphs
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _save(graph: GateGraph, path: str) -> None:
+    target = Path(path)
+    try:
+        if target.suffix == ".txt":
+            target.write_text(formats.to_text(graph))
+        else:
+            formats.save_npz(graph, target)
+    except OSError as exc:
+        raise LgnError(f"{target}: cannot write: {exc.strerror or exc}") from None
+
+
+def cmd_random(args) -> int:
+    graph = random_layered(
+        n_inputs=args.inputs,
+        layers=args.layers,
+        width=args.width,
+        arity=args.arity,
+        classes=args.classes,
+        pass_through=args.pass_through,
+        seed=args.seed,
+    )
+    _save(graph, args.out)
+    print(f"wrote {args.out}: {graph.n_inputs} inputs, {graph.n_gates} gates, {graph.n_classes} classes")
+    return EXIT_OK
+
+
+def describe(graph: GateGraph) -> list[str]:
+    """The lines ``lgn info`` prints."""
+    sizes = pipeline.support_sizes(graph)
+    by_arity = Counter(sizes.tolist())
+    lines = [
+        f"inputs      {graph.n_inputs}",
+        f"gates       {graph.n_gates} (fan-in slots per gate: {graph.arity})",
+        "  by arity  " + ", ".join(f"{a}-input: {n}" for a, n in sorted(by_arity.items())),
+        f"  pass-throughs (wires and inverters): {int(by_arity.get(1, 0))}",
+        f"  without pass-throughs and constants: {int((sizes >= 2).sum())}",
+        f"depth       {graph.depth}",
+        f"outputs     {graph.n_outputs} ({int(graph.output_negated.sum())} negated)",
+        f"classes     {graph.n_classes} (group sizes {_sizes_text(graph.class_sizes)})",
+    ]
+    if graph.n_gates:
+        names = Counter(
+            truth.gate_name(int(t), graph.arity) if graph.arity <= 2 else f"{int(s)}-input LUT"
+            for t, s in zip(graph.tables.tolist(), sizes.tolist())
+        )
+        lines.append("by function " + ", ".join(f"{name}: {n}" for name, n in names.most_common()))
+    if graph.encoder is not None:
+        lines.append(f"encoder     {graph.encoder.n_features} raw features -> {graph.n_inputs} threshold bits")
+    return lines
+
+
+def _sizes_text(sizes: np.ndarray) -> str:
+    unique = sorted(set(sizes.tolist()))
+    return str(unique[0]) if len(unique) == 1 else ", ".join(map(str, sizes.tolist()))
+
+
+def cmd_info(args) -> int:
+    graph = formats.load_graph(args.graph)
+    print(f"{args.graph}")
+    for line in describe(graph):
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def cmd_simplify(args) -> int:
+    graph = formats.load_graph(args.graph)
+    stats: list[pipeline.PassStat] = []
+    start = time.perf_counter()
+    result = pipeline.simplify(graph, lut=args.lut, check=args.check, stats=stats)
+    seconds = time.perf_counter() - start
+    _save(result, args.out)
+    if args.verbose:
+        for s in stats:
+            print(f"  {s.name:22s} {s.gates_in:>9d} -> {s.gates_out:>9d}  {s.seconds * 1e3:8.1f} ms")
+    passes = pipeline.pass_through_count(graph)
+    share = passes / graph.n_gates if graph.n_gates else 0.0
+    print(f"pass-throughs in the input: {passes} of {graph.n_gates} gates ({share:.1%})")
+    kind = f"{args.lut}-input LUTs" if args.lut else "gates"
+    print(f"gates: {graph.n_gates} -> {result.n_gates} {kind} in {seconds:.2f} s; wrote {args.out}")
+    return EXIT_OK
+
+
+def cmd_verify(args) -> int:
+    graph = formats.load_graph(args.graph)
+    if args.against is None:
+        raise LgnError("nothing to verify against: give --against G2.npz")
+    other = formats.load_graph(args.against)
+    start = time.perf_counter()
+    report = compare_graphs(graph, other, n_random=args.vectors, seed=args.seed)
+    how = "exhaustive" if report.exhaustive else f"structured + {args.vectors} random, seed {args.seed}"
+    print(f"evaluator vs evaluator ({how}) in {time.perf_counter() - start:.2f} s")
+    if report.first_mismatch is not None:
+        print(f"first mismatch at vector {report.first_mismatch}")
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lgn", description="Logic gate networks: train, compile, verify.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("random", help="write a random layered network (for tests and benchmarks)")
+    p.add_argument("--inputs", type=int, default=784)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--width", type=int, default=8000)
+    p.add_argument("--arity", type=int, default=2)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--pass-through", type=float, default=0.0, help="fraction of wires/inverters (0..1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output graph (.npz, or .txt for the text form)")
+    p.set_defaults(func=cmd_random)
+
+    p = sub.add_parser("info", help="describe a graph")
+    p.add_argument("graph")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("simplify", help="run the simplification passes")
+    p.add_argument("graph")
+    p.add_argument("--out", required=True)
+    p.add_argument("--lut", type=int, default=None, help="merge gates into LUTs of at most K inputs (FPGA: 6)")
+    p.add_argument("--check", action="store_true", help="check equivalence after every pass")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every pass's statistics")
+    p.set_defaults(func=cmd_simplify)
+
+    p = sub.add_parser("verify", help="check that two implementations agree bit for bit")
+    p.add_argument("graph")
+    p.add_argument("--against", help="a second graph to compare with the first")
+    p.add_argument("--vectors", type=int, default=10_000, help="random vectors (beyond the structured ones)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("demo", help="the main job on the embedded default")
+    p.add_argument("--out", default="out/demo")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("vectors", "inputs", "layers", "width"):
+        if getattr(args, name, 1) is not None and getattr(args, name, 1) < 0:
+            parser.error(f"--{name} must not be negative")
+    try:
+        return args.func(args)
+    except LgnError as exc:
+        print(f"lgn: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("lgn: error: out of memory (try a smaller network or fewer vectors)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("lgn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""cocotb testbenches and their pytest runners (the Verilog backend issue)."""
