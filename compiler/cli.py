@@ -112,8 +112,16 @@ def cmd_verify(args) -> int:
     print(f"evaluator vs evaluator ({how}) in {time.perf_counter() - start:.2f} s")
     if report.first_mismatch is not None:
         print(f"first mismatch at vector {report.first_mismatch}")
+    proven = True
+    if args.formal:
+        from .formal import abc_equivalent
+
+        start = time.perf_counter()
+        proven = abc_equivalent(graph, other)
+        verdict = "equivalent" if proven else "NOT equivalent"
+        print(f"formal (ABC cec): {verdict} in {time.perf_counter() - start:.2f} s")
     print(report.summary())
-    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+    return EXIT_OK if report.ok and proven else EXIT_CHECK_FAILED
 
 
 def cmd_demo(args) -> int:
@@ -154,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--against", help="a second graph to compare with the first")
     p.add_argument("--vectors", type=int, default=10_000, help="random vectors (beyond the structured ones)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--formal", action="store_true", help="also prove equivalence with ABC cec")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("demo", help="the main job on the embedded default")
