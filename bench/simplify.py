@@ -43,9 +43,11 @@ def bench_simplify(gates: int) -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"simplify {graph.n_gates:,} gates ({layers} x {gates // layers:,}, 50% pass-throughs) -> "
-          f"{out.n_gates:,} in {seconds:.2f} s; peak traced memory {peak / 2**20:.0f} MiB, "
-          f"process peak RSS {rss:.0f} MiB  [target: < 3 s, < 1 GB]")
+    print(
+        f"simplify {graph.n_gates:,} gates ({layers} x {gates // layers:,}, 50% pass-throughs) -> "
+        f"{out.n_gates:,} in {seconds:.2f} s; peak traced memory {peak / 2**20:.0f} MiB, "
+        f"process peak RSS {rss:.0f} MiB  [target: < 3 s, < 1 GB]"
+    )
 
 
 def bench_evaluator(width: int, samples: int) -> None:
@@ -60,8 +62,10 @@ def bench_evaluator(width: int, samples: int) -> None:
     evaluate.scores(graph, bits)
     full = time.perf_counter() - start
     work = graph.n_gates * samples
-    print(f"evaluator, {graph.n_gates:,} gates x {samples:,} samples: gate network {work / net / 1e9:.2f} G "
-          f"sample-gates/s; with packing and GroupSum {work / full / 1e9:.2f} G/s  [target: >= 1.0]")
+    print(
+        f"evaluator, {graph.n_gates:,} gates x {samples:,} samples: gate network {work / net / 1e9:.2f} G "
+        f"sample-gates/s; with packing and GroupSum {work / full / 1e9:.2f} G/s  [target: >= 1.0]"
+    )
 
 
 def abc_lut6(graph, abc: str) -> tuple[int, float]:
@@ -69,8 +73,12 @@ def abc_lut6(graph, abc: str) -> tuple[int, float]:
         path = Path(tmp) / "net.blif"
         path.write_text(to_blif(graph))
         start = time.perf_counter()
-        proc = subprocess.run([abc, "-q", f"read {path}; strash; dc2; if -K 6; print_stats"],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [abc, "-q", f"read {path}; strash; dc2; if -K 6; print_stats"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         seconds = time.perf_counter() - start
     match = re.search(r"nd\s*=\s*(\d+)", proc.stdout)
     if not match:
@@ -85,17 +93,24 @@ def bench_lut6(shapes: list[tuple[int, int]]) -> None:
         start = time.perf_counter()
         ours = pipeline.simplify(graph, lut=6)
         seconds = time.perf_counter() - start
-        line = f"LUT6, {graph.n_gates:,} random 2-input gates ({layers} x {width:,}): ours {ours.n_gates:,} in {seconds:.1f} s"
+        line = (
+            f"LUT6, {graph.n_gates:,} random 2-input gates ({layers} x {width:,}): "
+            f"ours {ours.n_gates:,} in {seconds:.1f} s"
+        )
         if abc is None:
             print(line + "; ABC not installed (apt-get install berkeley-abc)")
             continue
         theirs, abc_seconds = abc_lut6(graph, abc)
-        print(f"{line}; ABC {theirs:,} in {abc_seconds:.1f} s; ours / ABC = {ours.n_gates / theirs:.3f}"
-              "  [target: <= 1.10]")
+        print(
+            f"{line}; ABC {theirs:,} in {abc_seconds:.1f} s; ours / ABC = {ours.n_gates / theirs:.3f}"
+            "  [target: <= 1.10]"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     args = parser.parse_args()
     scale = 10 if args.quick else 1

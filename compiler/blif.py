@@ -40,4 +40,3 @@ def to_blif(graph: GateGraph, model: str = "lgn") -> str:
         lines.append("0 1" if negated else "1 1")
     lines.append(".end")
     return "\n".join(lines) + "\n"
-

@@ -66,7 +66,9 @@ def describe(graph: GateGraph) -> list[str]:
         )
         lines.append("by function " + ", ".join(f"{name}: {n}" for name, n in names.most_common()))
     if graph.encoder is not None:
-        lines.append(f"encoder     {graph.encoder.n_features} raw features -> {graph.n_inputs} threshold bits")
+        lines.append(
+            f"encoder     {graph.encoder.n_features} raw features -> {graph.n_inputs} threshold bits"
+        )
     return lines
 
 
@@ -152,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simplify", help="run the simplification passes")
     p.add_argument("graph")
     p.add_argument("--out", required=True)
-    p.add_argument("--lut", type=int, default=None, help="merge gates into LUTs of at most K inputs (FPGA: 6)")
+    p.add_argument(
+        "--lut", type=int, default=None, help="merge gates into LUTs of at most K inputs (FPGA: 6)"
+    )
     p.add_argument("--check", action="store_true", help="check equivalence after every pass")
     p.add_argument("-v", "--verbose", action="store_true", help="print every pass's statistics")
     p.set_defaults(func=cmd_simplify)

@@ -92,7 +92,7 @@ def _output_words(graph: GateGraph, bits: np.ndarray):
 
 
 def output_bits(graph: GateGraph, bits: np.ndarray) -> np.ndarray:
-    """``bool[N, n_outputs]``: each output's value after its negation flag, for 0/1 inputs ``[N, n_inputs]``."""
+    """``bool[N, n_outputs]``: each output after its negation flag, for 0/1 inputs ``[N, n_inputs]``."""
     result = np.empty((len(bits), graph.n_outputs), dtype=bool)
     for start, count, words in _output_words(graph, bits):
         result[start : start + count] = unpack_bits(words, count)

@@ -83,15 +83,25 @@ def _enumerate_cuts(graph: GateGraph, fanins: list[list[int]], k: int) -> list[l
                     c = a | b
                     if len(c) <= k:
                         grown.add(c)
-            merged = grown if len(grown) <= limit else set(sorted(grown, key=lambda c: (len(c), sorted(c)))[:limit])
+            merged = (
+                grown
+                if len(grown) <= limit
+                else set(sorted(grown, key=lambda c: (len(c), sorted(c)))[:limit])
+            )
         if not merged:
+            width = len({s for s in row if s >= 2})
             raise LgnError(
-                f"gate {gate} (node {node}) reads {len({s for s in row if s >= 2})} distinct nodes, more than "
-                f"the LUT size {k}; LUT merging does not split gates"
+                f"gate {gate} (node {node}) reads {width} distinct nodes, more than the LUT size {k}; "
+                "LUT merging does not split gates"
             )
         scored = sorted(
-            (1 + max((depth[leaf] for leaf in cut), default=0), 1.0 + sum(flow[leaf] for leaf in cut), len(cut),
-             sorted(cut), cut)
+            (
+                1 + max((depth[leaf] for leaf in cut), default=0),
+                1.0 + sum(flow[leaf] for leaf in cut),
+                len(cut),
+                sorted(cut),
+                cut,
+            )
             for cut in merged
         )
         cuts[node] = [c[4] for c in scored[:CUTS_PER_NODE]]

@@ -15,8 +15,6 @@ import numpy as np
 from . import truth
 from .ir import GateGraph
 
-Rule = "callable(fanins, tables, arity) -> (fanins, tables, replacement literals or -1)"
-
 
 def _remap_literals(lits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Literals -> (nodes, negated), with NOT const0 written as const1 and NOT const1 as const0."""

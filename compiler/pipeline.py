@@ -58,7 +58,9 @@ def run_passes(
         if stats is not None:
             stats.append(PassStat(name, graph.n_gates, result.n_gates, seconds))
         if result.n_gates > graph.n_gates:
-            raise EquivalenceError(f"pass {name} grew the graph from {graph.n_gates} to {result.n_gates} gates")
+            raise EquivalenceError(
+                f"pass {name} grew the graph from {graph.n_gates} to {result.n_gates} gates"
+            )
         if check:
             report = compare_graphs(graph, result, n_random=2_000)
             if not report.ok:
@@ -74,13 +76,37 @@ def simplify(
     stats: list[PassStat] | None = None,
     max_rounds: int = 20,
 ) -> GateGraph:
-    """Run rounds of :data:`ROUND` to a fixed point, then (with ``lut``) merge into LUTs of <= ``lut``
-    inputs. The result computes exactly the same output bits (negation flags included) as ``graph``.
-
-    A round whose structural hashing merges nothing ends the loop: the local rewrite had already
-    settled every gate, hashing without merges only reorders fan-ins, and dropping dead gates opens
-    no new rewrite.
+    """Run rounds of :data:`ROUND` to a fixed point; with ``lut``, merge into LUTs of <= ``lut`` inputs
+    and repeat both until neither changes anything. The result computes exactly the same output bits
+    (negation flags included) as ``graph``, and simplifying it again returns it unchanged.
     """
+    if lut is not None and not 1 <= lut <= truth.MAX_ARITY:
+        raise LgnError(f"--lut must be between 1 and {truth.MAX_ARITY}, got {lut}")
+    while True:
+        graph = _rounds_to_fixed_point(graph, check, stats, max_rounds)
+        if lut is None:
+            return graph
+        merged = run_passes(graph, [_lut_pass(lut)], check=check, stats=stats)
+        if merged is graph:
+            return graph
+        # Merged cones can collapse (reconvergent logic can make a LUT constant or a wire): go again.
+        graph = merged
+
+
+def _lut_pass(k: int) -> Pass:
+    def merge(graph: GateGraph) -> GateGraph:
+        return merge_luts(graph, k)
+
+    merge.__name__ = f"merge_luts(K={k})"
+    return merge
+
+
+def _rounds_to_fixed_point(
+    graph: GateGraph, check: bool, stats: list[PassStat] | None, max_rounds: int
+) -> GateGraph:
+    """A round whose structural hashing merges nothing ends the loop: the local rewrite had already
+    settled every gate, hashing without merges only reorders fan-ins, and dropping dead gates opens
+    no new rewrite."""
     for _ in range(max_rounds):
         round_stats: list[PassStat] = []
         graph = run_passes(graph, ROUND, check=check, stats=round_stats)
@@ -89,12 +115,6 @@ def simplify(
         hashing = round_stats[1]
         if hashing.gates_in == hashing.gates_out:
             break
-    if lut is not None:
-        if not 1 <= lut <= truth.MAX_ARITY:
-            raise LgnError(f"--lut must be between 1 and {truth.MAX_ARITY}, got {lut}")
-        graph = run_passes(graph, [lambda g: merge_luts(g, lut)], check=check, stats=stats)
-        if stats is not None:
-            stats[-1] = dataclasses.replace(stats[-1], name=f"merge_luts(K={lut})")
     return graph
 
 

@@ -75,7 +75,9 @@ def random_layered(
         t = random_tables(rng, width, arity)
         wires = rng.random(width) < pass_through
         negate = rng.random(width) < 0.5
-        wire_tables = np.where(negate, ~truth.projection(0, arity) & truth.table_mask(arity), truth.projection(0, arity))
+        wire_tables = np.where(
+            negate, ~truth.projection(0, arity) & truth.table_mask(arity), truth.projection(0, arity)
+        )
         tables.append(np.where(wires, wire_tables, t))
         prev_start, prev_count = next_node, width
         next_node += width

@@ -35,8 +35,13 @@ def fanin_node(draw, node: int, first_gate: int) -> int:
 
 
 @st.composite
-def gate_graphs(draw, max_inputs: int = 8, max_gates: int = 30, arities=(1, 2, 3, 4, 5, 6),
-                with_encoder: bool | None = None) -> GateGraph:
+def gate_graphs(
+    draw,
+    max_inputs: int = 8,
+    max_gates: int = 30,
+    arities=(1, 2, 3, 4, 5, 6),
+    with_encoder: bool | None = None,
+) -> GateGraph:
     n_inputs = draw(st.integers(0, max_inputs))
     arity = draw(st.sampled_from(arities))
     n_gates = draw(st.integers(0, max_gates))
@@ -51,7 +56,9 @@ def gate_graphs(draw, max_inputs: int = 8, max_gates: int = 30, arities=(1, 2, 3
     sizes = [draw(st.integers(1, 4)) for _ in range(n_classes)]
     n_out = sum(sizes)
     late = max(0, n_nodes - 6)
-    outputs = [draw(st.one_of(st.integers(late, n_nodes - 1), st.integers(0, n_nodes - 1))) for _ in range(n_out)]
+    outputs = [
+        draw(st.one_of(st.integers(late, n_nodes - 1), st.integers(0, n_nodes - 1))) for _ in range(n_out)
+    ]
     negated = [draw(st.booleans()) for _ in range(n_out)]
     encoder = None
     if with_encoder or (with_encoder is None and draw(st.booleans())):

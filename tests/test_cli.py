@@ -19,8 +19,24 @@ def run(capsys, *argv):
 @pytest.fixture
 def net(tmp_path, capsys):
     path = tmp_path / "g.npz"
-    code, out, _ = run(capsys, "random", "--inputs", "20", "--layers", "4", "--width", "60", "--classes", "3",
-                       "--pass-through", "0.5", "--seed", "1", "--out", str(path))
+    code, out, _ = run(
+        capsys,
+        "random",
+        "--inputs",
+        "20",
+        "--layers",
+        "4",
+        "--width",
+        "60",
+        "--classes",
+        "3",
+        "--pass-through",
+        "0.5",
+        "--seed",
+        "1",
+        "--out",
+        str(path),
+    )
     assert code == 0 and "240 gates" in out
     return path
 
@@ -57,7 +73,20 @@ def test_verify_reports_mismatches_with_exit_1(net, tmp_path, capsys):
 
 def test_verify_small_nets_exhaustively(tmp_path, capsys):
     path = tmp_path / "g.npz"
-    run(capsys, "random", "--inputs", "10", "--layers", "2", "--width", "8", "--classes", "2", "--out", str(path))
+    run(
+        capsys,
+        "random",
+        "--inputs",
+        "10",
+        "--layers",
+        "2",
+        "--width",
+        "8",
+        "--classes",
+        "2",
+        "--out",
+        str(path),
+    )
     code, out, _ = run(capsys, "verify", str(path), "--against", str(path))
     assert code == 0 and "exhaustive" in out and out.strip().endswith("1024 vectors, 0 mismatches")
 
@@ -69,8 +98,10 @@ def test_verify_small_nets_exhaustively(tmp_path, capsys):
         (["random", "--width", "7", "--classes", "2", "--out", "x.npz"], "multiple of --classes"),
         (["random", "--arity", "7", "--out", "x.npz"], "--arity must be 1..6"),
         (["random", "--pass-through", "1.5", "--out", "x.npz"], "fraction in [0, 1]"),
-        (["random", "--inputs", "8", "--width", "4", "--classes", "2", "--out", "/nonexistent/dir/x.npz"],
-         "cannot write"),
+        (
+            ["random", "--inputs", "8", "--width", "4", "--classes", "2", "--out", "/nonexistent/dir/x.npz"],
+            "cannot write",
+        ),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(argv, message, capsys):
@@ -85,15 +116,31 @@ def test_bad_files_are_one_line_and_exit_2(tmp_path, capsys, net):
     truncated = tmp_path / "trunc.npz"
     truncated.write_bytes(net.read_bytes()[:300])
     for path in (junk, truncated):
-        for argv in (["info", str(path)], ["simplify", str(path), "--out", str(tmp_path / "o.npz")],
-                     ["verify", str(net), "--against", str(path)]):
+        for argv in (
+            ["info", str(path)],
+            ["simplify", str(path), "--out", str(tmp_path / "o.npz")],
+            ["verify", str(net), "--against", str(path)],
+        ):
             code, _, err = run(capsys, *argv)
             assert code == 2 and err.startswith("lgn: error: ") and err.count("\n") == 1
 
 
 def test_verify_refuses_incomparable_graphs(tmp_path, capsys, net):
     other = tmp_path / "o.npz"
-    run(capsys, "random", "--inputs", "21", "--layers", "1", "--width", "6", "--classes", "3", "--out", str(other))
+    run(
+        capsys,
+        "random",
+        "--inputs",
+        "21",
+        "--layers",
+        "1",
+        "--width",
+        "6",
+        "--classes",
+        "3",
+        "--out",
+        str(other),
+    )
     code, _, err = run(capsys, "verify", str(net), "--against", str(other))
     assert code == 2 and "not comparable" in err
 
@@ -110,7 +157,9 @@ def test_argparse_errors_exit_2(capsys):
 
 
 def test_console_entry_point_runs_as_module(net):
-    proc = subprocess.run([sys.executable, "-m", "compiler", "info", str(net)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "compiler", "info", str(net)], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "gates       240" in proc.stdout
 
 

@@ -39,7 +39,11 @@ def test_pack_unpack_round_trip_any_batch_size(n_samples, n_inputs, seed):
 def constant_one_graph() -> GateGraph:
     """Two classes: class 0 is NOT(input) three times, class 1 a constant 1 (score 1 always)."""
     return GateGraph.build(
-        n_inputs=1, fanins=np.zeros((0, 2)), tables=[], outputs=[2, 2, 2, 1], output_negated=[1, 1, 1, 0],
+        n_inputs=1,
+        fanins=np.zeros((0, 2)),
+        tables=[],
+        outputs=[2, 2, 2, 1],
+        output_negated=[1, 1, 1, 0],
         class_offsets=[0, 3, 4],
     )
 

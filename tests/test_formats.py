@@ -139,7 +139,10 @@ def test_zip_with_garbage_member(tmp_path):
     "text, message",
     [
         ("nonsense\n", "line 1: expected 'lgn-gategraph v1'"),
-        ("lgn-gategraph v1\ninputs 2\narity 2\nclasses 1\nnode 5 = 0x8(2, 3)\n", "line 5: node ids must count up"),
+        (
+            "lgn-gategraph v1\ninputs 2\narity 2\nclasses 1\nnode 5 = 0x8(2, 3)\n",
+            "line 5: node ids must count up",
+        ),
         ("lgn-gategraph v1\ninputs 2\narity 2\nclasses 1\nnode 4 = 0x8(2)\n", "line 5: 1 fan-ins given"),
         ("lgn-gategraph v1\ninputs 2\nclasses 1\nnode 4 = 0x8(2, 3)\n", "'arity' line must come before"),
         ("lgn-gategraph v1\ninputs 2\narity 2\nclasses 1\nwhat is this\n", "line 5: not a recognised line"),

@@ -30,11 +30,12 @@ def test_cofactor_negate_swap_merge_match_definition(ta, data):
     t = np.array([table], dtype=np.uint64)
     i = data.draw(st.integers(0, k - 1))
     for value in (0, 1):
-        expect = brute(table, k, lambda x: x[:i] + [value] + x[i + 1 :])
+        expect = brute(table, k, lambda x, v=value: x[:i] + [v] + x[i + 1 :])
         assert int(truth.cofactor(t, i, value, k)[0]) == expect
     assert int(truth.negate_var(t, i, k)[0]) == brute(table, k, lambda x: x[:i] + [1 - x[i]] + x[i + 1 :])
     assert bool(truth.depends_on(t, i, k)[0]) == (
-        brute(table, k, lambda x: x[:i] + [0] + x[i + 1 :]) != brute(table, k, lambda x: x[:i] + [1] + x[i + 1 :])
+        brute(table, k, lambda x: x[:i] + [0] + x[i + 1 :])
+        != brute(table, k, lambda x: x[:i] + [1] + x[i + 1 :])
     )
     if k >= 2:
         j = data.draw(st.integers(0, k - 1).filter(lambda v: v != i))
