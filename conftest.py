@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -7,7 +9,9 @@ settings.register_profile(
 settings.register_profile(
     "ci", max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile("default")
+# More examples when hunting bugs: LGN_HYPOTHESIS_PROFILE=stress pytest tests/test_passes.py
+settings.register_profile("stress", max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("LGN_HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_addoption(parser):
@@ -15,9 +19,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    import os
-
-    if os.environ.get("CI"):
+    if os.environ.get("CI") and "LGN_HYPOTHESIS_PROFILE" not in os.environ:
         settings.load_profile("ci")
 
 

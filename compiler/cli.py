@@ -103,10 +103,59 @@ def cmd_simplify(args) -> int:
     return EXIT_OK
 
 
+def cmd_compile(args) -> int:
+    from . import c_build, c_emit
+
+    graph = formats.load_graph(args.graph)
+    isa = c_build.resolve_isa(args.isa)
+    start = time.perf_counter()
+    files = c_emit.library_files(graph, isa=isa, shape=args.shape, prefix=args.prefix)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text)
+    except OSError as exc:
+        raise LgnError(f"{out}: cannot write the library: {exc.strerror or exc}") from None
+    shape = c_emit.choose_shape(graph, args.shape)
+    print(
+        f"wrote {len(files)} files to {out} ({isa}, {shape} shape, {graph.n_gates} gates) in "
+        f"{time.perf_counter() - start:.2f} s: {', '.join(sorted(files))}"
+    )
+    print(f"build: make -C {out}")
+    return EXIT_OK
+
+
+def _verify_c(graph: GateGraph, args) -> int:
+    from . import c_build, c_emit
+    from .verify import compare_compiled, test_vectors
+
+    bits, exhaustive = test_vectors(graph.n_inputs, args.vectors, args.seed)
+    isas = c_build.host_isas() if args.isa == "all" else [c_build.resolve_isa(args.isa)]
+    shapes = ["table"] + (["straight"] if graph.n_gates <= 5 * c_emit.STRAIGHT_LINE_MAX_GATES else [])
+    how = "exhaustive" if exhaustive else f"structured + {args.vectors} random, seed {args.seed}"
+    total = bad = 0
+    for isa in isas:
+        for shape in shapes:
+            start = time.perf_counter()
+            net = c_build.compile_c(graph, isa=isa, shape=shape)
+            report = compare_compiled(graph, net, bits, exhaustive)
+            print(
+                f"C {isa}/{shape} vs evaluator ({how}): {report.summary()} in "
+                f"{time.perf_counter() - start:.2f} s"
+            )
+            total += report.vectors
+            bad += report.mismatches
+    print(f"{total} vectors, {bad} mismatches")
+    return EXIT_OK if bad == 0 else EXIT_CHECK_FAILED
+
+
 def cmd_verify(args) -> int:
     graph = formats.load_graph(args.graph)
+    if args.backend == "c":
+        return _verify_c(graph, args)
     if args.against is None:
-        raise LgnError("nothing to verify against: give --against G2.npz")
+        raise LgnError("nothing to verify against: give --against G2.npz or --backend c")
     other = formats.load_graph(args.against)
     start = time.perf_counter()
     report = compare_graphs(graph, other, n_random=args.vectors, seed=args.seed)
@@ -167,7 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vectors", type=int, default=10_000, help="random vectors (beyond the structured ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--formal", action="store_true", help="also prove equivalence with ABC cec")
+    p.add_argument("--backend", choices=["c"], help="check a compiled backend against the evaluator")
+    p.add_argument("--isa", default="all", help="with --backend c: native, avx512, avx2, portable or all")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("compile", help="compile a graph to a standalone library")
+    p.add_argument("graph")
+    p.add_argument("--target", choices=["c"], default="c")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--isa", default="native", help="native, avx512, avx2 or portable (plain C99)")
+    p.add_argument("--shape", default="auto", choices=["auto", "straight", "table"])
+    p.add_argument("--prefix", default="lgn_net", help="C identifier prefix of the library's names")
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("demo", help="the main job on the embedded default")
     p.add_argument("--out", default="out/demo")

@@ -69,3 +69,16 @@ def compare_on(a: GateGraph, b: GateGraph, bits: np.ndarray, exhaustive: bool = 
         bad |= (score_a != score_b).any(axis=1)
     first = int(np.flatnonzero(bad)[0]) if bad.any() else None
     return Comparison(len(bits), int(bad.sum()), exhaustive, first)
+
+
+def compare_compiled(graph: GateGraph, compiled, bits: np.ndarray, exhaustive: bool = False) -> Comparison:
+    """Compare a compiled backend (``outputs``, ``scores``, ``predict`` on input bits) with the evaluator:
+    a vector mismatches if any output bit, any score or the class differs."""
+    if len(bits) == 0:
+        return Comparison(0, 0, exhaustive)
+    bad = (compiled.outputs(bits).astype(bool) != evaluate.output_bits(graph, bits)).any(axis=1)
+    reference = evaluate.scores(graph, bits)
+    bad |= (compiled.scores(bits) != reference).any(axis=1)
+    bad |= compiled.predict(bits) != evaluate.argmax_lowest(reference)
+    first = int(np.flatnonzero(bad)[0]) if bad.any() else None
+    return Comparison(len(bits), int(bad.sum()), exhaustive, first)

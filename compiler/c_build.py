@@ -1,0 +1,272 @@
+"""C backend, build-and-load half: gcc, a content-addressed build cache, and cffi.
+
+``compile_c(graph)`` emits the C library (see :mod:`compiler.c_emit`), compiles it to a shared object
+once per content hash (safe when several processes build the same model at once: each compiles to a
+private file and renames it into place atomically), and loads it with cffi. Calls release the GIL, so
+``CompiledNet`` splits large batches across threads, one workspace per thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cffi
+import numpy as np
+
+from . import c_emit
+from .errors import InputError, LgnError
+from .ir import GateGraph
+
+BASE_FLAGS = ["-O2", "-g0", "-fPIC", "-shared", "-fno-strict-aliasing", "-Wall"]
+
+
+class BuildError(LgnError):
+    """The C compiler failed or is missing; the message holds the command and its output."""
+
+
+def host_isas() -> list[str]:
+    """The ISAs whose code this machine can run, widest first."""
+    try:
+        flags = set()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags.update(line.split(":", 1)[1].split())
+    except OSError:
+        flags = set()
+    isas = []
+    if {"avx512f", "avx512bw", "avx512vl"} <= flags:
+        isas.append("avx512")
+    if "avx2" in flags:
+        isas.append("avx2")
+    return isas + ["portable"]
+
+
+def resolve_isa(isa: str) -> str:
+    if isa == "native":
+        return host_isas()[0]
+    if isa not in c_emit.ISAS:
+        raise LgnError(f"unknown --isa {isa!r}; choose native, {', '.join(c_emit.ISAS)}")
+    return isa
+
+
+def find_compiler() -> str:
+    cc = os.environ.get("CC", "gcc")
+    path = shutil.which(shlex.split(cc)[0]) if cc.strip() else None
+    if path is None:
+        raise BuildError(
+            f"no C compiler found ({cc!r} is not on PATH): install gcc (apt-get install gcc) or set CC"
+        )
+    return cc
+
+
+def cache_root() -> Path:
+    root = os.environ.get("LGN_CACHE_DIR")
+    return Path(root) if root else Path.home() / ".cache" / "lgn"
+
+
+def _compiler_identity(cc: str) -> str:
+    try:
+        proc = subprocess.run([*shlex.split(cc), "--version"], capture_output=True, text=True, timeout=60)
+        return proc.stdout.splitlines()[0] if proc.stdout else cc
+    except (OSError, subprocess.SubprocessError):
+        return cc
+
+
+def build_shared(files: dict[str, str], isa: str, cache_dir: Path | None = None) -> Path:
+    """Compile the emitted ``files`` into a shared object (cached by content hash); return its path."""
+    cc = find_compiler()
+    flags = BASE_FLAGS + c_emit.ISA_FLAGS[isa]
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    digest.update(" ".join([_compiler_identity(cc), *flags]).encode())
+    folder = (cache_dir or cache_root()) / "c" / digest.hexdigest()[:32]
+    target = folder / "liblgn_net.so"
+    if target.exists():
+        return target
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            _write_atomic(folder / name, text.encode())
+        source = next(name for name in files if name.endswith(".c"))
+        fd, private = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise BuildError(
+            f"cannot write to the build cache {folder}: {exc.strerror or exc} (set LGN_CACHE_DIR)"
+        ) from None
+    command = [*shlex.split(cc), *flags, "-o", private, str(folder / source)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True)
+    except OSError as exc:
+        raise BuildError(f"cannot run the C compiler: {exc}") from None
+    if proc.returncode != 0:
+        Path(private).unlink(missing_ok=True)
+        raise BuildError(
+            f"C compiler failed (exit {proc.returncode}): {shlex.join(command)}\n{proc.stderr.strip()}"
+        )
+    os.replace(private, target)  # atomic: a concurrent build of the same content renames the same bytes
+    return target
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, private = tempfile.mkstemp(prefix=".write-", dir=path.parent)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(private, path)
+
+
+def _cdef(prefix: str, has_encoder: bool) -> str:
+    lines = [
+        f"size_t {prefix}_workspace_bytes(void);",
+        f"void {prefix}_predict_bits(const uint8_t *x, size_t n, int32_t *classes, void *workspace);",
+        f"void {prefix}_scores_bits(const uint8_t *x, size_t n, int32_t *scores, void *workspace);",
+        f"void {prefix}_outputs_bits(const uint8_t *x, size_t n, uint8_t *outputs, void *workspace);",
+    ]
+    if has_encoder:
+        lines += [
+            f"void {prefix}_predict_u8(const uint8_t *x, size_t n, int32_t *classes, void *workspace);",
+            f"void {prefix}_scores_u8(const uint8_t *x, size_t n, int32_t *scores, void *workspace);",
+            f"void {prefix}_predict_f32(const float *x, size_t n, int32_t *classes, void *workspace);",
+            f"void {prefix}_scores_f32(const float *x, size_t n, int32_t *scores, void *workspace);",
+        ]
+    return "\n".join(lines)
+
+
+class CompiledNet:
+    """A compiled network loaded through cffi. Methods take sample-major arrays and return numpy arrays.
+
+    ``threads``: how many threads share a large batch (default: every core); each call splits the batch
+    into whole blocks of ``lanes`` samples.
+    """
+
+    PREFIX = "lgn_net"
+
+    def __init__(self, graph: GateGraph, library: Path, isa: str, shape: str, threads: int | None = None):
+        self.graph, self.isa, self.shape, self.path = graph, isa, shape, library
+        self.lanes = c_emit.ISAS[isa]
+        self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
+        self._ffi = cffi.FFI()
+        self._ffi.cdef(_cdef(self.PREFIX, graph.encoder is not None))
+        self._lib = self._ffi.dlopen(str(library))
+        self._workspace_bytes = int(getattr(self._lib, f"{self.PREFIX}_workspace_bytes")())
+
+    # ---- inputs ---------------------------------------------------------------------------------
+    def _bits(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.graph.n_inputs:
+            raise InputError(f"expected input bits of shape [samples, {self.graph.n_inputs}], got {x.shape}")
+        if x.dtype == bool:
+            x = x.view(np.uint8)
+        elif x.dtype.kind in "iu":
+            if x.size and (x.min() < 0 or x.max() > 1):
+                raise InputError("input bits must be 0 or 1 (raw features go through the *_features methods)")
+            x = x.astype(np.uint8, copy=False)
+        else:
+            raise InputError(f"input bits must be bool or integer 0/1, got dtype {x.dtype}")
+        return np.ascontiguousarray(x)
+
+    def _features(self, x) -> tuple[np.ndarray, str]:
+        if self.graph.encoder is None:
+            raise InputError("this model has no encoder: pass input bits, not raw features")
+        x = np.asarray(x)
+        n_features = self.graph.encoder.n_features
+        if x.ndim != 2 or x.shape[1] != n_features:
+            raise InputError(f"expected raw features of shape [samples, {n_features}], got {x.shape}")
+        if x.dtype == np.uint8:
+            return np.ascontiguousarray(x), "u8"
+        if x.dtype == np.float32:
+            return np.ascontiguousarray(x), "f32"
+        raise InputError(f"raw features must be uint8 or float32, got dtype {x.dtype} (convert explicitly)")
+
+    # ---- calls ----------------------------------------------------------------------------------
+    def _call(self, name: str, x: np.ndarray, out: np.ndarray, ctype: str) -> np.ndarray:
+        n = x.shape[0]
+        if n == 0:
+            return out
+        function = getattr(self._lib, f"{self.PREFIX}_{name}")
+        in_type = "float *" if x.dtype == np.float32 else "uint8_t *"
+        per_sample = out.size // n if n else 0
+        blocks = -(-n // self.lanes)
+        workers = min(self.threads, blocks)
+        step = -(-blocks // workers) * self.lanes
+
+        def run(start: int) -> None:
+            stop = min(n, start + step)
+            workspace = np.empty(self._workspace_bytes, dtype=np.uint8)
+            function(
+                self._ffi.cast(in_type, x[start:stop].ctypes.data),
+                stop - start,
+                self._ffi.cast(ctype, out.reshape(n, -1)[start:stop].ctypes.data)
+                if per_sample
+                else self._ffi.NULL,
+                self._ffi.cast("void *", workspace.ctypes.data),
+            )
+
+        starts = list(range(0, n, step))
+        if len(starts) == 1:
+            run(0)
+        else:
+            with ThreadPoolExecutor(len(starts)) as pool:
+                list(pool.map(run, starts))
+        return out
+
+    def _alloc(self, shape, dtype) -> np.ndarray:
+        try:
+            return np.empty(shape, dtype=dtype)
+        except (MemoryError, ValueError) as exc:
+            raise InputError(f"cannot allocate the result {shape} ({exc})") from None
+
+    def predict(self, x) -> np.ndarray:
+        """``int32[N]``: the class of each row of 0/1 input bits."""
+        x = self._bits(x)
+        return self._call("predict_bits", x, self._alloc(len(x), np.int32), "int32_t *")
+
+    def scores(self, x) -> np.ndarray:
+        """``int32[N, n_classes]``: GroupSum scores of each row of input bits."""
+        x = self._bits(x)
+        return self._call(
+            "scores_bits", x, self._alloc((len(x), self.graph.n_classes), np.int32), "int32_t *"
+        )
+
+    def outputs(self, x) -> np.ndarray:
+        """``uint8[N, n_outputs]``: every output bit (negation applied) of each row of input bits."""
+        x = self._bits(x)
+        return self._call(
+            "outputs_bits", x, self._alloc((len(x), self.graph.n_outputs), np.uint8), "uint8_t *"
+        )
+
+    def predict_features(self, x) -> np.ndarray:
+        """``int32[N]`` from raw features (uint8 or float32) through the encoder thresholds."""
+        x, kind = self._features(x)
+        return self._call(f"predict_{kind}", x, self._alloc(len(x), np.int32), "int32_t *")
+
+    def scores_features(self, x) -> np.ndarray:
+        x, kind = self._features(x)
+        return self._call(
+            f"scores_{kind}", x, self._alloc((len(x), self.graph.n_classes), np.int32), "int32_t *"
+        )
+
+
+def compile_c(
+    graph: GateGraph,
+    isa: str = "native",
+    shape: str = "auto",
+    threads: int | None = None,
+    cache_dir: Path | None = None,
+) -> CompiledNet:
+    """Emit, build (cached) and load the C library of ``graph``."""
+    isa = resolve_isa(isa)
+    if isa not in host_isas():
+        raise LgnError(f"this machine cannot run {isa} code (it supports {', '.join(host_isas())})")
+    shape = c_emit.choose_shape(graph, shape)
+    files = c_emit.emit_c(graph, isa=isa, shape=shape, prefix=CompiledNet.PREFIX)
+    library = build_shared(files, isa, cache_dir)
+    return CompiledNet(graph, library, isa, shape, threads)

@@ -1,0 +1,271 @@
+"""The C backend against the reference evaluator: every ISA this machine runs, both code shapes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from compiler import c_build, c_emit, evaluate
+from compiler.errors import InputError, LgnError
+from compiler.ir import Encoder, GateGraph
+from compiler.random_graph import random_layered
+from compiler.verify import compare_compiled
+from compiler.verify import test_vectors as make_vectors
+
+from .strategies import gate_graphs
+
+GOLDEN = Path(__file__).parent / "golden"
+RUNNABLE = c_build.host_isas()
+COMBOS = [(isa, shape) for isa in RUNNABLE for shape in ("straight", "table")]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("LGN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lgn-cache"))
+
+
+@settings(max_examples=15)
+@given(gate_graphs(max_inputs=10, max_gates=25))
+def test_every_isa_and_shape_matches_the_evaluator(graph):
+    bits, exhaustive = make_vectors(graph.n_inputs, 300)
+    for isa, shape in COMBOS:
+        net = c_build.compile_c(graph, isa=isa, shape=shape, threads=1)
+        report = compare_compiled(graph, net, bits, exhaustive)
+        assert report.ok, f"{isa}/{shape}: {report.summary()}"
+
+
+@pytest.mark.slow
+@settings(max_examples=60)
+@given(gate_graphs(max_inputs=12, max_gates=60))
+def test_every_isa_and_shape_matches_the_evaluator_more(graph):
+    bits, exhaustive = make_vectors(graph.n_inputs, 500)
+    for isa, shape in COMBOS:
+        report = compare_compiled(graph, c_build.compile_c(graph, isa=isa, shape=shape), bits, exhaustive)
+        assert report.ok, f"{isa}/{shape}: {report.summary()}"
+
+
+@pytest.mark.parametrize("isa, shape", COMBOS)
+def test_random_nets_every_arity(isa, shape):
+    for arity in (2, 3, 6):
+        graph = random_layered(70, 3, 40, arity=arity, classes=4, pass_through=0.3, seed=arity)
+        graph = graph.replace(output_negated=np.arange(graph.n_outputs) % 3 == 0)
+        bits, _ = make_vectors(graph.n_inputs, 700, seed=arity)
+        report = compare_compiled(graph, c_build.compile_c(graph, isa=isa, shape=shape, threads=2), bits)
+        assert report.ok, report.summary()
+
+
+def constant_graph() -> GateGraph:
+    """Class 0 counts three NOT(x0), class 1 is a constant 1: padding would show up as [3, 1]."""
+    return GateGraph.build(
+        n_inputs=1,
+        fanins=np.zeros((0, 2)),
+        tables=[],
+        outputs=[2, 2, 2, 1],
+        output_negated=[1, 1, 1, 0],
+        class_offsets=[0, 3, 4],
+    )
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 255, 257, 1000])
+def test_batch_sizes_and_padding(isa, n):
+    net = c_build.compile_c(constant_graph(), isa=isa, threads=2)
+    ones = np.ones((n, 1), dtype=np.uint8)
+    assert net.scores(ones).shape == (n, 2)
+    assert (net.scores(ones) == [0, 1]).all()
+    assert (net.predict(ones) == 1).all()
+    assert net.outputs(ones).shape == (n, 4)
+
+
+def encoder_graph() -> GateGraph:
+    thresholds = np.array([127.5, 0.0, -3.0, 255.0, 254.99, 63.75, 100.0, 1e-9])
+    enc = Encoder(3, np.array([0, 0, 1, 1, 2, 2, 0, 1]), thresholds)
+    return GateGraph.build(
+        n_inputs=8,
+        fanins=[[2, 3], [4, 5], [6, 7], [8, 9]],
+        tables=[0x6, 0x8, 0xE, 0x9],
+        outputs=[10, 11, 12, 13, 2, 5, 8, 9],
+        class_offsets=[0, 3, 6, 8],
+        encoder=enc,
+    )
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+def test_raw_features_through_the_encoder(isa):
+    graph = encoder_graph()
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, size=(700, 3)).astype(np.uint8)
+    raw[:6] = [[127, 128, 0], [128, 255, 254], [0, 0, 255], [100, 101, 64], [63, 64, 1], [255, 0, 0]]
+    net = c_build.compile_c(graph, isa=isa)
+    expected = evaluate.scores(graph, evaluate.encode(graph, raw))
+    assert (net.scores_features(raw) == expected).all()
+    assert (net.predict_features(raw) == evaluate.argmax_lowest(expected)).all()
+    floats = raw.astype(np.float32) + rng.choice([0.0, 0.25, -0.5], size=raw.shape).astype(np.float32)
+    floats[0, 0] = np.nan
+    expected = evaluate.scores(graph, evaluate.encode(graph, floats))
+    assert (net.scores_features(floats) == expected).all()
+
+
+def test_bad_inputs_are_clear_errors():
+    net = c_build.compile_c(random_layered(10, 2, 6, classes=3, seed=1), threads=1)
+    with pytest.raises(InputError, match=r"shape \[samples, 10\]"):
+        net.predict(np.zeros((4, 11), dtype=np.uint8))
+    with pytest.raises(InputError, match="0 or 1"):
+        net.predict(np.full((4, 10), 2, dtype=np.uint8))
+    with pytest.raises(InputError, match="dtype float64"):
+        net.predict(np.zeros((4, 10)))
+    with pytest.raises(InputError, match="no encoder"):
+        net.predict_features(np.zeros((4, 10), dtype=np.uint8))
+    with pytest.raises(InputError, match=r"shape \[samples, 10\]"):
+        net.scores(np.zeros(10, dtype=np.uint8))
+    with pytest.raises(InputError, match="uint8 or float32"):
+        c_build.compile_c(encoder_graph()).predict_features(np.zeros((2, 3), dtype=np.float64))
+
+
+def test_non_contiguous_and_bool_inputs_are_converted():
+    graph = random_layered(16, 2, 12, classes=3, seed=2)
+    net = c_build.compile_c(graph)
+    wide = np.random.default_rng(1).integers(0, 2, size=(300, 32)).astype(bool)
+    strided = wide[:, ::2]
+    fortran = np.asfortranarray(strided)
+    expected = evaluate.predict(graph, strided)
+    for x in (strided, fortran, strided.astype(np.int64)):
+        assert (net.predict(x) == expected).all()
+
+
+def test_threads_give_the_same_answer():
+    graph = random_layered(40, 3, 60, classes=5, seed=3)
+    bits = np.random.default_rng(2).integers(0, 2, size=(5000, 40), dtype=np.uint8)
+    one = c_build.compile_c(graph, threads=1).scores(bits)
+    assert (c_build.compile_c(graph, threads=2).scores(bits) == one).all()
+    assert (c_build.compile_c(graph, threads=7).scores(bits) == one).all()
+
+
+def tiny_graph() -> GateGraph:
+    return GateGraph.build(
+        n_inputs=3,
+        fanins=[[2, 3], [3, 4], [5, 6], [7, 2]],
+        tables=[0x8, 0x6, 0xE, 0x9],
+        outputs=[7, 8, 6, 1],
+        output_negated=[False, True, False, False],
+        class_offsets=[0, 2, 4],
+    )
+
+
+@pytest.mark.parametrize("isa, shape", [("portable", "straight"), ("avx2", "table")])
+def test_golden_c(isa, shape):
+    files = c_emit.emit_c(tiny_graph(), isa=isa, shape=shape)
+    for name, text in files.items():
+        golden = GOLDEN / f"c_{isa}_{shape}_{name}"
+        assert text == golden.read_text(), f"{golden} differs (regenerate only for an intended change)"
+    assert c_emit.emit_c(tiny_graph(), isa=isa, shape=shape) == files  # deterministic
+
+
+def test_avx512_code_compiles_even_where_it_cannot_run(tmp_path):
+    graph = random_layered(20, 2, 30, arity=3, classes=3, seed=4)
+    library = c_build.build_shared(c_emit.emit_c(graph, isa="avx512", shape="table"), "avx512", tmp_path)
+    assert library.exists()
+    if "avx512" not in RUNNABLE:
+        with pytest.raises(LgnError, match="cannot run avx512"):
+            c_build.compile_c(graph, isa="avx512")
+
+
+def test_standalone_library_builds_with_make_and_its_example_runs(tmp_path):
+    graph = encoder_graph()
+    files = c_emit.library_files(graph, isa="portable")
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    build = subprocess.run(
+        ["make", "-C", str(tmp_path), "CFLAGS=-O2 -Wall -Wextra -Werror -pedantic"],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr
+    raw = np.random.default_rng(3).integers(0, 256, size=(130, 3)).astype(np.uint8)
+    raw.tofile(tmp_path / "features.bin")
+    bits = evaluate.encode(graph, raw).astype(np.uint8)
+    bits.tofile(tmp_path / "bits.bin")
+    expected = evaluate.predict(graph, bits).tolist()
+    exe = str(tmp_path / "lgn_net_example")
+    for args in ([str(tmp_path / "bits.bin")], [str(tmp_path / "features.bin"), "--features"]):
+        run = subprocess.run([exe, *args], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert [int(v) for v in run.stdout.split()] == expected
+    (tmp_path / "odd.bin").write_bytes(b"\x00" * 7)
+    run = subprocess.run([exe, str(tmp_path / "odd.bin")], capture_output=True, text=True)
+    assert run.returncode == 2 and "not a whole number" in run.stderr
+
+
+BUILD_IN_SUBPROCESS = """
+import sys
+from compiler import c_build
+from compiler.random_graph import random_layered
+net = c_build.compile_c(random_layered(30, 3, 300, classes=3, seed=11), isa="portable", shape="straight")
+print(net.path)
+"""
+
+
+def test_concurrent_builds_of_the_same_model(tmp_path):
+    env = dict(os.environ, LGN_CACHE_DIR=str(tmp_path), PYTHONPATH=str(Path(__file__).parents[1]))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILD_IN_SUBPROCESS],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1] for r in results]
+    paths = {r[0].strip() for r in results}
+    assert len(paths) == 1 and Path(paths.pop()).exists()
+    assert not list(tmp_path.rglob(".build-*"))
+
+
+def test_compiler_errors_name_the_command(monkeypatch, tmp_path):
+    graph = random_layered(8, 1, 4, classes=2, seed=5)
+    monkeypatch.setenv("CC", "gcc -DLGN_BROKEN=1 -include /nonexistent/header.h")
+    with pytest.raises(c_build.BuildError, match=r"C compiler failed \(exit 1\): gcc .*nonexistent"):
+        c_build.compile_c(graph, cache_dir=tmp_path)
+    monkeypatch.setenv("CC", "no-such-compiler-lgn")
+    with pytest.raises(c_build.BuildError, match="no C compiler found"):
+        c_build.compile_c(graph, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["1abc", "has space", "semi;colon", "ünïcode"])
+def test_bad_prefix_is_refused(bad):
+    with pytest.raises(LgnError, match="C identifier"):
+        c_emit.emit_c(tiny_graph(), prefix=bad)
+
+
+def test_cli_compile_and_verify(tmp_path, capsys):
+    from compiler import formats
+    from compiler.cli import main
+
+    formats.save_npz(random_layered(12, 3, 30, classes=3, seed=6), tmp_path / "g.npz")
+    assert (
+        main(
+            [
+                "compile",
+                str(tmp_path / "g.npz"),
+                "--target",
+                "c",
+                "--out",
+                str(tmp_path / "lib"),
+                "--isa",
+                "portable",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "lib" / "Makefile").exists() and (tmp_path / "lib" / "main.c").exists()
+    assert main(["verify", str(tmp_path / "g.npz"), "--backend", "c"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f"{2 * len(RUNNABLE) * (1 << 12)} vectors, 0 mismatches"
+    assert main(["compile", str(tmp_path / "g.npz"), "--out", str(tmp_path / "x"), "--isa", "sse9"]) == 2
