@@ -95,37 +95,45 @@ def _two_input_form(graph: GateGraph):
     return support, slot_a, slot_b, small
 
 
+def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slot_b: np.ndarray):
+    """Gates level by level; within a level by function, then by their operands' new ids (so the loads
+    of a group walk memory in order). Returns (order, new id of every old node id)."""
+    first = graph.first_gate
+    new_id = np.arange(graph.n_nodes, dtype=np.int64)
+    parts, next_id = [], first
+    for gates in graph.level_batches:
+        rows = np.arange(len(gates))
+        fanins = graph.fanins[gates]
+        a = new_id[fanins[rows, slot_a[gates]]]
+        b = new_id[fanins[rows, slot_b[gates]]]
+        ordered = gates[np.lexsort((b, a, kind[gates]))]
+        new_id[first + ordered] = next_id + rows
+        next_id += len(gates)
+        parts.append(ordered)
+    order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return order, new_id
+
+
 def build_program(graph: GateGraph) -> CProgram:
     """Order, classify and renumber the gates of ``graph`` for the C kernels."""
-    first = graph.first_gate
+    first, n = graph.first_gate, graph.n_gates
     support, slot_a, slot_b, small = _two_input_form(graph)
     kind = np.where(support <= 2, small, LUT_KIND).astype(np.uint8)
-    order = np.lexsort((np.arange(graph.n_gates), kind, graph.levels)) if graph.n_gates else np.zeros(0, int)
-    new_id = np.arange(graph.n_nodes, dtype=np.int64)
-    new_id[first + order] = first + np.arange(graph.n_gates)
-    fanins = new_id[graph.fanins[order]] if graph.n_gates else np.zeros((0, graph.arity), np.int64)
-    kind = kind[order]
-    rows = np.arange(graph.n_gates)
-    a = fanins[rows, slot_a[order]].astype(np.int32) if graph.n_gates else np.zeros(0, np.int32)
-    b = fanins[rows, slot_b[order]].astype(np.int32) if graph.n_gates else np.zeros(0, np.int32)
-    lut = kind == LUT_KIND
-    support = support[order]
+    order, new_id = _execution_order(graph, kind, slot_a, slot_b)
+    fanins = new_id[graph.fanins[order]].reshape(n, graph.arity)
+    kind, support, levels = kind[order], support[order], graph.levels[order]
+    rows = np.arange(n)
+    a = fanins[rows, slot_a[order]]
+    b = fanins[rows, slot_b[order]]
     a = np.where(support == 0, 0, a)  # constants read node 0; wires and inverters read A twice
     b = np.where(support <= 1, a, b)
-    levels = graph.levels[order]
-    starts = (
-        np.flatnonzero(np.r_[True, (kind[1:] != kind[:-1]) | (levels[1:] != levels[:-1])])
-        if graph.n_gates
-        else np.zeros(0, int)
-    )
-    counts = np.diff(np.r_[starts, graph.n_gates])
+    lut = kind == LUT_KIND
+    new_group = np.r_[True, (kind[1:] != kind[:-1]) | (levels[1:] != levels[:-1])] if n else np.zeros(0, bool)
+    starts = np.flatnonzero(new_group)
+    counts = np.diff(np.r_[starts, n])
     lut_rank = np.cumsum(lut) - lut  # index of each LUT gate among the LUT gates
-    offsets = np.where(kind[starts] == LUT_KIND, lut_rank[starts], starts) if graph.n_gates else starts
-    groups = (
-        np.stack([kind[starts], first + starts, counts, offsets], axis=1).astype(np.int32)
-        if graph.n_gates
-        else np.zeros((0, 4), np.int32)
-    )
+    offsets = np.where(kind[starts] == LUT_KIND, lut_rank[starts], starts)
+    groups = np.stack([kind[starts], first + starts, counts, offsets], axis=1).astype(np.int32).reshape(-1, 4)
     return CProgram(
         n_inputs=graph.n_inputs,
         arity=graph.arity,
@@ -150,12 +158,14 @@ def _c_array(ctype: str, name: str, values, per_line: int = 16, fmt=str) -> str:
 
 
 def _data_section(graph: GateGraph, program: CProgram, shape: str) -> str:
-    parts = [f"#define LGN_N_LUTS {len(program.lut_table)}"]
+    # 16-bit node ids where they fit: less index traffic through the cache on the hot loop.
+    index_type = "uint16_t" if graph.n_nodes <= 0xFFFF else "int32_t"
+    parts = [f"#define LGN_N_LUTS {len(program.lut_table)}", f"typedef {index_type} lgn_index;"]
     if shape == "table":
         parts += [
             f"#define LGN_N_GROUPS {len(program.groups)}",
-            _c_array("int32_t", "lgn_gate_a", program.a),
-            _c_array("int32_t", "lgn_gate_b", program.b),
+            _c_array("lgn_index", "lgn_gate_a", program.a),
+            _c_array("lgn_index", "lgn_gate_b", program.b),
             "static const int32_t lgn_groups[][4] = {\n    "
             + (
                 ",\n    ".join("{" + ", ".join(map(str, g)) + "}" for g in program.groups.tolist())
@@ -178,7 +188,7 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str) -> str:
         sum_nodes += nodes[~negated].tolist() + nodes[negated].tolist()
         split.append(lo + int((~negated).sum()))
     parts += [
-        _c_array("int32_t", "lgn_sum_node", sum_nodes),
+        _c_array("lgn_index", "lgn_sum_node", sum_nodes),
         _c_array("int32_t", "lgn_sum_offset", program.class_offsets),
         _c_array("int32_t", "lgn_sum_split", split),
         _c_array("int32_t", "lgn_out_node", program.outputs),

@@ -21,11 +21,12 @@ typedef uint64_t lgn_vec __attribute__((vector_size(32)));
 
 /* ---- the network, as data ------------------------------------------------------------------- */
 #define LGN_N_LUTS 0
+typedef uint16_t lgn_index;
 #define LGN_N_GROUPS 4
-static const int32_t lgn_gate_a[] = {
+static const lgn_index lgn_gate_a[] = {
     3, 2, 6, 7
 };
-static const int32_t lgn_gate_b[] = {
+static const lgn_index lgn_gate_b[] = {
     4, 3, 5, 2
 };
 static const int32_t lgn_groups[][4] = {
@@ -34,7 +35,7 @@ static const int32_t lgn_groups[][4] = {
     {14, 7, 1, 2},
     {9, 8, 1, 3}
 };
-static const int32_t lgn_sum_node[] = {
+static const lgn_index lgn_sum_node[] = {
     7, 8, 5, 1
 };
 static const int32_t lgn_sum_offset[] = {
@@ -78,7 +79,7 @@ static void lgn_eval_gates(lgn_vec *v) {
     for (g = 0; g < LGN_N_GROUPS; g++) {
         lgn_vec *d = v + lgn_groups[g][1];
         const int32_t n = lgn_groups[g][2], off = lgn_groups[g][3];
-        const int32_t *a = lgn_gate_a + off, *b = lgn_gate_b + off;
+        const lgn_index *a = lgn_gate_a + off, *b = lgn_gate_b + off;
         switch (lgn_groups[g][0]) {
         case 0x0: LGN_LOOP(LGN_ZERO) break;
         case 0x1: LGN_LOOP(~(A | B)) break;
@@ -182,7 +183,7 @@ static void lgn_count_add(lgn_vec *cnt, lgn_vec x, int p) {
 
 /* Count the 1s among v[node[0..n-1]] ^ flip into the carry-save accumulators acc[0..3] (weights 1, 2,
  * 4, 8) and the counter cnt (sixteens go straight to bit 4): a Harley-Seal adder tree. */
-static void lgn_count_list(const lgn_vec *v, const int32_t *node, int32_t n, lgn_vec flip, lgn_vec *acc,
+static void lgn_count_list(const lgn_vec *v, const lgn_index *node, int32_t n, lgn_vec flip, lgn_vec *acc,
                            lgn_vec *cnt) {
     lgn_vec ones = acc[0], twos = acc[1], fours = acc[2], eights = acc[3];
     int32_t j = 0;

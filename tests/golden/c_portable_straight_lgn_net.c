@@ -19,7 +19,8 @@ typedef uint64_t lgn_vec; /* portable C99: one 64-bit word per node */
 
 /* ---- the network, as data ------------------------------------------------------------------- */
 #define LGN_N_LUTS 0
-static const int32_t lgn_sum_node[] = {
+typedef uint16_t lgn_index;
+static const lgn_index lgn_sum_node[] = {
     7, 8, 5, 1
 };
 static const int32_t lgn_sum_offset[] = {
@@ -133,7 +134,7 @@ static void lgn_count_add(lgn_vec *cnt, lgn_vec x, int p) {
 
 /* Count the 1s among v[node[0..n-1]] ^ flip into the carry-save accumulators acc[0..3] (weights 1, 2,
  * 4, 8) and the counter cnt (sixteens go straight to bit 4): a Harley-Seal adder tree. */
-static void lgn_count_list(const lgn_vec *v, const int32_t *node, int32_t n, lgn_vec flip, lgn_vec *acc,
+static void lgn_count_list(const lgn_vec *v, const lgn_index *node, int32_t n, lgn_vec flip, lgn_vec *acc,
                            lgn_vec *cnt) {
     lgn_vec ones = acc[0], twos = acc[1], fours = acc[2], eights = acc[3];
     int32_t j = 0;
