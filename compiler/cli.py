@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import formats, pipeline, truth
+from . import evaluate, formats, pipeline, truth
 from .errors import LgnError
 from .ir import GateGraph
 from .random_graph import random_layered
@@ -28,6 +28,15 @@ def _save(graph: GateGraph, path: str) -> None:
             formats.save_npz(graph, target)
     except OSError as exc:
         raise LgnError(f"{target}: cannot write: {exc.strerror or exc}") from None
+
+
+def load_any(path: str) -> GateGraph:
+    """A graph file, or a trained-model checkpoint exported on the fly (that loads torch)."""
+    if formats.looks_like_checkpoint(path):
+        from training.commands import graph_from_model
+
+        return graph_from_model(path)
+    return formats.load_graph(path)
 
 
 def cmd_random(args) -> int:
@@ -78,7 +87,7 @@ def _sizes_text(sizes: np.ndarray) -> str:
 
 
 def cmd_info(args) -> int:
-    graph = formats.load_graph(args.graph)
+    graph = load_any(args.graph)
     print(f"{args.graph}")
     for line in describe(graph):
         print(f"  {line}")
@@ -86,7 +95,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_simplify(args) -> int:
-    graph = formats.load_graph(args.graph)
+    graph = load_any(args.graph)
     stats: list[pipeline.PassStat] = []
     start = time.perf_counter()
     result = pipeline.simplify(graph, lut=args.lut, check=args.check, stats=stats)
@@ -106,7 +115,9 @@ def cmd_simplify(args) -> int:
 def cmd_compile(args) -> int:
     from . import c_build, c_emit
 
-    graph = formats.load_graph(args.graph)
+    graph = load_any(args.graph)
+    if args.simplify:
+        graph = pipeline.simplify(graph)
     isa = c_build.resolve_isa(args.isa)
     start = time.perf_counter()
     files = c_emit.library_files(graph, isa=isa, shape=args.shape, prefix=args.prefix)
@@ -130,10 +141,18 @@ def _verify_c(graph: GateGraph, args) -> int:
     from . import c_build, c_emit
     from .verify import compare_compiled, test_vectors
 
-    bits, exhaustive = test_vectors(graph.n_inputs, args.vectors, args.seed)
+    if args.dataset:
+        from training.commands import dataset_bits
+
+        raw, bits, _ = dataset_bits(graph, args.dataset, args.data_dir)
+        exhaustive = False
+        how = f"{args.dataset} test split"
+    else:
+        raw = None
+        bits, exhaustive = test_vectors(graph.n_inputs, args.vectors, args.seed)
+        how = "exhaustive" if exhaustive else f"structured + {args.vectors} random, seed {args.seed}"
     isas = c_build.host_isas() if args.isa == "all" else [c_build.resolve_isa(args.isa)]
     shapes = ["table"] + (["straight"] if graph.n_gates <= 5 * c_emit.STRAIGHT_LINE_MAX_GATES else [])
-    how = "exhaustive" if exhaustive else f"structured + {args.vectors} random, seed {args.seed}"
     total = bad = 0
     for isa in isas:
         for shape in shapes:
@@ -146,17 +165,31 @@ def _verify_c(graph: GateGraph, args) -> int:
             )
             total += report.vectors
             bad += report.mismatches
+            if raw is not None and raw.dtype in (np.uint8, np.float32):
+                # The raw-feature entry points too: the thresholds applied in C.
+                wrong = int((net.predict_features(raw) != evaluate.predict(graph, bits)).sum())
+                print(f"C {isa}/{shape} from raw {raw.dtype}: {len(raw)} vectors, {wrong} mismatches")
+                total += len(raw)
+                bad += wrong
     print(f"{total} vectors, {bad} mismatches")
     return EXIT_OK if bad == 0 else EXIT_CHECK_FAILED
 
 
 def cmd_verify(args) -> int:
-    graph = formats.load_graph(args.graph)
+    if args.dataset and args.backend is None and args.against is None:
+        if not formats.looks_like_checkpoint(args.graph):
+            raise LgnError(
+                "verify --dataset without --backend compares a trained MODEL with its IR: give a model"
+            )
+        from training.commands import verify_model_on_dataset
+
+        return verify_model_on_dataset(args)
+    graph = load_any(args.graph)
     if args.backend == "c":
         return _verify_c(graph, args)
     if args.against is None:
         raise LgnError("nothing to verify against: give --against G2.npz or --backend c")
-    other = formats.load_graph(args.against)
+    other = load_any(args.against)
     start = time.perf_counter()
     report = compare_graphs(graph, other, n_random=args.vectors, seed=args.seed)
     how = "exhaustive" if report.exhaustive else f"structured + {args.vectors} random, seed {args.seed}"
@@ -179,6 +212,15 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     return run_demo(args)
+
+
+def _torch_command(name: str):
+    def run(args) -> int:
+        from training import commands
+
+        return getattr(commands, name)(args)
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,7 +260,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formal", action="store_true", help="also prove equivalence with ABC cec")
     p.add_argument("--backend", choices=["c"], help="check a compiled backend against the evaluator")
     p.add_argument("--isa", default="all", help="with --backend c: native, avx512, avx2, portable or all")
+    p.add_argument("--dataset", help="verify on a dataset's test split (a model, or a graph with an encoder)")
+    p.add_argument("--data-dir", help="folder of the dataset (cifar10, cifar100, idx)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("train", help="train a logic gate network (OP or IWP) on an offline dataset")
+    p.add_argument(
+        "--dataset",
+        default="mnist",
+        help="mnist, fashion-mnist, digits, breast-cancer, iris, "
+        "cifar10, cifar100 or idx (the last three need --data-dir)",
+    )
+    p.add_argument("--data-dir")
+    p.add_argument("--parametrization", choices=["iwp", "op"], default="iwp")
+    p.add_argument("--arity", type=int, default=2)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--width", type=int, default=2000)
+    p.add_argument("--tau", type=float, default=10.0)
+    p.add_argument("--thresholds", type=int, default=1, help="thermometer thresholds per feature")
+    p.add_argument("--threshold-method", choices=["uniform", "quantile"], default="uniform")
+    p.add_argument("--rho", choices=["sin01", "sigmoid"], default="sin01")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--init", choices=["residual", "gaussian", "and-or", "uniform"], default="residual")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--eval-samples", type=int, help="evaluate on the first N test samples (default: all)")
+    p.add_argument("--out", default="model.safetensors")
+    p.add_argument("--metrics", help="JSONL metrics file (default: OUT.metrics.jsonl)")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=_torch_command("cmd_train"))
+
+    p = sub.add_parser("export", help="export a trained model's discretized network as an IR graph")
+    p.add_argument("model")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_torch_command("cmd_export"))
 
     p = sub.add_parser("compile", help="compile a graph to a standalone library")
     p.add_argument("graph")
@@ -227,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--isa", default="native", help="native, avx512, avx2 or portable (plain C99)")
     p.add_argument("--shape", default="auto", choices=["auto", "straight", "table"])
     p.add_argument("--prefix", default="lgn_net", help="C identifier prefix of the library's names")
+    p.add_argument("--no-simplify", dest="simplify", action="store_false", help="compile the graph as it is")
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("demo", help="the main job on the embedded default")

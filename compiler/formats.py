@@ -271,3 +271,14 @@ def load_graph(path: str | Path) -> GateGraph:
         except UnicodeDecodeError:
             raise GraphFormatError(f"{path}: not a UTF-8 text-form graph") from None
     return load_npz(path)
+
+
+def looks_like_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` starts like a safetensors file (an 8-byte header length, then ``{``): the format of
+    trained-model checkpoints, which the training package loads."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{"

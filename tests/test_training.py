@@ -1,0 +1,506 @@
+"""Training front end: layers, relaxation, gradients, discretization vs the IR, checkpoints, data, DDP."""
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from compiler import evaluate, formats  # noqa: E402
+from compiler.cli import main  # noqa: E402
+from training import data as datasets  # noqa: E402
+from training import encoding  # noqa: E402
+from training import functional as F  # noqa: E402
+from training.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from training.export import to_graph  # noqa: E402
+from training.layers import LogicLayer, LogicNet  # noqa: E402
+from training.trainer import TrainConfig, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ARITIES = [1, 2, 3, 4, 5, 6]
+
+
+def all_assignments(n: int) -> torch.Tensor:
+    m = torch.arange(1 << n)
+    return ((m[:, None] >> torch.arange(n)) & 1).to(torch.float64)
+
+
+@pytest.mark.parametrize("arity", ARITIES)
+def test_layer_shapes_and_wiring(arity):
+    layer = LogicLayer(50, 40, arity=arity, seed=3)
+    assert layer.weight.shape == (40, 1 << arity)
+    assert layer.wiring.shape == (40, arity)
+    if arity * 40 >= 50:  # every input used when there are enough slots
+        assert set(layer.wiring.unique().tolist()) == set(range(50))
+    if arity > 1:  # no gate reads the same input twice (the layer is wide enough to avoid it)
+        ordered = layer.wiring.sort(dim=1).values
+        assert not (ordered[:, 1:] == ordered[:, :-1]).any()
+    assert "wiring" in layer.state_dict()
+    assert layer(torch.rand(7, 50)).shape == (7, 40)
+    op = LogicLayer(50, 40, arity=2, parametrization="op")
+    assert op.weight.shape == (40, 16)
+
+
+@pytest.mark.parametrize("arity", ARITIES)
+@pytest.mark.parametrize("rho", ["sin01", "sigmoid"])
+def test_relaxation_is_the_truth_table_at_binary_inputs(arity, rho):
+    layer = LogicLayer(arity, 5, arity=arity, rho=rho, init="gaussian", seed=arity).double()
+    with torch.no_grad():
+        layer.wiring.copy_(torch.arange(arity).repeat(5, 1))  # gate reads inputs 0..n-1 in order
+    x = all_assignments(arity)
+    out = layer(x)  # [2^n, 5]
+    assert torch.allclose(out, layer.corners().T, atol=1e-12)  # corner m at assignment m
+    tables = layer.truth_tables()
+    hard = F.hard_layer(x.long(), layer.wiring, tables)
+    assert torch.equal(hard, (out > 0.5).long())
+
+
+def test_op_relaxation_matches_the_gate_expectations():
+    layer = LogicLayer(2, 16, arity=2, parametrization="op", init="gaussian").double()
+    with torch.no_grad():
+        layer.wiring.copy_(torch.tensor([[0, 1]]).repeat(16, 1))
+    p, q = torch.rand(9, dtype=torch.float64), torch.rand(9, dtype=torch.float64)
+    gates = [
+        torch.zeros_like(p),
+        p * q,
+        p - p * q,
+        p,
+        q - p * q,
+        q,
+        p + q - 2 * p * q,
+        p + q - p * q,
+        1 - (p + q - p * q),
+        1 - (p + q - 2 * p * q),
+        1 - q,
+        1 - q + p * q,
+        1 - p,
+        1 - p + p * q,
+        1 - p * q,
+        torch.ones_like(p),
+    ]  # the 2022 paper's table, gate ids 0..15
+    expected = torch.stack(gates, -1) @ torch.softmax(layer.weight, -1).T
+    assert torch.allclose(layer(torch.stack([p, q], 1)), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("arity", ARITIES)
+@pytest.mark.parametrize("parametrization, rho", [("iwp", "sin01"), ("iwp", "sigmoid"), ("op", "sin01")])
+def test_gradcheck(arity, parametrization, rho):
+    if parametrization == "op" and arity != 2:
+        pytest.skip("OP is 2-input only")
+    layer = LogicLayer(6, 4, arity=arity, parametrization=parametrization, rho=rho, init="gaussian").double()
+    x = torch.rand(3, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda inp, w: _with_weight(layer, w)(inp), (x, layer.weight.detach().clone().requires_grad_(True))
+    )
+
+
+def _with_weight(layer, weight):
+    def run(x):
+        corners = F.rho(weight, layer.rho) if layer.parametrization == "iwp" else F.op_corners(weight)
+        return F.interpolate(corners, F.gather_inputs(x, layer.wiring))
+
+    return run
+
+
+def test_repeated_fan_in_gets_both_derivatives():
+    layer = LogicLayer(1, 1, arity=2, init="gaussian").double()
+    x = torch.rand(4, 1, dtype=torch.float64, requires_grad=True)
+    assert layer.wiring.tolist() == [[0, 0]]
+    assert torch.autograd.gradcheck(layer, (x,))
+
+
+@pytest.mark.parametrize("init", ["residual", "gaussian", "and-or", "uniform"])
+@pytest.mark.parametrize("parametrization", ["iwp", "op"])
+def test_inits(init, parametrization):
+    layer = LogicLayer(64, 300, arity=2, parametrization=parametrization, init=init, seed=1)
+    tables = layer.truth_tables()
+    if init == "residual":
+        assert (tables == 0xA).float().mean() > (0.99 if parametrization == "op" else 0.95)  # pass-through A
+    if init == "and-or":
+        assert set(tables.unique().tolist()) <= {0x8, 0xE} or parametrization == "iwp"
+        assert ((tables == 0x8) | (tables == 0xE)).float().mean() > 0.9
+    if parametrization == "iwp" and init in ("residual", "and-or", "uniform"):
+        w = layer.corners()
+        assert ((w < 0.2) | (w > 0.8)).float().mean() > 0.95  # heavy tail: corner values near 0 or 1
+
+
+@pytest.mark.parametrize(
+    "arity, parametrization", [(1, "iwp"), (2, "iwp"), (2, "op"), (3, "iwp"), (4, "iwp"), (6, "iwp")]
+)
+def test_discretized_torch_equals_ir_evaluator(arity, parametrization):
+    net = LogicNet(
+        40, 4, layers=3, width=24, arity=arity, parametrization=parametrization, init="gaussian", seed=arity
+    )
+    graph = to_graph(net)
+    bits = np.random.default_rng(arity).integers(0, 2, size=(700, 40)).astype(bool)
+    assert np.array_equal(net.discrete_scores(torch.as_tensor(bits)).numpy(), evaluate.scores(graph, bits))
+    assert np.array_equal(net.discrete_predict(torch.as_tensor(bits)).numpy(), evaluate.predict(graph, bits))
+
+
+@pytest.fixture(scope="module")
+def tiny_trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "digits.safetensors"
+    result = train(
+        TrainConfig(
+            dataset="digits",
+            layers=2,
+            width=300,
+            thresholds=2,
+            steps=300,
+            eval_every=100,
+            tau=5,
+            out=str(out),
+            progress=False,
+            seed=3,
+        )
+    )
+    return out, result
+
+
+def test_trained_tiny_net_learns_and_matches_its_ir(tiny_trained):
+    path, result = tiny_trained
+    assert result.best_discrete > 0.5  # 10 classes: chance is 0.1
+    lines = [json.loads(line) for line in Path(f"{path}.metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [100, 200, 300]
+    assert {"loss", "test_acc", "test_acc_discrete", "best_discrete"} <= set(lines[0])
+    model, encoder, info = load_checkpoint(path)
+    assert info["test_acc_discrete"] == result.best_discrete
+    graph = to_graph(model, encoder)
+    data = datasets.load_dataset("digits")
+    bits = encoding.encode(encoder, data.x_test)
+    assert np.array_equal(evaluate.encode(graph, data.x_test), bits)
+    torch_pred = model.discrete_predict(torch.as_tensor(bits)).numpy()
+    assert np.array_equal(torch_pred, evaluate.predict(graph, bits))
+    assert np.mean(torch_pred == data.y_test) == pytest.approx(result.best_discrete)
+
+
+def test_training_is_deterministic(tmp_path):
+    runs = []
+    for i in range(2):
+        cfg = TrainConfig(
+            dataset="iris",
+            layers=2,
+            width=30,
+            steps=30,
+            eval_every=30,
+            out=str(tmp_path / f"{i}.st"),
+            progress=False,
+            seed=5,
+            batch_size=20,
+        )
+        runs.append(train(cfg).model.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
+RELOAD = """
+import sys, torch, numpy as np
+from training.checkpoint import load_checkpoint
+model, encoder, info = load_checkpoint(sys.argv[1])
+x = torch.as_tensor(np.random.default_rng(0).integers(0, 2, size=(50, model.layers[0].in_features)))
+np.save(sys.argv[2], np.concatenate([model(x.float()).detach().numpy(), model.discrete_scores(x).numpy()], 1))
+"""
+
+
+def test_checkpoint_round_trip_across_processes(tiny_trained, tmp_path):
+    path, _ = tiny_trained
+    model, _, _ = load_checkpoint(path)
+    x = torch.as_tensor(np.random.default_rng(0).integers(0, 2, size=(50, model.layers[0].in_features)))
+    here = np.concatenate([model(x.float()).detach().numpy(), model.discrete_scores(x).numpy()], 1)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-c", RELOAD, str(path), str(tmp_path / "out.npy")], check=True, env=env)
+    assert np.array_equal(np.load(tmp_path / "out.npy"), here)
+
+
+def test_tampered_and_foreign_checkpoints_are_refused(tiny_trained, tmp_path):
+    path, _ = tiny_trained
+    good = path.read_bytes()
+    cases = {
+        "pickle": (pickle_bytes(), "pickled"),
+        "zip": (b"PK\x03\x04" + b"\x00" * 100, "pickled"),
+        "flipped": (good[:-5] + bytes([good[-5] ^ 1]) + good[-4:], "checksum mismatch"),
+        "truncated": (good[: len(good) // 2], "not an lgn checkpoint"),
+        "garbage": (b"hello, not a model at all", "not an lgn checkpoint"),
+    }
+    for name, (payload, message) in cases.items():
+        target = tmp_path / f"{name}.safetensors"
+        target.write_bytes(payload)
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(target)
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def pickle_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.zeros(3)}, buffer, _use_new_zipfile_serialization=False)
+    return buffer.getvalue()
+
+
+def test_checkpoint_with_edited_config_is_refused(tiny_trained, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path, _ = tiny_trained
+    with safe_open(str(path), framework="pt") as handle:
+        meta = dict(handle.metadata())
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    meta["config"] = meta["config"].replace('"width": 300', '"width": 210')
+    save_file(tensors, str(tmp_path / "edited.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match="do not match the config"):
+        load_checkpoint(tmp_path / "edited.safetensors")
+    tensors["layers.0.wiring"] = tensors["layers.0.wiring"] + 10_000
+    meta["config"] = meta["config"].replace('"width": 210', '"width": 300')
+    from training.checkpoint import _checksum
+
+    meta["checksum"] = _checksum(tensors)
+    save_file(tensors, str(tmp_path / "wiring.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match="wiring reads outside"):
+        load_checkpoint(tmp_path / "wiring.safetensors")
+
+
+# ---- datasets ------------------------------------------------------------------------------------
+def _skip_unless(name):
+    try:
+        return datasets.load_dataset(name)
+    except datasets.DatasetError as exc:
+        pytest.skip(f"{name} not installed: {exc}")
+
+
+@pytest.mark.parametrize(
+    "name, shape, classes",
+    [
+        ("mnist", (60000, 784), 10),
+        ("fashion-mnist", (60000, 784), 10),
+        ("digits", (1438, 64), 10),
+        ("breast-cancer", (455, 30), 2),
+        ("iris", (120, 4), 3),
+    ],
+)
+def test_offline_datasets(name, shape, classes):
+    data = _skip_unless(name)
+    assert data.x_train.shape == shape and data.classes == classes
+    assert len(data.x_test) and data.y_test.max() < classes and data.y_train.min() >= 0
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+
+
+def test_idx_folder_loader_and_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "train-images-idx3-ubyte", rng.integers(0, 256, (20, 4, 4)), compress=True)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", rng.integers(0, 3, 20))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", rng.integers(0, 256, (5, 4, 4)))
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([0, 1, 2, 1, 0]))
+    data = datasets.load_dataset("idx", tmp_path)
+    assert data.x_train.shape == (20, 16) and data.classes == 3
+    raw = (tmp_path / "t10k-labels-idx1-ubyte").read_bytes()
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(raw[:-1])
+    with pytest.raises(datasets.DatasetError, match="truncated"):
+        datasets.load_dataset("idx", tmp_path)
+    with pytest.raises(datasets.DatasetError, match="needs --data-dir"):
+        datasets.load_dataset("idx")
+
+
+@pytest.mark.parametrize("classes", [10, 100])
+def test_cifar_binary_loader(tmp_path, classes):
+    rng = np.random.default_rng(classes)
+    train_names, test_names, label_bytes = datasets.CIFAR_FILES[classes]
+    for name in train_names + test_names:
+        records = rng.integers(0, 256, size=(7, label_bytes + 3072)).astype(np.uint8)
+        records[:, :label_bytes] = rng.integers(0, classes, size=(7, label_bytes))
+        records.tofile(tmp_path / name)
+    data = datasets.load_dataset(f"cifar{classes}", tmp_path)
+    assert data.x_train.shape == (7 * len(train_names), 3072) and data.x_test.shape == (7, 3072)
+    first = np.fromfile(tmp_path / train_names[0], dtype=np.uint8).reshape(7, -1)
+    assert np.array_equal(data.x_train[:7], first[:, label_bytes:])
+    assert np.array_equal(data.y_train[:7], first[:, label_bytes - 1])
+    (tmp_path / test_names[0]).write_bytes(b"\x00" * 100)
+    with pytest.raises(datasets.DatasetError, match="whole number"):
+        datasets.load_dataset(f"cifar{classes}", tmp_path)
+
+
+def test_missing_datasets_say_how_to_get_them(tmp_path):
+    with pytest.raises(datasets.DatasetError, match="binary version"):
+        datasets.load_dataset("cifar10", tmp_path)
+    with pytest.raises(datasets.DatasetError, match="never downloads"):
+        datasets.load_dataset("fashion-mnist", tmp_path / "nowhere")
+    with pytest.raises(datasets.DatasetError, match="unknown dataset"):
+        datasets.load_dataset("imagenet")
+
+
+def test_thresholds():
+    x = np.array([[0, 10], [255, 20]], dtype=np.uint8)
+    uniform = encoding.fit_thresholds(x, 3, "uniform", (0.0, 255.0))
+    assert np.allclose(uniform, [[63.75, 127.5, 191.25]] * 2)
+    learned = encoding.fit_thresholds(x, 1, "uniform")
+    assert np.allclose(learned[:, 0], [127.5, 15.0])
+    assert encoding.fit_thresholds(np.arange(10.0)[:, None], 1, "quantile")[0, 0] == pytest.approx(4.5)
+    enc = encoding.encoder_from_thresholds(uniform)
+    assert enc.feature.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+# ---- distributed, interruption, CLI ------------------------------------------------------------------
+def test_ddp_two_processes_equals_one(tmp_path):
+    common = [
+        "--dataset",
+        "iris",
+        "--layers",
+        "2",
+        "--width",
+        "30",
+        "--steps",
+        "20",
+        "--eval-every",
+        "20",
+        "--batch-size",
+        "20",
+        "--seed",
+        "2",
+        "--no-progress",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    single = subprocess.run(
+        [sys.executable, "-m", "compiler", "train", *common, "--out", str(tmp_path / "one.st")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert single.returncode == 0, single.stderr
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "compiler",
+            "train",
+            *common,
+            "--out",
+            str(tmp_path / "two.st"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    one, _, _ = load_checkpoint(tmp_path / "one.st")
+    two, _, _ = load_checkpoint(tmp_path / "two.st")
+    for (name, a), b in zip(one.state_dict().items(), two.state_dict().values()):
+        assert torch.allclose(a.double(), b.double(), atol=1e-5), name
+
+
+def test_ctrl_c_leaves_a_valid_checkpoint(tmp_path):
+    out = tmp_path / "m.st"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "compiler",
+            "train",
+            "--dataset",
+            "digits",
+            "--layers",
+            "2",
+            "--width",
+            "100",
+            "--steps",
+            "1000000",
+            "--eval-every",
+            "1000000",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not Path(f"{out}.metrics.jsonl").exists():
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stdout
+    model, _, _ = load_checkpoint(out)
+    assert model.config["width"] == 100
+
+
+def test_cli_train_export_verify(tmp_path, capsys):
+    out = tmp_path / "iris.st"
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "iris",
+                "--layers",
+                "2",
+                "--width",
+                "30",
+                "--steps",
+                "40",
+                "--eval-every",
+                "20",
+                "--batch-size",
+                "20",
+                "--thresholds",
+                "4",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert main(["export", str(out), "--out", str(tmp_path / "g.npz")]) == 0
+    graph = formats.load_npz(tmp_path / "g.npz")
+    assert graph.encoder is not None and graph.n_inputs == 16
+    capsys.readouterr()
+    assert main(["verify", str(out), "--dataset", "iris"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "30 vectors, 0 mismatches"
+    assert main(["info", str(out)]) == 0
+    assert main(["train", "--dataset", "iris", "--width", "31", "--out", str(tmp_path / "x.st")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--parametrization",
+                "op",
+                "--arity",
+                "3",
+                "--dataset",
+                "iris",
+                "--width",
+                "30",
+                "--out",
+                str(tmp_path / "x.st"),
+            ]
+        )
+        == 2
+    )

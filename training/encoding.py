@@ -1,0 +1,49 @@
+"""Thermometer encoding of raw features into input bits; the thresholds travel with the model.
+
+Input bit ``f * k + j`` is ``raw[f] > thresholds[f, j]``: the comparison the IR's encoder metadata
+describes, computed with the same numpy float64 comparison by the evaluator and in training, so a
+model's bits are the compiled artifact's bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.ir import Encoder
+
+METHODS = ("uniform", "quantile")
+
+
+def fit_thresholds(
+    x_train: np.ndarray, k: int, method: str = "uniform", value_range: tuple[float, float] | None = None
+) -> np.ndarray:
+    """``float64[features, k]`` thresholds in raw units.
+
+    uniform: t_j = lo + (hi - lo) * j / (k + 1), j = 1..k, with (lo, hi) the fixed range of the data
+    (0..255 for images) or each feature's training min/max; quantile: each feature's training
+    quantiles at j / (k + 1).
+    """
+    if k < 1:
+        raise ValueError(f"--thresholds must be at least 1, got {k}")
+    if method not in METHODS:
+        raise ValueError(f"threshold method must be one of {METHODS}, got {method!r}")
+    x = np.asarray(x_train, dtype=np.float64)
+    steps = np.arange(1, k + 1) / (k + 1)
+    if method == "quantile":
+        return np.quantile(x, steps, axis=0).T.copy()
+    if value_range is not None:
+        lo = np.full(x.shape[1], value_range[0])
+        hi = np.full(x.shape[1], value_range[1])
+    else:
+        lo, hi = x.min(axis=0), x.max(axis=0)
+    return lo[:, None] + (hi - lo)[:, None] * steps[None, :]
+
+
+def encoder_from_thresholds(thresholds: np.ndarray) -> Encoder:
+    features, k = thresholds.shape
+    return Encoder(features, np.repeat(np.arange(features), k), thresholds.reshape(-1).astype(np.float64))
+
+
+def encode(encoder: Encoder, raw: np.ndarray) -> np.ndarray:
+    """Raw features ``[N, features]`` -> ``bool[N, features * k]`` (the IR evaluator's encode())."""
+    return np.asarray(raw)[:, encoder.feature] > encoder.threshold

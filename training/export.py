@@ -1,0 +1,31 @@
+"""The only bridge from torch to the compiler: a trained network -> a GateGraph (.npz)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.ir import FIRST_INPUT, Encoder, GateGraph
+
+from .layers import LogicNet
+
+
+def to_graph(model: LogicNet, encoder: Encoder | None = None) -> GateGraph:
+    """The discretized network as an IR graph: one k-input LUT per gate, class groups for GroupSum,
+    and the encoder's thresholds so compiled artifacts can take raw features."""
+    fanins, tables = [], []
+    reads_from = FIRST_INPUT  # node id of the first value the current layer reads
+    next_gate = FIRST_INPUT + model.layers[0].in_features
+    for layer in model.layers:
+        fanins.append(reads_from + layer.wiring.cpu().numpy().astype(np.int64))
+        tables.append(layer.truth_tables().cpu().numpy().astype(np.int64).view(np.uint64))
+        reads_from, next_gate = next_gate, next_gate + layer.out_features
+    first_output = reads_from  # the last layer's first gate
+    width, classes = model.layers[-1].out_features, model.group_sum.classes
+    return GateGraph.build(
+        n_inputs=model.layers[0].in_features,
+        fanins=np.concatenate(fanins),
+        tables=np.concatenate(tables),
+        outputs=np.arange(first_output, first_output + width),
+        class_offsets=np.arange(0, width + 1, width // classes),
+        encoder=encoder,
+    )
