@@ -40,9 +40,7 @@ def rate(predict, x: np.ndarray, repeats: int = 3) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-baseline", action="store_true", help="skip the slow difflogic-style build")
     args = parser.parse_args()
@@ -60,8 +58,7 @@ def main() -> None:
     rows = []
     start = time.perf_counter()
     nets = {
-        isa: c_build.compile_c(graph, isa=isa, shape="table", threads=1, cache_dir=cache)
-        for isa in c_build.host_isas()
+        isa: c_build.compile_c(graph, isa=isa, shape="table", threads=1, cache_dir=cache) for isa in c_build.host_isas()
     }
     compile_ours = time.perf_counter() - start
     best_isa = c_build.host_isas()[0]

@@ -95,9 +95,7 @@ class BaselineNet:
         self.folder = Path(tempfile.mkdtemp(prefix="lgn-baseline-"))
         source, library = self.folder / "net.c", self.folder / "net.so"
         source.write_text(emit(graph))
-        subprocess.run(
-            ["gcc", opt, "-shared", "-fPIC", "-o", str(library), str(source)], check=True, timeout=timeout
-        )
+        subprocess.run(["gcc", opt, "-shared", "-fPIC", "-o", str(library), str(source)], check=True, timeout=timeout)
         self._lib = ctypes.CDLL(str(library))
         self._lib.apply.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_void_p]
         self.graph = graph

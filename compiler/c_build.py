@@ -60,9 +60,7 @@ def find_compiler() -> str:
     cc = os.environ.get("CC", "gcc")
     path = shutil.which(shlex.split(cc)[0]) if cc.strip() else None
     if path is None:
-        raise BuildError(
-            f"no C compiler found ({cc!r} is not on PATH): install gcc (apt-get install gcc) or set CC"
-        )
+        raise BuildError(f"no C compiler found ({cc!r} is not on PATH): install gcc (apt-get install gcc) or set CC")
     return cc
 
 
@@ -109,9 +107,7 @@ def build_shared(files: dict[str, str], isa: str, cache_dir: Path | None = None)
         raise BuildError(f"cannot run the C compiler: {exc}") from None
     if proc.returncode != 0:
         Path(private).unlink(missing_ok=True)
-        raise BuildError(
-            f"C compiler failed (exit {proc.returncode}): {shlex.join(command)}\n{proc.stderr.strip()}"
-        )
+        raise BuildError(f"C compiler failed (exit {proc.returncode}): {shlex.join(command)}\n{proc.stderr.strip()}")
     os.replace(private, target)  # atomic: a concurrent build of the same content renames the same bytes
     return target
 
@@ -204,9 +200,7 @@ class CompiledNet:
             function(
                 self._ffi.cast(in_type, x[start:stop].ctypes.data),
                 stop - start,
-                self._ffi.cast(ctype, out.reshape(n, -1)[start:stop].ctypes.data)
-                if per_sample
-                else self._ffi.NULL,
+                self._ffi.cast(ctype, out.reshape(n, -1)[start:stop].ctypes.data) if per_sample else self._ffi.NULL,
                 self._ffi.cast("void *", workspace.ctypes.data),
             )
 
@@ -232,16 +226,12 @@ class CompiledNet:
     def scores(self, x) -> np.ndarray:
         """``int32[N, n_classes]``: GroupSum scores of each row of input bits."""
         x = self._bits(x)
-        return self._call(
-            "scores_bits", x, self._alloc((len(x), self.graph.n_classes), np.int32), "int32_t *"
-        )
+        return self._call("scores_bits", x, self._alloc((len(x), self.graph.n_classes), np.int32), "int32_t *")
 
     def outputs(self, x) -> np.ndarray:
         """``uint8[N, n_outputs]``: every output bit (negation applied) of each row of input bits."""
         x = self._bits(x)
-        return self._call(
-            "outputs_bits", x, self._alloc((len(x), self.graph.n_outputs), np.uint8), "uint8_t *"
-        )
+        return self._call("outputs_bits", x, self._alloc((len(x), self.graph.n_outputs), np.uint8), "uint8_t *")
 
     def predict_features(self, x) -> np.ndarray:
         """``int32[N]`` from raw features (uint8 or float32) through the encoder thresholds."""
@@ -250,9 +240,7 @@ class CompiledNet:
 
     def scores_features(self, x) -> np.ndarray:
         x, kind = self._features(x)
-        return self._call(
-            f"scores_{kind}", x, self._alloc((len(x), self.graph.n_classes), np.int32), "int32_t *"
-        )
+        return self._call(f"scores_{kind}", x, self._alloc((len(x), self.graph.n_classes), np.int32), "int32_t *")
 
 
 def compile_c(

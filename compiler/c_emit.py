@@ -71,9 +71,7 @@ def _two_input_form(graph: GateGraph):
     """For every gate: (is 2-input, slot of operand A, slot of operand B, 4-bit table over (A, B))."""
     k, t = graph.arity, graph.tables
     depends = (
-        np.stack([truth.depends_on(t, s, k) for s in range(k)], axis=1)
-        if graph.n_gates
-        else np.zeros((0, k), bool)
+        np.stack([truth.depends_on(t, s, k) for s in range(k)], axis=1) if graph.n_gates else np.zeros((0, k), bool)
     )
     support = depends.sum(axis=1)
     # The first two slots the table depends on (slot 0 as a stand-in where there are fewer).
@@ -84,12 +82,8 @@ def _two_input_form(graph: GateGraph):
     for m in range(4):  # the value at x_A = m & 1, x_B = m >> 1, every other slot 0
         bit_a, bit_b = m & 1, m >> 1
         index = np.zeros(graph.n_gates, dtype=np.uint64)
-        index |= np.where(
-            (support >= 1) & (bit_a == 1), np.uint64(1) << slot_a.astype(np.uint64), np.uint64(0)
-        )
-        index |= np.where(
-            (support >= 2) & (bit_b == 1), np.uint64(1) << slot_b.astype(np.uint64), np.uint64(0)
-        )
+        index |= np.where((support >= 1) & (bit_a == 1), np.uint64(1) << slot_a.astype(np.uint64), np.uint64(0))
+        index |= np.where((support >= 2) & (bit_b == 1), np.uint64(1) << slot_b.astype(np.uint64), np.uint64(0))
         small |= ((t >> index) & np.uint64(1)) << np.uint64(m)
     # With fewer than two variables the table already ignores B (and A): bits m and m + 2 agree.
     return support, slot_a, slot_b, small
@@ -167,18 +161,13 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str) -> str:
             _c_array("lgn_index", "lgn_gate_a", program.a),
             _c_array("lgn_index", "lgn_gate_b", program.b),
             "static const int32_t lgn_groups[][4] = {\n    "
-            + (
-                ",\n    ".join("{" + ", ".join(map(str, g)) + "}" for g in program.groups.tolist())
-                or "{0, 0, 0, 0}"
-            )
+            + (",\n    ".join("{" + ", ".join(map(str, g)) + "}" for g in program.groups.tolist()) or "{0, 0, 0, 0}")
             + "\n};",
         ]
         if len(program.lut_table):
             parts += [
                 _c_array("int32_t", "lgn_lut_in", program.lut_in.ravel()),
-                _c_array(
-                    "uint64_t", "lgn_lut_table", program.lut_table, per_line=4, fmt=lambda v: f"0x{v:016x}ull"
-                ),
+                _c_array("uint64_t", "lgn_lut_table", program.lut_table, per_line=4, fmt=lambda v: f"0x{v:016x}ull"),
             ]
     # GroupSum order: within each class its plain outputs, then its negated ones (no branch per output).
     sum_nodes, split = [], []
@@ -236,9 +225,7 @@ def model_hash(graph: GateGraph) -> str:
     return hashlib.sha256(formats.to_npz_bytes(graph)).hexdigest()[:16]
 
 
-def emit_c(
-    graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix: str = "lgn_net"
-) -> dict[str, str]:
+def emit_c(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix: str = "lgn_net") -> dict[str, str]:
     """The C library of ``graph``: ``{prefix}.c`` and ``{prefix}.h``, byte-identical for the same input."""
     if isa not in ISAS:
         raise LgnError(f"unknown ISA {isa!r}; choose one of {', '.join(ISAS)} (or native)")

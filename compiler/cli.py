@@ -75,9 +75,7 @@ def describe(graph: GateGraph) -> list[str]:
         )
         lines.append("by function " + ", ".join(f"{name}: {n}" for name, n in names.most_common()))
     if graph.encoder is not None:
-        lines.append(
-            f"encoder     {graph.encoder.n_features} raw features -> {graph.n_inputs} threshold bits"
-        )
+        lines.append(f"encoder     {graph.encoder.n_features} raw features -> {graph.n_inputs} threshold bits")
     return lines
 
 
@@ -112,22 +110,36 @@ def cmd_simplify(args) -> int:
     return EXIT_OK
 
 
+def _write_files(out: Path, files: dict[str, str]) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text)
+    except OSError as exc:
+        raise LgnError(f"{out}: cannot write: {exc.strerror or exc}") from None
+
+
 def cmd_compile(args) -> int:
     from . import c_build, c_emit
 
     graph = load_any(args.graph)
     if args.simplify:
         graph = pipeline.simplify(graph)
+    if args.target == "verilog":
+        from . import verilog_emit
+
+        raw = {"auto": None, "bits": False, "u8": True}[args.input]
+        files = verilog_emit.package_files(graph, module=args.module, pipeline=args.pipeline, raw_input=raw)
+        _write_files(Path(args.out), files)
+        iface = verilog_emit.interface(graph, args.module, args.pipeline, raw)
+        timing = f"pipelined, latency {iface.latency} cycles" if iface.pipelined else "combinational"
+        print(f"wrote {', '.join(sorted(files))} to {args.out} ({graph.n_gates} gates, {timing})")
+        return EXIT_OK
     isa = c_build.resolve_isa(args.isa)
     start = time.perf_counter()
     files = c_emit.library_files(graph, isa=isa, shape=args.shape, prefix=args.prefix)
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (out / name).write_text(text)
-    except OSError as exc:
-        raise LgnError(f"{out}: cannot write the library: {exc.strerror or exc}") from None
+    _write_files(out, files)
     shape = c_emit.choose_shape(graph, args.shape)
     print(
         f"wrote {len(files)} files to {out} ({isa}, {shape} shape, {graph.n_gates} gates) in "
@@ -159,10 +171,7 @@ def _verify_c(graph: GateGraph, args) -> int:
             start = time.perf_counter()
             net = c_build.compile_c(graph, isa=isa, shape=shape)
             report = compare_compiled(graph, net, bits, exhaustive)
-            print(
-                f"C {isa}/{shape} vs evaluator ({how}): {report.summary()} in "
-                f"{time.perf_counter() - start:.2f} s"
-            )
+            print(f"C {isa}/{shape} vs evaluator ({how}): {report.summary()} in {time.perf_counter() - start:.2f} s")
             total += report.vectors
             bad += report.mismatches
             if raw is not None and raw.dtype in (np.uint8, np.float32):
@@ -175,18 +184,85 @@ def _verify_c(graph: GateGraph, args) -> int:
     return EXIT_OK if bad == 0 else EXIT_CHECK_FAILED
 
 
+def _verify_verilog(graph: GateGraph, args) -> int:
+    from . import hdl_sim
+    from .verify import test_vectors
+
+    if args.formal:
+        from .hdl_tools import formal_verilog
+
+        start = time.perf_counter()
+        simple = pipeline.simplify(graph)
+        proven = formal_verilog(graph, simple)
+        print(
+            f"formal (yosys + ABC cec), Verilog of the graph vs of its simplification "
+            f"({graph.n_gates} -> {simple.n_gates} gates): {'equivalent' if proven else 'NOT equivalent'} "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+        if not proven:
+            return EXIT_CHECK_FAILED
+    raw = None
+    if args.dataset:
+        from training.commands import dataset_bits
+
+        raw, bits, _ = dataset_bits(graph, args.dataset, args.data_dir)
+        if raw.dtype != np.uint8:
+            raw = None  # tabular features: the Verilog takes the encoded bits
+        how = f"{args.dataset} test split"
+    else:
+        bits, exhaustive = test_vectors(graph.n_inputs, args.vectors, args.seed)
+        how = "exhaustive" if exhaustive else f"structured + {args.vectors} random"
+    if args.limit is not None:
+        bits = bits[: args.limit]
+        raw = raw[: args.limit] if raw is not None else None
+    result = hdl_sim.simulate(
+        graph,
+        bits,
+        sim=args.sim,
+        pipeline=args.pipeline,
+        raw=raw,
+        mode="bubbles" if args.bubbles else "back-to-back",
+        seed=args.seed,
+    )
+    timing = f", latency {result.latency} cycles" if args.pipeline else ""
+    print(
+        f"Verilog on {args.sim} vs evaluator ({how}{timing}): build {result.build_seconds:.1f} s, "
+        f"simulation {result.sim_seconds:.1f} s ({result.vectors / max(result.sim_seconds, 1e-9):.0f} vectors/s)"
+    )
+    print(result.summary())
+    return EXIT_OK if result.mismatches == 0 else EXIT_CHECK_FAILED
+
+
+def cmd_synth(args) -> int:
+    from .hdl_tools import synth_report
+
+    graph = load_any(args.graph)
+    if args.simplify:
+        graph = pipeline.simplify(graph)
+    start = time.perf_counter()
+    parts = synth_report(graph, target=args.target, pipeline=args.pipeline)
+    print(
+        f"yosys {args.target} synthesis of {graph.n_gates} gates ({time.perf_counter() - start:.1f} s); "
+        "no latches, no combinational loops"
+    )
+    print(f"  {'part':24s} {'LUTs':>8s} {'FFs':>8s}")
+    for part in parts:
+        print(f"  {part.name:24s} {part.luts:8d} {part.ffs:8d}")
+    return EXIT_OK
+
+
 def cmd_verify(args) -> int:
     if args.dataset and args.backend is None and args.against is None:
         if not formats.looks_like_checkpoint(args.graph):
-            raise LgnError(
-                "verify --dataset without --backend compares a trained MODEL with its IR: give a model"
-            )
+            raise LgnError("verify --dataset without --backend compares a trained MODEL with its IR: give a model")
         from training.commands import verify_model_on_dataset
 
         return verify_model_on_dataset(args)
     graph = load_any(args.graph)
     if args.backend == "c":
         return _verify_c(graph, args)
+    if args.backend == "verilog":
+        return _verify_verilog(graph, args)
     if args.against is None:
         raise LgnError("nothing to verify against: give --against G2.npz or --backend c")
     other = load_any(args.against)
@@ -245,9 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simplify", help="run the simplification passes")
     p.add_argument("graph")
     p.add_argument("--out", required=True)
-    p.add_argument(
-        "--lut", type=int, default=None, help="merge gates into LUTs of at most K inputs (FPGA: 6)"
-    )
+    p.add_argument("--lut", type=int, default=None, help="merge gates into LUTs of at most K inputs (FPGA: 6)")
     p.add_argument("--check", action="store_true", help="check equivalence after every pass")
     p.add_argument("-v", "--verbose", action="store_true", help="print every pass's statistics")
     p.set_defaults(func=cmd_simplify)
@@ -258,7 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vectors", type=int, default=10_000, help="random vectors (beyond the structured ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--formal", action="store_true", help="also prove equivalence with ABC cec")
-    p.add_argument("--backend", choices=["c"], help="check a compiled backend against the evaluator")
+    p.add_argument("--backend", choices=["c", "verilog"], help="check a compiled backend against the evaluator")
+    p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus", help="with --backend verilog")
+    p.add_argument("--pipeline", type=int, help="with --backend verilog: register stage every N logic levels")
+    p.add_argument("--bubbles", action="store_true", help="pipelined: random gaps between inputs")
+    p.add_argument("--limit", type=int, help="use only the first N vectors")
     p.add_argument("--isa", default="all", help="with --backend c: native, avx512, avx2, portable or all")
     p.add_argument("--dataset", help="verify on a dataset's test split (a model, or a graph with an encoder)")
     p.add_argument("--data-dir", help="folder of the dataset (cifar10, cifar100, idx)")
@@ -299,13 +377,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="compile a graph to a standalone library")
     p.add_argument("graph")
-    p.add_argument("--target", choices=["c"], default="c")
+    p.add_argument("--target", choices=["c", "verilog"], default="c")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--isa", default="native", help="native, avx512, avx2 or portable (plain C99)")
     p.add_argument("--shape", default="auto", choices=["auto", "straight", "table"])
     p.add_argument("--prefix", default="lgn_net", help="C identifier prefix of the library's names")
     p.add_argument("--no-simplify", dest="simplify", action="store_false", help="compile the graph as it is")
+    p.add_argument("--module", default="lgn_net", help="Verilog module name")
+    p.add_argument("--pipeline", type=int, help="Verilog: a register stage every N logic levels")
+    p.add_argument(
+        "--input",
+        choices=["auto", "bits", "u8"],
+        default="auto",
+        help="Verilog input: encoded bits, or raw uint8 features through the encoder (auto: u8 "
+        "when the graph has an encoder)",
+    )
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("synth", help="synthesize the Verilog with yosys: LUTs and FFs by part")
+    p.add_argument("graph")
+    p.add_argument("--target", choices=["generic", "ice40", "xilinx"], default="generic")
+    p.add_argument("--pipeline", type=int)
+    p.add_argument("--no-simplify", dest="simplify", action="store_false")
+    p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("demo", help="the main job on the embedded default")
     p.add_argument("--out", default="out/demo")

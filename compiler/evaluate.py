@@ -27,9 +27,7 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
         if bits.dtype.kind not in "iu":
             raise InputError(f"input bits must be bool or integer 0/1, got dtype {bits.dtype}")
         if bits.size and (bits.min() < 0 or bits.max() > 1):
-            raise InputError(
-                "input bits must be 0 or 1 (raw features go through encode() with the graph's thresholds)"
-            )
+            raise InputError("input bits must be 0 or 1 (raw features go through encode() with the graph's thresholds)")
     n_samples, n = bits.shape
     n_words = (n_samples + 63) // 64
     padded = np.zeros((n, n_words * 64), dtype=np.uint8)
@@ -53,9 +51,7 @@ def evaluate_packed(graph: GateGraph, inputs: np.ndarray) -> np.ndarray:
     values[1] = ALL_ONES
     values[FIRST_INPUT : graph.first_gate] = inputs
     for gates in graph.level_batches:
-        values[graph.first_gate + gates] = _lut_level(
-            values, graph.fanins[gates], graph.tables[gates], graph.arity
-        )
+        values[graph.first_gate + gates] = _lut_level(values, graph.fanins[gates], graph.tables[gates], graph.arity)
     return values
 
 

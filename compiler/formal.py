@@ -37,9 +37,7 @@ def abc_equivalent(a: GateGraph, b: GateGraph, timeout: float = 600.0) -> bool:
         left.write_text(to_blif(a))
         right.write_text(to_blif(b))
         try:
-            proc = subprocess.run(
-                [abc, "-q", f"cec {left} {right}"], capture_output=True, text=True, timeout=timeout
-            )
+            proc = subprocess.run([abc, "-q", f"cec {left} {right}"], capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise LgnError(f"ABC cec gave no verdict within {timeout:.0f} s") from None
     text = proc.stdout + proc.stderr

@@ -91,9 +91,7 @@ def from_npz_bytes(data: bytes) -> GateGraph:
             raise GraphFormatError(f"missing field(s): {', '.join(missing)}")
         version = _scalar_int(archive, "version")
         if version != NPZ_VERSION:
-            raise GraphFormatError(
-                f"format version {version} is not supported (this tool reads {NPZ_VERSION})"
-            )
+            raise GraphFormatError(f"format version {version} is not supported (this tool reads {NPZ_VERSION})")
         unknown = names - set(_REQUIRED) - set(_ENCODER)
         if unknown:
             raise GraphFormatError(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -201,9 +199,7 @@ def from_text(text: str) -> GateGraph:
                 _expect_header(header, ("inputs", "arity"))
                 expected = 2 + header["inputs"] + len(fanins)
                 if int(m[1]) != expected:
-                    raise ValueError(
-                        f"node ids must count up from {2 + header['inputs']}; expected {expected}"
-                    )
+                    raise ValueError(f"node ids must count up from {2 + header['inputs']}; expected {expected}")
                 row = [int(s) for s in m[3].split(",")] if m[3].strip() else []
                 if len(row) != header["arity"]:
                     raise ValueError(f"{len(row)} fan-ins given, arity is {header['arity']}")
@@ -218,9 +214,7 @@ def from_text(text: str) -> GateGraph:
             elif m := _BIT.match(line):
                 _expect_header(header, ("inputs", "encoder"))
                 if int(m[1]) != 2 + len(features):
-                    raise ValueError(
-                        f"encoder bits must be listed in order; expected bit {2 + len(features)}"
-                    )
+                    raise ValueError(f"encoder bits must be listed in order; expected bit {2 + len(features)}")
                 features.append(int(m[2]))
                 thresholds.append(float(m[3]))
             else:

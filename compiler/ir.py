@@ -219,9 +219,7 @@ def _check_gates(g: GateGraph) -> None:
     extra = t & ~table_mask(g.arity)
     if extra.any():
         i = int(np.flatnonzero(extra)[0])
-        raise GraphError(
-            f"gate {i} (node {g.first_gate + i}): truth table {int(t[i]):#x} has bits beyond 2^{g.arity}"
-        )
+        raise GraphError(f"gate {i} (node {g.first_gate + i}): truth table {int(t[i]):#x} has bits beyond 2^{g.arity}")
 
 
 def _check_outputs(g: GateGraph) -> None:

@@ -83,11 +83,7 @@ def _enumerate_cuts(graph: GateGraph, fanins: list[list[int]], k: int) -> list[l
                     c = a | b
                     if len(c) <= k:
                         grown.add(c)
-            merged = (
-                grown
-                if len(grown) <= limit
-                else set(sorted(grown, key=lambda c: (len(c), sorted(c)))[:limit])
-            )
+            merged = grown if len(grown) <= limit else set(sorted(grown, key=lambda c: (len(c), sorted(c)))[:limit])
         if not merged:
             width = len({s for s in row if s >= 2})
             raise LgnError(

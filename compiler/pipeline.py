@@ -58,9 +58,7 @@ def run_passes(
         if stats is not None:
             stats.append(PassStat(name, graph.n_gates, result.n_gates, seconds))
         if result.n_gates > graph.n_gates:
-            raise EquivalenceError(
-                f"pass {name} grew the graph from {graph.n_gates} to {result.n_gates} gates"
-            )
+            raise EquivalenceError(f"pass {name} grew the graph from {graph.n_gates} to {result.n_gates} gates")
         if check:
             report = compare_graphs(graph, result, n_random=2_000)
             if not report.ok:
@@ -101,9 +99,7 @@ def _lut_pass(k: int) -> Pass:
     return merge
 
 
-def _rounds_to_fixed_point(
-    graph: GateGraph, check: bool, stats: list[PassStat] | None, max_rounds: int
-) -> GateGraph:
+def _rounds_to_fixed_point(graph: GateGraph, check: bool, stats: list[PassStat] | None, max_rounds: int) -> GateGraph:
     """A round whose structural hashing merges nothing ends the loop: the local rewrite had already
     settled every gate, hashing without merges only reorders fan-ins, and dropping dead gates opens
     no new rewrite."""

@@ -50,8 +50,7 @@ def compare_graphs(a: GateGraph, b: GateGraph, n_random: int = 10_000, seed: int
     """Compare every output bit, every GroupSum score and every class of ``a`` and ``b``."""
     if a.n_inputs != b.n_inputs or a.n_classes != b.n_classes:
         raise GraphError(
-            f"graphs are not comparable: {a.n_inputs} vs {b.n_inputs} inputs, "
-            f"{a.n_classes} vs {b.n_classes} classes"
+            f"graphs are not comparable: {a.n_inputs} vs {b.n_inputs} inputs, {a.n_classes} vs {b.n_classes} classes"
         )
     bits, exhaustive = test_vectors(a.n_inputs, n_random, seed)
     return compare_on(a, b, bits, exhaustive)

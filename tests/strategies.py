@@ -56,9 +56,7 @@ def gate_graphs(
     sizes = [draw(st.integers(1, 4)) for _ in range(n_classes)]
     n_out = sum(sizes)
     late = max(0, n_nodes - 6)
-    outputs = [
-        draw(st.one_of(st.integers(late, n_nodes - 1), st.integers(0, n_nodes - 1))) for _ in range(n_out)
-    ]
+    outputs = [draw(st.one_of(st.integers(late, n_nodes - 1), st.integers(0, n_nodes - 1))) for _ in range(n_out)]
     negated = [draw(st.booleans()) for _ in range(n_out)]
     encoder = None
     if with_encoder or (with_encoder is None and draw(st.booleans())):

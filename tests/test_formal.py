@@ -9,9 +9,7 @@ from compiler.random_graph import random_layered
 
 pytestmark = [
     pytest.mark.hdl,
-    pytest.mark.skipif(
-        find_abc() is None, reason="berkeley-abc not installed (bash .ci/bootstrap installs it)"
-    ),
+    pytest.mark.skipif(find_abc() is None, reason="berkeley-abc not installed (bash .ci/bootstrap installs it)"),
 ]
 
 

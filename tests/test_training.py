@@ -136,9 +136,7 @@ def test_inits(init, parametrization):
     "arity, parametrization", [(1, "iwp"), (2, "iwp"), (2, "op"), (3, "iwp"), (4, "iwp"), (6, "iwp")]
 )
 def test_discretized_torch_equals_ir_evaluator(arity, parametrization):
-    net = LogicNet(
-        40, 4, layers=3, width=24, arity=arity, parametrization=parametrization, init="gaussian", seed=arity
-    )
+    net = LogicNet(40, 4, layers=3, width=24, arity=arity, parametrization=parametrization, init="gaussian", seed=arity)
     graph = to_graph(net)
     bits = np.random.default_rng(arity).integers(0, 2, size=(700, 40)).astype(bool)
     assert np.array_equal(net.discrete_scores(torch.as_tensor(bits)).numpy(), evaluate.scores(graph, bits))

@@ -19,9 +19,7 @@ def brute(table: int, arity: int, f) -> int:
     return out
 
 
-tables_and_arity = st.integers(1, 6).flatmap(
-    lambda k: st.tuples(st.integers(0, int(truth.table_mask(k))), st.just(k))
-)
+tables_and_arity = st.integers(1, 6).flatmap(lambda k: st.tuples(st.integers(0, int(truth.table_mask(k))), st.just(k)))
 
 
 @given(tables_and_arity, st.data())
@@ -34,8 +32,7 @@ def test_cofactor_negate_swap_merge_match_definition(ta, data):
         assert int(truth.cofactor(t, i, value, k)[0]) == expect
     assert int(truth.negate_var(t, i, k)[0]) == brute(table, k, lambda x: x[:i] + [1 - x[i]] + x[i + 1 :])
     assert bool(truth.depends_on(t, i, k)[0]) == (
-        brute(table, k, lambda x: x[:i] + [0] + x[i + 1 :])
-        != brute(table, k, lambda x: x[:i] + [1] + x[i + 1 :])
+        brute(table, k, lambda x: x[:i] + [0] + x[i + 1 :]) != brute(table, k, lambda x: x[:i] + [1] + x[i + 1 :])
     )
     if k >= 2:
         j = data.draw(st.integers(0, k - 1).filter(lambda v: v != i))

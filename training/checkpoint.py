@@ -114,9 +114,7 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
         model_tensors = {k: v for k, v in tensors.items() if not k.startswith("encoder.")}
         model.load_state_dict(model_tensors, strict=True)
     except (RuntimeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: tensors do not match the config ({str(exc).splitlines()[0]})"
-        ) from None
+        raise CheckpointError(f"{path}: tensors do not match the config ({str(exc).splitlines()[0]})") from None
     for i, layer in enumerate(model.layers):
         if layer.wiring.min() < 0 or layer.wiring.max() >= layer.in_features:
             raise CheckpointError(f"{path}: layer {i} wiring reads outside its {layer.in_features} inputs")

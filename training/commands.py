@@ -66,9 +66,7 @@ def dataset_bits(graph: GateGraph, dataset: str, data_dir: str | None, limit: in
     data = load_dataset(dataset, data_dir)
     raw, labels = data.x_test[:limit], data.y_test[:limit]
     if raw.shape[1] != graph.encoder.n_features:
-        raise LgnError(
-            f"dataset {dataset} has {raw.shape[1]} features, the model expects {graph.encoder.n_features}"
-        )
+        raise LgnError(f"dataset {dataset} has {raw.shape[1]} features, the model expects {graph.encoder.n_features}")
     return raw, encoding.encode(graph.encoder, raw), labels
 
 

@@ -41,9 +41,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     """Load ``name`` (see :data:`DATASETS`); ``data_dir`` is needed for cifar10/cifar100/idx."""
     loaders = {
         "mnist": lambda: _mnist(),
-        "fashion-mnist": lambda: _idx_folder(
-            Path(data_dir) if data_dir else FASHION_MNIST_DIR, "fashion-mnist"
-        ),
+        "fashion-mnist": lambda: _idx_folder(Path(data_dir) if data_dir else FASHION_MNIST_DIR, "fashion-mnist"),
         "digits": lambda: _sklearn("digits"),
         "breast-cancer": lambda: _sklearn("breast-cancer"),
         "iris": lambda: _sklearn("iris"),
@@ -75,8 +73,7 @@ def _mnist() -> Dataset:
         store = zarr.storage.ZipStore(str(archive), mode="r")
         group = zarr.open_group(store, mode="r")
         arrays = {
-            key: np.asarray(group[key][:])
-            for key in ("train_images", "train_labels", "test_images", "test_labels")
+            key: np.asarray(group[key][:]) for key in ("train_images", "train_labels", "test_images", "test_labels")
         }
         store.close()
     except (ImportError, ModuleNotFoundError, FileNotFoundError, KeyError) as exc:
@@ -141,9 +138,7 @@ def read_idx(path: Path) -> np.ndarray:
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape, dtype=np.int64))
     if len(raw) != expected:
-        raise DatasetError(
-            f"{path}: IDX file holds {len(raw)} bytes, its header says {expected} (truncated?)"
-        )
+        raise DatasetError(f"{path}: IDX file holds {len(raw)} bytes, its header says {expected} (truncated?)")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -166,9 +161,7 @@ def _idx_folder(folder: Path, name: str) -> Dataset:
     for split in ("train", "test"):
         images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
         if labels.ndim != 1 or len(images) != len(labels):
-            raise DatasetError(
-                f"{folder}: {split} images ({len(images)}) and labels ({len(labels)}) disagree"
-            )
+            raise DatasetError(f"{folder}: {split} images ({len(images)}) and labels ({len(labels)}) disagree")
     classes = int(max(parts["train_labels"].max(), parts["test_labels"].max())) + 1
     flat = {k: v.reshape(len(v), -1) for k, v in parts.items() if k.endswith("images")}
     return Dataset(
@@ -202,9 +195,7 @@ def read_cifar_batches(paths: list[Path], label_bytes: int) -> tuple[np.ndarray,
     for path in paths:
         raw = np.fromfile(path, dtype=np.uint8)
         if raw.size == 0 or raw.size % record:
-            raise DatasetError(
-                f"{path}: {raw.size} bytes is not a whole number of {record}-byte CIFAR records"
-            )
+            raise DatasetError(f"{path}: {raw.size} bytes is not a whole number of {record}-byte CIFAR records")
         rows = raw.reshape(-1, record)
         ys.append(rows[:, label_bytes - 1].astype(np.int64))
         xs.append(rows[:, label_bytes:])
@@ -222,9 +213,7 @@ def _cifar(data_dir, classes: int) -> Dataset:
             if (folder / pickled).exists()
             else ""
         )
-        raise DatasetError(
-            f"{folder}: missing {', '.join(missing)} of the CIFAR-{classes} binary version{extra}"
-        )
+        raise DatasetError(f"{folder}: missing {', '.join(missing)} of the CIFAR-{classes} binary version{extra}")
     x_train, y_train = read_cifar_batches([folder / n for n in train_names], label_bytes)
     x_test, y_test = read_cifar_batches([folder / n for n in test_names], label_bytes)
     if y_train.max() >= classes or y_test.max() >= classes:

@@ -115,13 +115,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     torch.manual_seed(cfg.seed)
     data = load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.width % data.classes:
-        raise LgnError(
-            f"--width {cfg.width} must be a multiple of the {data.classes} classes of {cfg.dataset}"
-        )
+        raise LgnError(f"--width {cfg.width} must be a multiple of the {data.classes} classes of {cfg.dataset}")
     try:
-        thresholds = encoding.fit_thresholds(
-            data.x_train, cfg.thresholds, cfg.threshold_method, data.value_range
-        )
+        thresholds = encoding.fit_thresholds(data.x_train, cfg.thresholds, cfg.threshold_method, data.value_range)
     except ValueError as exc:
         raise LgnError(str(exc)) from None
     encoder = encoding.encoder_from_thresholds(thresholds)

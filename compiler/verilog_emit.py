@@ -1,0 +1,392 @@
+"""Verilog backend, emission: GateGraph -> synthesizable Verilog-2001 (pure and deterministic).
+
+One module with the gate network as one procedural block in topological order (Icarus simulates
+that several times faster than one continuous assignment per gate), a balanced adder tree per class
+for GroupSum, a comparator tree for argmax (ties to the lower index), and the encoder's comparators
+when the input is raw uint8 features. Pipelined (``pipeline=N``): the datapath's logic levels (gate
+levels, then adder levels, then comparator levels) get a register stage every N levels and one at the
+end; values that cross a stage boundary are copied into registers on demand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from .c_emit import OP_EXPRESSIONS, VERSION, _two_input_form, model_hash
+from .errors import LgnError
+from .ir import FIRST_INPUT, GateGraph
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "verilog"
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+VERILOG_KEYWORDS = frozenset(
+    """
+always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default defparam
+design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive endspecify endtable
+endtask event for force forever fork function generate genvar highz0 highz1 if ifnone incdir include initial inout
+input instance integer join large liblist library localparam macromodule medium module nand negedge nmos nor
+noshowcancelled not notif0 notif1 or output parameter pmos posedge primitive pull0 pull1 pulldown pullup
+pulsestyle_onevent pulsestyle_ondetect rcmos real realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1
+scalared showcancelled signed small specify specparam strong0 strong1 supply0 supply1 table task time tran
+tranif0 tranif1 tri tri0 tri1 triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor
+xnor xor logic bit byte int shortint longint
+""".split()
+)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def check_module_name(name: str) -> str:
+    """A legal, plain Verilog identifier (letters, digits, _; at most 64 characters; not a keyword)."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or name in VERILOG_KEYWORDS:
+        raise LgnError(
+            f"--module {name!r} is not a plain Verilog identifier (letters, digits and _, not "
+            "starting with a digit, at most 64 characters, not a keyword)"
+        )
+    return name
+
+
+@dataclasses.dataclass
+class _Datapath:
+    """Builds the body: named signals with a logic level each, registers inserted where needed."""
+
+    pipeline: int | None
+    regs: list[str] = dataclasses.field(default_factory=list)  # declarations of pipeline registers
+    flops: list[str] = dataclasses.field(default_factory=list)  # their non-blocking assignments
+    copies: dict = dataclasses.field(default_factory=dict)
+
+    def stage(self, level: int) -> int:
+        """The pipeline stage whose logic computes ``level`` (level 0 = the inputs, in stage 0)."""
+        if self.pipeline is None or level <= 0:
+            return 0
+        return (level - 1) // self.pipeline
+
+    def at(self, name: str, width: int, level: int, stage: int) -> str:
+        """``name`` (computed at ``level``) as seen in ``stage``: registered once per stage crossed."""
+        if name.startswith(("1'b", "{")) or self.pipeline is None:
+            return name
+        have = self.stage(level)
+        current = name
+        for k in range(have + 1, stage + 1):
+            key = (name, k)
+            if key not in self.copies:
+                base = re.sub(r"\W", "_", name)
+                copy = f"{base}_s{k}"
+                self.regs.append(f"    reg {_range(width)}{copy};")
+                self.flops.append(f"        {copy} <= {current};")
+                self.copies[key] = copy
+            current = self.copies[key]
+        return current
+
+
+def _range(width: int) -> str:
+    return f"[{width - 1}:0] " if width > 1 else ""
+
+
+def _gate_lines(graph: GateGraph, path: _Datapath, input_name) -> tuple[list[str], list[str], list[str]]:
+    """Declarations, localparams and the procedural block of the gate network."""
+    support, slot_a, slot_b, small = _two_input_form(graph)
+    first = graph.first_gate
+    levels = graph.levels
+    node_level = np.zeros(graph.n_nodes, dtype=np.int64)
+    node_level[first:] = levels
+
+    def ref(node: int, consumer_level: int) -> str:
+        if node < FIRST_INPUT:
+            return f"1'b{node}"
+        name = input_name(node - FIRST_INPUT) if node < first else f"n{node}"
+        return path.at(name, 1, int(node_level[node]), path.stage(consumer_level))
+
+    declarations, params, body = [], [], []
+    names = [f"n{first + g}" for g in range(graph.n_gates)]
+    for i in range(0, len(names), 16):
+        declarations.append("    reg " + ", ".join(names[i : i + 16]) + ";")
+    order = np.argsort(levels, kind="stable")
+    rows, tables = graph.fanins.tolist(), graph.tables.tolist()
+    for g in order.tolist():
+        node, level = first + g, int(levels[g])
+        row = rows[g]
+        if support[g] <= 2:
+            expr = OP_EXPRESSIONS[int(small[g])]
+            if expr == "LGN_ZERO":
+                expr = "1'b0"
+            elif expr == "LGN_ONES":
+                expr = "1'b1"
+            else:
+                a = ref(row[slot_a[g]], level)
+                b = ref(row[slot_b[g]], level) if support[g] == 2 else a
+                expr = expr.replace("A", "\x00").replace("B", b).replace("\x00", a)
+        else:
+            k = graph.arity
+            params.append(
+                f"    localparam [{(1 << k) - 1}:0] T{node} = {1 << k}'h{tables[g]:0{max(1, (1 << k) // 4)}x};"
+            )
+            index = ", ".join(ref(row[s], level) for s in reversed(range(k)))
+            expr = f"T{node}[{{{index}}}]"
+        body.append(f"        n{node} = {expr};")
+    block = ["    always @* begin", *body, "    end"] if body else []
+    return declarations, params, block
+
+
+def _adder_tree(
+    leaves: list[tuple[str, int, int]], path: _Datapath, prefix: str, depth: int, lines: list[str]
+) -> tuple[str, int, int]:
+    """Pairwise sums, one tree level per logic level; returns (name, width, level) of the total."""
+    level_nodes = leaves
+    for step in range(depth):
+        nxt = []
+        for i in range(0, len(level_nodes), 2):
+            pair = level_nodes[i : i + 2]
+            if len(pair) == 1:
+                nxt.append(pair[0])
+                continue
+            (a, wa, la), (b, wb, lb) = pair
+            level = max(la, lb) + 1
+            width = max(wa, wb) + 1
+            name = f"{prefix}_{step}_{i // 2}"
+            stage = path.stage(level)
+            lines.append(f"    wire {_range(width)}{name} = {path.at(a, wa, la, stage)} + {path.at(b, wb, lb, stage)};")
+            nxt.append((name, width, level))
+        level_nodes = nxt
+    (total,) = level_nodes
+    return total
+
+
+def emit_verilog(
+    graph: GateGraph,
+    module: str = "lgn_net",
+    pipeline: int | None = None,
+    raw_input: bool | None = None,
+    with_argmax: bool = True,
+) -> dict[str, str]:
+    """``{module}.v`` for ``graph``; byte-identical for the same arguments.
+
+    ``raw_input``: take uint8 features through the encoder (default: when the graph has an encoder whose
+    thresholds make sense for 0..255 values).
+    """
+    check_module_name(module)
+    if pipeline is not None and pipeline < 1:
+        raise LgnError(f"--pipeline must be at least 1 (levels per register stage), got {pipeline}")
+    if raw_input is None:
+        raw_input = graph.encoder is not None
+    if raw_input and graph.encoder is None:
+        raise LgnError("raw-feature input needs a graph with encoder thresholds")
+    if graph.n_inputs == 0:
+        raise LgnError("a Verilog module needs at least one input bit")
+    path = _Datapath(pipeline)
+    encoder_lines = []
+    if raw_input:
+        e = graph.encoder
+        for i, (feature, threshold) in enumerate(zip(e.feature.tolist(), e.threshold.tolist())):
+            t = math.floor(threshold)
+            if t < 0:
+                rhs = "1'b1"
+            elif t >= 255:
+                rhs = "1'b0"
+            else:
+                rhs = f"features[{8 * feature} +: 8] > 8'd{t}"
+            encoder_lines.append(f"    assign x[{i}] = {rhs};")
+
+    declarations, params, network = _gate_lines(graph, path, lambda i: f"x[{i}]")
+    first = graph.first_gate
+    node_level = np.zeros(graph.n_nodes, dtype=np.int64)
+    node_level[first:] = graph.levels
+    depth = graph.depth
+    max_group = int(graph.class_sizes.max())
+    adder_depth = max(0, math.ceil(math.log2(max_group))) if max_group > 1 else 0
+    compare_depth = math.ceil(math.log2(graph.n_classes)) if graph.n_classes > 1 else 0
+    score_width = max(1, max_group.bit_length())
+    class_width = max(1, (graph.n_classes - 1).bit_length())
+    total_levels = depth + adder_depth + compare_depth
+    latency = max(1, math.ceil(total_levels / pipeline)) if pipeline else 0
+
+    sums, group_lines = [], []
+    for c in range(graph.n_classes):
+        lo, hi = int(graph.class_offsets[c]), int(graph.class_offsets[c + 1])
+        leaves = []
+        for j in range(lo, hi):
+            node, negated = int(graph.outputs[j]), bool(graph.output_negated[j])
+            if node < FIRST_INPUT:
+                leaves.append((f"1'b{node ^ int(negated)}", 1, 0))
+                continue
+            name = f"x[{node - FIRST_INPUT}]" if node < first else f"n{node}"
+            level = int(node_level[node])
+            if negated:
+                inv = f"o{j}_n"
+                group_lines.append(f"    wire {inv} = ~{path.at(name, 1, level, path.stage(level))};")
+                name = inv
+            leaves.append((name, 1, level))
+        total = _adder_tree(leaves, path, f"sum{c}", adder_depth, group_lines)
+        sums.append(total)
+
+    argmax_lines = []
+    # Comparator tree over (score, index); the left (lower-index) candidate wins ties.
+    candidates = [(name, width, level, f"{class_width}'d{c}") for c, (name, width, level) in enumerate(sums)]
+    for step in range(compare_depth):
+        nxt = []
+        for i in range(0, len(candidates), 2):
+            pair = candidates[i : i + 2]
+            if len(pair) == 1:
+                nxt.append(pair[0])
+                continue
+            (sa, wa, la, ia), (sb, wb, lb, ib) = pair
+            level = max(la, lb, depth + adder_depth) + 1
+            stage = path.stage(level)
+            width = max(wa, wb)
+            a_s, b_s = path.at(sa, wa, la, stage), path.at(sb, wb, lb, stage)
+            a_i = ia if ia[0].isdigit() else path.at(ia, class_width, la, stage)
+            b_i = ib if ib[0].isdigit() else path.at(ib, class_width, lb, stage)
+            pick = f"cmp_{step}_{i // 2}"
+            argmax_lines += [
+                f"    wire {pick}_right = {b_s} > {a_s};",
+                f"    wire {_range(width)}{pick}_score = {pick}_right ? {b_s} : {a_s};",
+                f"    wire {_range(class_width)}{pick}_index = {pick}_right ? {b_i} : {a_i};",
+            ]
+            nxt.append((f"{pick}_score", width, level, f"{pick}_index"))
+        candidates = nxt
+    (_, _, win_level, win_index) = candidates[0]
+
+    outputs = []
+    final_stage = latency if pipeline else 0
+
+    def out(name: str, width: int, level: int) -> str:
+        """Pipelined: one more register stage at the very end, so outputs come from flip-flops."""
+        if not pipeline or name[0].isdigit():
+            return name
+        return path.at(name, width, level, final_stage)
+
+    for c, (name, width, level) in enumerate(sums):
+        outputs.append(f"    assign scores[{score_width * c} +: {score_width}] = {out(name, width, level)};")
+    if with_argmax:
+        outputs.append(f"    assign class_out = {out(win_index, class_width, win_level)};")
+    else:
+        argmax_lines = []
+    argmax_lines += outputs
+
+    regs_block = []
+    if path.flops:
+        regs_block = [
+            "    // ---- pipeline registers ----",
+            *path.regs,
+            "    always @(posedge clk) begin",
+            *path.flops,
+            "    end",
+        ]
+    context = dict(
+        module=module,
+        version=VERSION,
+        model_hash=model_hash(graph),
+        n_inputs=graph.n_inputs,
+        n_gates=graph.n_gates,
+        depth=depth,
+        n_outputs=graph.n_outputs,
+        n_classes=graph.n_classes,
+        raw_input=raw_input,
+        n_features=graph.encoder.n_features if graph.encoder is not None else 0,
+        score_width=score_width,
+        class_width=class_width,
+        pipelined=pipeline is not None,
+        pipeline=pipeline,
+        latency=latency,
+        with_argmax=with_argmax,
+        encoder="\n".join(encoder_lines),
+        declarations="\n".join(declarations + params),
+        network="\n".join(network),
+        group_sum="\n".join(group_lines),
+        argmax="\n".join(argmax_lines + ([""] + regs_block if regs_block else [])),
+    )
+    return {f"{module}.v": _ENV.get_template("lgn_net.v.j2").render(**context)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Interface:
+    """What a testbench needs to know about an emitted module."""
+
+    module: str
+    raw_input: bool
+    pipelined: bool
+    latency: int
+    score_width: int
+    class_width: int
+
+
+def interface(
+    graph: GateGraph, module: str = "lgn_net", pipeline: int | None = None, raw_input: bool | None = None
+) -> Interface:
+    max_group = int(graph.class_sizes.max())
+    adder_depth = max(0, math.ceil(math.log2(max_group))) if max_group > 1 else 0
+    compare_depth = math.ceil(math.log2(graph.n_classes)) if graph.n_classes > 1 else 0
+    total = graph.depth + adder_depth + compare_depth
+    return Interface(
+        module,
+        graph.encoder is not None if raw_input is None else raw_input,
+        pipeline is not None,
+        max(1, math.ceil(total / pipeline)) if pipeline else 0,
+        max(1, max_group.bit_length()),
+        max(1, (graph.n_classes - 1).bit_length()),
+    )
+
+
+def emit_encoder(graph: GateGraph, module: str) -> str:
+    """The encoder alone (uint8 features in, input bits out), for per-part synthesis reports."""
+    check_module_name(module)
+    e = graph.encoder
+    lines = [
+        f"module {module} (input wire [{8 * e.n_features - 1}:0] features, output wire [{graph.n_inputs - 1}:0] x);"
+    ]
+    for i, (feature, threshold) in enumerate(zip(e.feature.tolist(), e.threshold.tolist())):
+        t = math.floor(threshold)
+        rhs = "1'b1" if t < 0 else "1'b0" if t >= 255 else f"features[{8 * feature} +: 8] > 8'd{t}"
+        lines.append(f"    assign x[{i}] = {rhs};")
+    return "\n".join(lines + ["endmodule", ""])
+
+
+def network_only(graph: GateGraph) -> GateGraph:
+    """The gate network with its output bits as one class each (GroupSum of size 1 is the bit itself)."""
+    return graph.replace(class_offsets=np.arange(graph.n_outputs + 1), encoder=None)
+
+
+def head_only(graph: GateGraph) -> GateGraph:
+    """GroupSum and argmax alone: a graph without gates whose outputs read its inputs directly."""
+    return GateGraph.build(
+        n_inputs=graph.n_outputs,
+        fanins=np.zeros((0, graph.arity), dtype=np.int64),
+        tables=np.zeros(0, dtype=np.uint64),
+        outputs=FIRST_INPUT + np.arange(graph.n_outputs),
+        output_negated=graph.output_negated,
+        class_offsets=graph.class_offsets,
+    )
+
+
+def package_files(
+    graph: GateGraph, module: str = "lgn_net", pipeline: int | None = None, raw_input: bool | None = None
+) -> dict[str, str]:
+    """The ``.v`` file and a README of its interface, for ``lgn compile --target verilog``."""
+    files = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=raw_input)
+    iface = interface(graph, module, pipeline, raw_input)
+    files["README.md"] = _ENV.get_template("README.md.j2").render(
+        module=module,
+        version=VERSION,
+        model_hash=model_hash(graph),
+        n_inputs=graph.n_inputs,
+        n_gates=graph.n_gates,
+        n_classes=graph.n_classes,
+        pipelined=iface.pipelined,
+        pipeline=pipeline,
+        latency=iface.latency,
+        raw_input=iface.raw_input,
+        n_features=graph.encoder.n_features if graph.encoder is not None else 0,
+        score_width=iface.score_width,
+        class_width=iface.class_width,
+    )
+    return files

