@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -153,6 +154,9 @@ class CompiledNet:
         self._ffi.cdef(_cdef(self.PREFIX, graph.encoder is not None))
         self._lib = self._ffi.dlopen(str(library))
         self._workspace_bytes = int(getattr(self._lib, f"{self.PREFIX}_workspace_bytes")())
+        self._workspaces: list[np.ndarray] = []  # one per worker, reused across calls
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # calls from several Python threads take turns (shared workspaces)
 
     # ---- inputs ---------------------------------------------------------------------------------
     def _bits(self, x) -> np.ndarray:
@@ -196,7 +200,7 @@ class CompiledNet:
 
         def run(start: int) -> None:
             stop = min(n, start + step)
-            workspace = np.empty(self._workspace_bytes, dtype=np.uint8)
+            workspace = self._workspaces[start // step]
             function(
                 self._ffi.cast(in_type, x[start:stop].ctypes.data),
                 stop - start,
@@ -205,11 +209,15 @@ class CompiledNet:
             )
 
         starts = list(range(0, n, step))
-        if len(starts) == 1:
-            run(0)
-        else:
-            with ThreadPoolExecutor(len(starts)) as pool:
-                list(pool.map(run, starts))
+        with self._lock:
+            while len(self._workspaces) < workers:
+                self._workspaces.append(np.empty(self._workspace_bytes, dtype=np.uint8))
+            if len(starts) == 1:
+                run(0)
+            else:
+                if self._pool is None or self._pool._max_workers < len(starts):
+                    self._pool = ThreadPoolExecutor(len(starts), thread_name_prefix="lgn")
+                list(self._pool.map(run, starts))
         return out
 
     def _alloc(self, shape, dtype) -> np.ndarray:

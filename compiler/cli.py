@@ -284,8 +284,27 @@ def cmd_verify(args) -> int:
     return EXIT_OK if report.ok and proven else EXIT_CHECK_FAILED
 
 
+def cmd_bench(args) -> int:
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "c_backend.py"
+    if not script.exists():
+        raise LgnError(f"{script} is missing: lgn bench runs from a checkout of the repository")
+    spec = importlib.util.spec_from_file_location("lgn_bench_c_backend", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if args.graph:
+        graph = load_any(args.graph)
+        if args.simplify:
+            graph = pipeline.simplify(graph)
+    else:
+        graph = random_layered(784, 6, 8000, classes=10, seed=1)
+    module.compare(graph, samples=args.samples, baseline=not args.no_baseline)
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from training.demo import run_demo
 
     return run_demo(args)
 
@@ -401,9 +420,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-simplify", dest="simplify", action="store_false")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("demo", help="the main job on the embedded default")
-    p.add_argument("--out", default="out/demo")
+    p = sub.add_parser(
+        "bench", help="inference benchmark: C (1 core, all cores) vs numpy vs a difflogic-style baseline"
+    )
+    p.add_argument("graph", nargs="?", help="a model or graph (default: a random 6 x 8,000 net)")
+    p.add_argument("--samples", type=int, default=50_000)
+    p.add_argument("--no-baseline", action="store_true", help="skip the baseline (its gcc -O1 build is slow)")
+    p.add_argument("--no-simplify", dest="simplify", action="store_false")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="the main job: train, compile to C and Verilog, verify, report")
+    p.add_argument("--dataset", default="mnist")
+    p.add_argument("--data-dir")
+    p.add_argument("--parametrization", choices=["iwp", "op"], default="iwp")
+    p.add_argument("--arity", type=int, default=2)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--width", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--tau", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--icarus-sample", type=int, default=300, help="test samples simulated on Icarus")
+    p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", default="out/demo")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -82,10 +82,15 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
     path = Path(path)
     try:
         with path.open("rb") as handle:
-            head = handle.read(8)
+            head = handle.read(9)
+        size = path.stat().st_size
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if head[:1] == b"\x80" or head[:2] == b"PK":
+    # A safetensors file starts with its header's length (8 bytes, little-endian), then "{".
+    header_length = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
+    looks_safetensors = len(head) == 9 and head[8:9] == b"{" and 8 + header_length <= size
+    pickled = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if not looks_safetensors and (pickled or head[:4] == b"PK\x03\x04"):
         raise CheckpointError(
             f"{path}: a pickled (torch.save) file; lgn loads only its own safetensors "
             "checkpoints, which cannot run code"

@@ -1,0 +1,75 @@
+"""The main job in a tiny configuration: every pair of implementations agrees and the report has every row."""
+
+import shutil
+
+import pytest
+
+from compiler.cli import main
+
+pytest.importorskip("torch")
+pytestmark = [
+    pytest.mark.hdl,
+    pytest.mark.skipif(
+        shutil.which("iverilog") is None or shutil.which("yosys") is None,
+        reason="iverilog and yosys are needed (bash .ci/bootstrap installs them)",
+    ),
+]
+
+ROWS = [
+    "accuracy: relaxed (continuous) network, torch",
+    "accuracy: discretized network, torch",
+    "accuracy: IR evaluator (simplified graph)",
+    "accuracy: compiled C",
+    "accuracy: Verilog on Verilator",
+    "mismatches: discretized torch vs IR (exported) | 0 |",
+    "mismatches: IR exported vs IR simplified | 0 |",
+    "mismatches: IR vs C (scores and class) | 0 |",
+    "mismatches: IR vs Verilog on Verilator | 0 |",
+    "mismatches: IR vs Verilog on Icarus (100 samples) | 0 |",
+    "gates exported",
+    "gates after simplification",
+    "C throughput, one core",
+    "C throughput, all",
+    "yosys LUT6 / FF: gate network",
+    "yosys LUT6 / FF: GroupSum",
+    "yosys LUT6 / FF: argmax",
+    "yosys LUT6 / FF: whole design (flat)",
+]
+
+
+def test_tiny_demo_on_digits(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(
+        [
+            "demo",
+            "--dataset",
+            "digits",
+            "--layers",
+            "2",
+            "--width",
+            "100",
+            "--steps",
+            "150",
+            "--icarus-sample",
+            "100",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().out[-2000:]
+    report = (out / "report.md").read_text()
+    for row in ROWS:
+        assert row in report, row
+    for artifact in (
+        "model.safetensors",
+        "graph.npz",
+        "graph.simplified.npz",
+        "c/lgn_net.c",
+        "c/Makefile",
+        "verilog/lgn_net.v",
+        "training_curves.png",
+        "gates_per_layer.png",
+    ):
+        assert (out / artifact).exists(), artifact
+    assert "every pair of implementations agrees" in capsys.readouterr().out
