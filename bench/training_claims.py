@@ -114,7 +114,7 @@ def _curve(cfg: TrainConfig) -> tuple[list[int], list[float]]:
 
 def claim_convergence(args) -> dict:
     """Steps to reach OP's best discretized test accuracy: IWP-RI vs OP-RI and OP-gaussian."""
-    layers, width, steps, every = (12, 500, 1500, 100) if args.quick else (12, 4000, 20000, 500)
+    layers, width, steps, every = (12, 200, 600, 100) if args.quick else (12, 4000, 20000, 500)
     common = dict(
         dataset="mnist",
         layers=layers,
@@ -172,7 +172,7 @@ def claim_convergence(args) -> dict:
 def claim_depth(args) -> dict:
     """Discretized test accuracy vs depth, OP vs IWP (both residual init)."""
     depths = [4, 8, 16, 32]
-    width, steps = (300, 400) if args.quick else (2000, 5000)
+    width, steps = (200, 200) if args.quick else (2000, 5000)
     out = {"width": width, "steps": steps}
     series = {}
     for parametrization in ("op", "iwp"):
@@ -205,7 +205,7 @@ def claim_depth(args) -> dict:
 
 def claim_gradients(args) -> dict:
     """Mean gradient norm per layer at initialization, 40 layers."""
-    width = 500 if args.quick else 2000
+    width = 200 if args.quick else 2000
     data = load_dataset("mnist")
     enc = encoding.encoder_from_thresholds(encoding.fit_thresholds(data.x_train, 1, "uniform", (0, 255)))
     x = torch.as_tensor(encoding.encode(enc, data.x_train[:100]), dtype=torch.float32)
@@ -234,8 +234,8 @@ def claim_gradients(args) -> dict:
 
 def claim_mnist(args) -> dict:
     """MNIST discretized accuracy with at most 48k 2-input gates, and arity 4/6 at the same parameter budget."""
-    steps = 1500 if args.quick else 60000
-    width2 = 2000 if args.quick else 8000
+    steps = 300 if args.quick else 60000
+    width2 = 1600 if args.quick else 8000  # divisible by 16 * 10: the arity-6 run keeps the budget
     runs = {f"IWP arity 2, 6 x {width2}": dict(arity=2, width=width2)}
     # Same parameter budget: 4 corners per 2-input gate = 16 per 4-input gate = 64 per 6-input gate.
     runs[f"IWP arity 4, 6 x {width2 // 4}"] = dict(arity=4, width=width2 // 4)
