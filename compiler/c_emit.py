@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from . import formats, truth
 from .errors import LgnError
 from .ir import FIRST_INPUT, GateGraph
+from .templating import environment
 
 VERSION = "0.1.0"
 ISAS = {"portable": 64, "avx2": 256, "avx512": 512}  # samples per block (vector width in bits)
@@ -31,13 +30,7 @@ SHAPES = ("auto", "straight", "table")
 STRAIGHT_LINE_MAX_GATES = 2000  # above this, straight-line C costs more compile time than it saves
 LUT_KIND = 16
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "c"
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
+_ENV = environment("c")
 
 OP_EXPRESSIONS = {
     0x0: "LGN_ZERO", 0x1: "~(A | B)", 0x2: "A & ~B", 0x3: "~B", 0x4: "~A & B", 0x5: "~A", 0x6: "A ^ B",

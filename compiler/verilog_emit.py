@@ -13,22 +13,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from .c_emit import OP_EXPRESSIONS, VERSION, _two_input_form, model_hash
 from .errors import LgnError
 from .ir import FIRST_INPUT, GateGraph
+from .templating import environment
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "verilog"
-_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
+_ENV = environment("verilog")
 
 VERILOG_KEYWORDS = frozenset(
     """
@@ -162,6 +155,17 @@ def _adder_tree(
     return total
 
 
+def _encoder_assigns(graph: GateGraph) -> list[str]:
+    """One comparator per input bit: x[i] = feature > floor(threshold) (exact for integer features)."""
+    e = graph.encoder
+    lines = []
+    for i, (feature, threshold) in enumerate(zip(e.feature.tolist(), e.threshold.tolist())):
+        t = math.floor(threshold)
+        rhs = "1'b1" if t < 0 else "1'b0" if t >= 255 else f"features[{8 * feature} +: 8] > 8'd{t}"
+        lines.append(f"    assign x[{i}] = {rhs};")
+    return lines
+
+
 def emit_verilog(
     graph: GateGraph,
     module: str = "lgn_net",
@@ -184,18 +188,7 @@ def emit_verilog(
     if graph.n_inputs == 0:
         raise LgnError("a Verilog module needs at least one input bit")
     path = _Datapath(pipeline)
-    encoder_lines = []
-    if raw_input:
-        e = graph.encoder
-        for i, (feature, threshold) in enumerate(zip(e.feature.tolist(), e.threshold.tolist())):
-            t = math.floor(threshold)
-            if t < 0:
-                rhs = "1'b1"
-            elif t >= 255:
-                rhs = "1'b0"
-            else:
-                rhs = f"features[{8 * feature} +: 8] > 8'd{t}"
-            encoder_lines.append(f"    assign x[{i}] = {rhs};")
+    encoder_lines = _encoder_assigns(graph) if raw_input else []
 
     declarations, params, network = _gate_lines(graph, path, lambda i: f"x[{i}]")
     first = graph.first_gate
@@ -344,10 +337,7 @@ def emit_encoder(graph: GateGraph, module: str) -> str:
     lines = [
         f"module {module} (input wire [{8 * e.n_features - 1}:0] features, output wire [{graph.n_inputs - 1}:0] x);"
     ]
-    for i, (feature, threshold) in enumerate(zip(e.feature.tolist(), e.threshold.tolist())):
-        t = math.floor(threshold)
-        rhs = "1'b1" if t < 0 else "1'b0" if t >= 255 else f"features[{8 * feature} +: 8] > 8'd{t}"
-        lines.append(f"    assign x[{i}] = {rhs};")
+    lines += _encoder_assigns(graph)
     return "\n".join(lines + ["endmodule", ""])
 
 
