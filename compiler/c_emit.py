@@ -184,7 +184,21 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str) -> str:
             _c_array("double", "lgn_enc_threshold", e.threshold, per_line=8, fmt=repr),
             _c_array("int32_t", "lgn_enc_threshold_int", as_int),
         ]
+        if _direct_encoder(graph):
+            # Input bit i reads feature i: uint8 rows compare 32 bytes at a time. x > t <=> x >= t + 1, and
+            # x >= b <=> max(x, b) == x for unsigned bytes; thresholds of 255 and above never fire.
+            parts += [
+                "#define LGN_DIRECT_U8 1",
+                _c_array("uint8_t", "lgn_enc_at_least", np.clip(as_int + 1, 0, 255), per_line=32),
+                _c_array("uint8_t", "lgn_enc_can_fire", np.where(as_int >= 255, 0, 0xFF), per_line=32),
+            ]
     return "\n".join(parts)
+
+
+def _direct_encoder(graph: GateGraph) -> bool:
+    """Whether input bit i reads raw feature i (one threshold per feature, in order)."""
+    e = graph.encoder
+    return e is not None and e.n_features == graph.n_inputs and bool((e.feature == np.arange(graph.n_inputs)).all())
 
 
 def _straight_code(program: CProgram) -> str:

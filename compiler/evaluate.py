@@ -126,4 +126,5 @@ def encode(graph: GateGraph, features: np.ndarray) -> np.ndarray:
         raise InputError(f"expected raw features of shape [samples, {e.n_features}], got {features.shape}")
     if features.dtype.kind not in "iuf":
         raise InputError(f"raw features must be numeric, got dtype {features.dtype}")
-    return features[:, e.feature] > e.threshold
+    # Fancy indexing along axis 1 yields a column-major result; hand back the sample-major layout.
+    return np.ascontiguousarray(features[:, e.feature] > e.threshold)

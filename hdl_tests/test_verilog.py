@@ -69,10 +69,8 @@ def random_bits(graph, n=200, seed=0):
 
 @icarus
 @settings(max_examples=4, deadline=None)
-@given(gate_graphs(max_inputs=8, max_gates=20))
+@given(gate_graphs(min_inputs=1, max_inputs=8, max_gates=20))
 def test_generated_graphs_on_icarus(graph):
-    if graph.n_inputs == 0:
-        return
     bits, _ = make_vectors(graph.n_inputs, 100)
     result = hdl_sim.simulate(graph, bits, sim="icarus")
     assert result.mismatches == 0, result.summary()
@@ -164,3 +162,12 @@ def test_missing_simulator_says_how_to_install(monkeypatch):
         hdl_sim.check_simulator("icarus")
     with pytest.raises(LgnError, match="unknown simulator"):
         hdl_sim.check_simulator("modelsim")
+
+
+@verilator
+@settings(max_examples=2, deadline=None)
+@given(gate_graphs(min_inputs=1, max_inputs=8, max_gates=20))
+def test_generated_graphs_on_verilator(graph):
+    bits, _ = make_vectors(graph.n_inputs, 100)
+    result = hdl_sim.simulate(graph, bits, sim="verilator")
+    assert result.mismatches == 0, result.summary()

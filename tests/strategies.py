@@ -41,8 +41,9 @@ def gate_graphs(
     max_gates: int = 30,
     arities=(1, 2, 3, 4, 5, 6),
     with_encoder: bool | None = None,
+    min_inputs: int = 0,
 ) -> GateGraph:
-    n_inputs = draw(st.integers(0, max_inputs))
+    n_inputs = draw(st.integers(min_inputs, max_inputs))
     arity = draw(st.sampled_from(arities))
     n_gates = draw(st.integers(0, max_gates))
     first = FIRST_INPUT + n_inputs

@@ -269,3 +269,21 @@ def test_cli_compile_and_verify(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == f"{2 * len(RUNNABLE) * (1 << 12)} vectors, 0 mismatches"
     assert main(["compile", str(tmp_path / "g.npz"), "--out", str(tmp_path / "x"), "--isa", "sse9"]) == 2
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
+def test_direct_uint8_encoder_matches_the_evaluator(isa):
+    """Input bit i reads feature i (MNIST-style): the vectorised comparison path, edge thresholds included."""
+    n = 45  # one 32-byte chunk and a tail
+    rng = np.random.default_rng(5)
+    thresholds = rng.uniform(-2, 258, size=n)
+    thresholds[:8] = [-3.0, -1.0, 0.0, 127.5, 254.0, 254.99, 255.0, 300.0]
+    graph = random_layered(n, 2, 30, classes=3, seed=9).replace(encoder=Encoder(n, np.arange(n), thresholds))
+    assert c_emit._direct_encoder(graph)
+    raw = rng.integers(0, 256, size=(600, n)).astype(np.uint8)
+    raw[:4] = [0, 255, 127, 128][0]
+    raw[1], raw[2], raw[3] = 255, 128, 127
+    net = c_build.compile_c(graph, isa=isa)
+    expected = evaluate.scores(graph, evaluate.encode(graph, raw))
+    assert (net.scores_features(raw) == expected).all()
+    assert (net.predict_features(raw) == evaluate.argmax_lowest(expected)).all()

@@ -46,4 +46,4 @@ def encoder_from_thresholds(thresholds: np.ndarray) -> Encoder:
 
 def encode(encoder: Encoder, raw: np.ndarray) -> np.ndarray:
     """Raw features ``[N, features]`` -> ``bool[N, features * k]`` (the IR evaluator's encode())."""
-    return np.asarray(raw)[:, encoder.feature] > encoder.threshold
+    return np.ascontiguousarray(np.asarray(raw)[:, encoder.feature] > encoder.threshold)

@@ -143,6 +143,32 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
     }
 }
 
+
+#ifdef LGN_DIRECT_U8
+/* Raw uint8 features where input bit i is feature i: 32 comparisons per instruction group. */
+static void lgn_pack_row_u8_direct(const uint8_t *x, size_t s, uint8_t *cols) {
+    size_t i = 0;
+    for (; i + 32 <= LGN_NET_N_INPUTS; i += 32) {
+        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(x + i));
+        const __m256i floor = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_at_least + i));
+        const __m256i fire = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_can_fire + i));
+        const __m256i hit = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_max_epu8(bytes, floor), bytes), fire);
+        const uint32_t m = (uint32_t)_mm256_movemask_epi8(hit);
+        cols[(i / 8 + 0) * LGN_NET_LANES + s] = (uint8_t)m;
+        cols[(i / 8 + 1) * LGN_NET_LANES + s] = (uint8_t)(m >> 8);
+        cols[(i / 8 + 2) * LGN_NET_LANES + s] = (uint8_t)(m >> 16);
+        cols[(i / 8 + 3) * LGN_NET_LANES + s] = (uint8_t)(m >> 24);
+    }
+    for (; i < LGN_NET_N_INPUTS; i += 8) {
+        uint8_t byte = 0;
+        size_t t;
+        for (t = 0; t < 8 && i + t < LGN_NET_N_INPUTS; t++)
+            byte |= (uint8_t)(((int32_t)x[i + t] > lgn_enc_threshold_int[i + t]) << t);
+        cols[(i / 8) * LGN_NET_LANES + s] = byte;
+    }
+}
+#endif
+
 /* One column of bytes (8 inputs x LANES samples) -> the 8 input nodes' vectors. */
 static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v) {
     int c;
@@ -286,8 +312,9 @@ enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32 };
 enum { LGN_OUT_CLASS, LGN_OUT_SCORES, LGN_OUT_OUTPUTS };
 
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
-    size_t s;
-    memset(w->cols, 0, (size_t)LGN_CHUNKS * LGN_NET_LANES);
+    size_t s, i;
+    /* Padding samples read as zeros; a plain loop keeps the hot path free of libc beyond memcpy. */
+    for (i = 0; i < (size_t)LGN_CHUNKS * LGN_NET_LANES; i++) w->cols[i] = 0;
     for (s = 0; s < count; s++) {
 
         lgn_pack_row((const uint8_t *)x + (start + s) * LGN_NET_N_INPUTS, s, w->cols);

@@ -91,6 +91,7 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
     }
 }
 
+
 /* One column of bytes (8 inputs x LANES samples) -> the 8 input nodes' vectors. */
 static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v) {
     int c;
@@ -237,8 +238,9 @@ enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32 };
 enum { LGN_OUT_CLASS, LGN_OUT_SCORES, LGN_OUT_OUTPUTS };
 
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
-    size_t s;
-    memset(w->cols, 0, (size_t)LGN_CHUNKS * LGN_NET_LANES);
+    size_t s, i;
+    /* Padding samples read as zeros; a plain loop keeps the hot path free of libc beyond memcpy. */
+    for (i = 0; i < (size_t)LGN_CHUNKS * LGN_NET_LANES; i++) w->cols[i] = 0;
     for (s = 0; s < count; s++) {
 
         lgn_pack_row((const uint8_t *)x + (start + s) * LGN_NET_N_INPUTS, s, w->cols);
