@@ -159,14 +159,3 @@ def test_argparse_errors_exit_2(capsys):
 def test_console_entry_point_runs_as_module(net):
     proc = subprocess.run([sys.executable, "-m", "compiler", "info", str(net)], capture_output=True, text=True)
     assert proc.returncode == 0 and "gates       240" in proc.stdout
-
-
-def test_demo_runs_and_writes_report(tmp_path, capsys):
-    from compiler import demo
-
-    out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out)])
-    assert code == 0
-    report = (out / "report.md").read_text()
-    assert "0 mismatches" in report and "6-input LUTs" in report
-    assert demo.__doc__
