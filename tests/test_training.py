@@ -90,11 +90,11 @@ def test_op_relaxation_matches_the_gate_expectations():
     assert torch.allclose(layer(torch.stack([p, q], 1)), expected, atol=1e-12)
 
 
-@pytest.mark.parametrize("arity", ARITIES)
-@pytest.mark.parametrize("parametrization, rho", [("iwp", "sin01"), ("iwp", "sigmoid"), ("op", "sin01")])
+@pytest.mark.parametrize(
+    "arity, parametrization, rho",
+    [(n, "iwp", rho) for n in ARITIES for rho in ("sin01", "sigmoid")] + [(2, "op", "sin01")],  # OP: 2 inputs
+)
 def test_gradcheck(arity, parametrization, rho):
-    if parametrization == "op" and arity != 2:
-        pytest.skip("OP is 2-input only")
     layer = LogicLayer(6, 4, arity=arity, parametrization=parametrization, rho=rho, init="gaussian").double()
     x = torch.rand(3, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
