@@ -14,7 +14,7 @@ from compiler.errors import LgnError
 from compiler.ir import Encoder, GateGraph
 from compiler.random_graph import random_layered
 from compiler.verify import test_vectors as make_vectors
-from tests.strategies import gate_graphs
+from tests.strategies import gate_graphs, tiny_graph
 
 pytestmark = pytest.mark.hdl
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
@@ -33,17 +33,6 @@ yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="yosys not installed (bash .ci
 @pytest.fixture(scope="module")
 def build_root(tmp_path_factory):
     return tmp_path_factory.mktemp("hdl")
-
-
-def tiny_graph() -> GateGraph:
-    return GateGraph.build(
-        n_inputs=3,
-        fanins=[[2, 3], [3, 4], [5, 6], [7, 2]],
-        tables=[0x8, 0x6, 0xE, 0x9],
-        outputs=[7, 8, 6, 1],
-        output_negated=[False, True, False, False],
-        class_offsets=[0, 2, 4],
-    )
 
 
 @pytest.mark.parametrize("pipeline_levels", [None, 2])

@@ -76,3 +76,28 @@ def gate_graphs(
         class_offsets=np.concatenate([[0], np.cumsum(sizes)]),
         encoder=encoder,
     )
+
+
+def padding_probe_graph() -> GateGraph:
+    """Class 0 counts three NOT(x0), class 1 is a constant 1: with x0 = 1 every score is [0, 1], and a
+    padding sample (all zeros) that leaked into a result would show up as [3, 1]."""
+    return GateGraph.build(
+        n_inputs=1,
+        fanins=np.zeros((0, 2)),
+        tables=[],
+        outputs=[2, 2, 2, 1],
+        output_negated=[1, 1, 1, 0],
+        class_offsets=[0, 3, 4],
+    )
+
+
+def tiny_graph() -> GateGraph:
+    """Three inputs, four 2-input gates, a negated and a constant output: the golden-file example."""
+    return GateGraph.build(
+        n_inputs=3,
+        fanins=[[2, 3], [3, 4], [5, 6], [7, 2]],
+        tables=[0x8, 0x6, 0xE, 0x9],
+        outputs=[7, 8, 6, 1],
+        output_negated=[False, True, False, False],
+        class_offsets=[0, 2, 4],
+    )

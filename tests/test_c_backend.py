@@ -16,7 +16,7 @@ from compiler.random_graph import random_layered
 from compiler.verify import compare_compiled
 from compiler.verify import test_vectors as make_vectors
 
-from .strategies import gate_graphs
+from .strategies import gate_graphs, padding_probe_graph, tiny_graph
 
 GOLDEN = Path(__file__).parent / "golden"
 RUNNABLE = c_build.host_isas()
@@ -58,22 +58,10 @@ def test_random_nets_every_arity(isa, shape):
         assert report.ok, report.summary()
 
 
-def constant_graph() -> GateGraph:
-    """Class 0 counts three NOT(x0), class 1 is a constant 1: padding would show up as [3, 1]."""
-    return GateGraph.build(
-        n_inputs=1,
-        fanins=np.zeros((0, 2)),
-        tables=[],
-        outputs=[2, 2, 2, 1],
-        output_negated=[1, 1, 1, 0],
-        class_offsets=[0, 3, 4],
-    )
-
-
 @pytest.mark.parametrize("isa", RUNNABLE)
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 255, 257, 1000])
 def test_batch_sizes_and_padding(isa, n):
-    net = c_build.compile_c(constant_graph(), isa=isa, threads=2)
+    net = c_build.compile_c(padding_probe_graph(), isa=isa, threads=2)
     ones = np.ones((n, 1), dtype=np.uint8)
     assert net.scores(ones).shape == (n, 2)
     assert (net.scores(ones) == [0, 1]).all()
@@ -143,17 +131,6 @@ def test_threads_give_the_same_answer():
     one = c_build.compile_c(graph, threads=1).scores(bits)
     assert (c_build.compile_c(graph, threads=2).scores(bits) == one).all()
     assert (c_build.compile_c(graph, threads=7).scores(bits) == one).all()
-
-
-def tiny_graph() -> GateGraph:
-    return GateGraph.build(
-        n_inputs=3,
-        fanins=[[2, 3], [3, 4], [5, 6], [7, 2]],
-        tables=[0x8, 0x6, 0xE, 0x9],
-        outputs=[7, 8, 6, 1],
-        output_negated=[False, True, False, False],
-        class_offsets=[0, 2, 4],
-    )
 
 
 @pytest.mark.parametrize("isa, shape", [("portable", "straight"), ("avx2", "table")])

@@ -11,7 +11,7 @@ from compiler.ir import Encoder, GateGraph
 from compiler.verify import test_vectors as make_vectors
 
 from .reference import naive_outputs, naive_scores
-from .strategies import gate_graphs
+from .strategies import gate_graphs, padding_probe_graph
 
 
 @given(gate_graphs())
@@ -36,21 +36,9 @@ def test_pack_unpack_round_trip_any_batch_size(n_samples, n_inputs, seed):
     assert np.array_equal(evaluate.pack_bits(bits.astype(np.uint8)), packed)
 
 
-def constant_one_graph() -> GateGraph:
-    """Two classes: class 0 is NOT(input) three times, class 1 a constant 1 (score 1 always)."""
-    return GateGraph.build(
-        n_inputs=1,
-        fanins=np.zeros((0, 2)),
-        tables=[],
-        outputs=[2, 2, 2, 1],
-        output_negated=[1, 1, 1, 0],
-        class_offsets=[0, 3, 4],
-    )
-
-
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 127, 200])
 def test_padding_never_leaks(n):
-    graph = constant_one_graph()
+    graph = padding_probe_graph()
     ones = np.ones((n, 1), dtype=np.uint8)
     scores = evaluate.scores(graph, ones)
     assert scores.shape == (n, 2)
@@ -74,7 +62,7 @@ def test_encoder_thresholds():
 
 
 def test_bad_inputs_are_refused_clearly():
-    graph = constant_one_graph()
+    graph = padding_probe_graph()
     with pytest.raises(InputError, match=r"shape \[samples, 1\]"):
         evaluate.scores(graph, np.zeros((3, 2), dtype=bool))
     with pytest.raises(InputError, match="0 or 1"):
