@@ -89,7 +89,8 @@ def simulate(
     files = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=use_raw)
     source_text = files[f"{module}.v"]
     digest = hashlib.sha256(source_text.encode()).hexdigest()[:16]
-    build_root = Path(build_root) if build_root else Path(tempfile.gettempdir()) / "lgn-hdl"
+    # Absolute: the simulator runs inside the build folder, where a relative path would point elsewhere.
+    build_root = Path(build_root).resolve() if build_root else Path(tempfile.gettempdir()) / "lgn-hdl"
     build_dir = build_root / f"{sim}-{module}-{digest}"
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{module}.v"

@@ -160,3 +160,14 @@ def test_generated_graphs_on_verilator(graph):
     bits, _ = make_vectors(graph.n_inputs, 100)
     result = hdl_sim.simulate(graph, bits, sim="verilator")
     assert result.mismatches == 0, result.summary()
+
+
+@icarus
+def test_relative_build_folder(tmp_path, monkeypatch):
+    """The simulator runs inside the build folder: a relative build root (lgn demo's default out/demo)
+    must still find the testbench's data."""
+    monkeypatch.chdir(tmp_path)
+    graph = random_layered(6, 2, 6, classes=2, seed=2)
+    bits, _ = make_vectors(graph.n_inputs)
+    result = hdl_sim.simulate(graph, bits, sim="icarus", build_root=Path("relative/sim"))
+    assert result.mismatches == 0 and (tmp_path / "relative" / "sim").is_dir()
