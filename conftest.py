@@ -21,10 +21,22 @@ def pytest_configure(config):
         settings.load_profile("ci")
 
 
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-slow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    run_slow = config.getoption("--run-slow")
+    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow")
+    skip_cuda = None
+    if any("cuda" in item.keywords for item in items) and not _cuda_available():
+        skip_cuda = pytest.mark.skip(reason="no CUDA GPU here: the CUDA kernels cannot run on this machine")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(skip_slow)
+        if "cuda" in item.keywords and skip_cuda is not None:
+            item.add_marker(skip_cuda)

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
+import kernels
 from compiler.random_graph import layer_wiring
+from compiler.truth import DIFFLOGIC_TABLES
 
 from . import functional as F
 
@@ -38,8 +40,11 @@ class LogicLayer(nn.Module):
         rho: str = "sin01",
         init: str = "residual",
         seed: int = 0,
+        implementation: str = "auto",
     ):
         super().__init__()
+        self.implementation = kernels.check_implementation(implementation)
+        self._kernel_wiring_cache: tuple | None = None
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"parametrization must be one of {PARAMETRIZATIONS}, got {parametrization!r}")
         if parametrization == "op" and arity != 2:
@@ -62,6 +67,8 @@ class LogicLayer(nn.Module):
             self.weight = nn.Parameter(self._iwp_init(generator))
         else:
             self.weight = nn.Parameter(self._op_init(generator))
+            tables = torch.tensor([int(t) for t in DIFFLOGIC_TABLES], dtype=torch.int32)
+            self.register_buffer("op_tables", tables, persistent=False)
 
     def _iwp_init(self, generator: torch.Generator) -> torch.Tensor:
         n, out = self.arity, self.out_features
@@ -99,7 +106,26 @@ class LogicLayer(nn.Module):
         return F.op_corners(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[batch, in]`` -> ``[batch, out]`` relaxed outputs."""
+        if kernels.use_kernels(self.implementation, x):
+            return self.forward_features(x.t().contiguous()).t()
         return F.interpolate(self.corners(), F.gather_inputs(x, self.wiring))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature-major ``[in, batch]`` -> ``[out, batch]`` through the kernel operators."""
+        if self.parametrization == "iwp":
+            corners = F.rho(self.weight, self.rho)
+        else:
+            corners = kernels.op_corners(self.weight, self.op_tables)
+        return kernels.relaxed_gates(x, self.kernel_wiring(x.device), corners)
+
+    def kernel_wiring(self, device: torch.device) -> kernels.KernelWiring:
+        """The wiring as the kernels take it (int32 + consumer lists), rebuilt when the wiring buffer
+        changes (a loaded state dict) or moves."""
+        key = (self.wiring.data_ptr(), self.wiring._version, str(device))
+        if self._kernel_wiring_cache is None or self._kernel_wiring_cache[0] != key:
+            self._kernel_wiring_cache = (key, kernels.prepare_wiring(self.wiring, self.in_features, device))
+        return self._kernel_wiring_cache[1]
 
     def truth_tables(self) -> torch.Tensor:
         """``int64[out]``: the discretized gates (bit m = value at corner m)."""
@@ -141,6 +167,7 @@ class LogicNet(nn.Module):
         init: str = "residual",
         tau: float = 10.0,
         seed: int = 0,
+        implementation: str = "auto",
     ):
         super().__init__()
         if width % classes:
@@ -161,13 +188,28 @@ class LogicNet(nn.Module):
         )
         sizes = [in_features] + [width] * layers
         self.layers = nn.ModuleList(
-            LogicLayer(sizes[i], sizes[i + 1], arity, parametrization, rho, init, seed=seed * 1000 + i)
+            LogicLayer(sizes[i], sizes[i + 1], arity, parametrization, rho, init, seed * 1000 + i, implementation)
             for i in range(layers)
         )
         self.group_sum = GroupSum(classes, tau)
+        self.implementation = kernels.check_implementation(implementation)
+
+    def set_implementation(self, implementation: str) -> LogicNet:
+        self.implementation = kernels.check_implementation(implementation)
+        for layer in self.layers:
+            layer.implementation = implementation
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits of the relaxed network for input probabilities (or bits) ``x [batch, in]``."""
+        if kernels.use_kernels(self.implementation, x):
+            # Feature-major end to end: one transpose in, GroupSum reads the last layer's rows.
+            h = x.t().contiguous()
+            for layer in self.layers:
+                h = layer.forward_features(h)
+            if h.dtype != torch.float64:  # bfloat16 activations: sum the groups in float32
+                h = h.float()
+            return (h.reshape(self.group_sum.classes, -1, h.shape[1]).sum(1) / self.group_sum.tau).t()
         for layer in self.layers:
             x = layer(x)
         return self.group_sum(x)
@@ -175,10 +217,17 @@ class LogicNet(nn.Module):
     @torch.no_grad()
     def discrete_scores(self, bits: torch.Tensor) -> torch.Tensor:
         """``int64[batch, classes]``: GroupSum popcounts of the discretized network."""
-        x = bits.to(torch.int64)
-        for layer in self.layers:
-            x = F.hard_layer(x, layer.wiring, layer.truth_tables())
-        return x.reshape(x.shape[0], self.group_sum.classes, -1).sum(-1)
+        classes = self.group_sum.classes
+        if kernels.use_kernels(self.implementation, bits):
+            words = kernels.pack_bits(bits)  # 64 samples per word through the packed kernel
+            for layer in self.layers:
+                words = kernels.packed_layer(words, layer.kernel_wiring(bits.device), layer.truth_tables())
+            x = kernels.unpack_bits(words, bits.shape[0])
+        else:
+            x = bits.to(torch.int64)
+            for layer in self.layers:
+                x = F.hard_layer(x, layer.wiring, layer.truth_tables())
+        return x.reshape(x.shape[0], classes, -1).sum(-1)
 
     @torch.no_grad()
     def discrete_predict(self, bits: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,296 @@
+"""The gate operators (``kernels``): the reference implementation and the operator plumbing on the CPU,
+the CUDA kernels against that reference on a GPU (marker ``cuda``, skipped without one).
+
+The oracle is ``training.functional`` differentiated by autograd; the operators' explicit backward
+formulas and the kernels are both checked against it.
+"""
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+import kernels  # noqa: E402
+from kernels import build, ops  # noqa: E402
+from training import functional as F  # noqa: E402
+from training.layers import LogicLayer, LogicNet  # noqa: E402
+
+ARITIES = [1, 2, 3, 4, 5, 6]
+LAYER_KINDS = [(n, "iwp") for n in ARITIES] + [(2, "op")]
+ROOT = build.SOURCE_DIR.parents[1]
+
+
+def reference_layer_grads(layer: LogicLayer, x: torch.Tensor, seed: int = 0):
+    """Output and gradients (input, weight) through ``training.functional`` and autograd."""
+    saved = layer.implementation
+    layer.implementation = "torch"
+    try:
+        return _layer_grads(layer, x, seed)
+    finally:
+        layer.implementation = saved
+
+
+def _layer_grads(layer: LogicLayer, x: torch.Tensor, seed: int):
+    x = x.detach().clone().requires_grad_(True)
+    y = layer(x)
+    upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    upstream = upstream.to(device=y.device, dtype=y.dtype)
+    grad_x, grad_w = torch.autograd.grad((y * upstream).sum(), [x, layer.weight])
+    return y.detach(), grad_x, grad_w
+
+
+def kernel_layer_grads(layer: LogicLayer, x: torch.Tensor, seed: int = 0):
+    saved = layer.implementation
+    layer.implementation = "kernels"
+    try:
+        return _layer_grads(layer, x, seed)
+    finally:
+        layer.implementation = saved
+
+
+def repeated_fanin_layer(arity: int, parametrization: str, in_features: int = 5, gates: int = 12):
+    """A layer whose every gate reads feature 0 on fan-ins 0 and 1 (a == b), plus random others."""
+    layer = LogicLayer(in_features, gates, arity, parametrization, init="gaussian", seed=7)
+    with torch.no_grad():
+        wiring = torch.randint(0, in_features, layer.wiring.shape, generator=torch.Generator().manual_seed(1))
+        if arity >= 2:
+            wiring[:, 0] = wiring[:, 1] = 0
+        layer.wiring.copy_(wiring)
+    return layer
+
+
+# ---- the reference and the plumbing (CPU) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("arity,parametrization", LAYER_KINDS)
+def test_operator_equals_autograd_oracle(arity, parametrization):
+    layer = LogicLayer(17, 11, arity, parametrization, init="gaussian", seed=arity).double()
+    x = torch.rand(9, 17, dtype=torch.float64, generator=torch.Generator().manual_seed(arity))
+    want = reference_layer_grads(layer, x)
+    got = kernel_layer_grads(layer, x)
+    for w, g in zip(want, got):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("arity", ARITIES)
+def test_repeated_fanin_adds_both_derivatives(arity):
+    layer = repeated_fanin_layer(arity, "iwp").double()
+    x = torch.rand(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    want = reference_layer_grads(layer, x)
+    got = kernel_layer_grads(layer, x)
+    torch.testing.assert_close(got[1], want[1], rtol=1e-12, atol=1e-12)
+    # Feature 0 feeds two fan-ins of every gate: its gradient is the sum of both partial derivatives.
+    assert want[1][:, 0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("arity", ARITIES)
+def test_gradcheck_gate_operator(arity):
+    gen = torch.Generator().manual_seed(arity)
+    wiring = torch.randint(0, 4, (3, arity), generator=gen).to(torch.int32)
+    prepared = kernels.prepare_wiring(wiring, 4, torch.device("cpu"))
+    x = torch.rand(4, 5, dtype=torch.float64, generator=gen, requires_grad=True)
+    corners = torch.rand(3, 1 << arity, dtype=torch.float64, generator=gen, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, c: kernels.relaxed_gates(a, prepared, c), (x, corners))
+
+
+def test_gradcheck_op_corners():
+    logits = torch.randn(5, 16, dtype=torch.float64, requires_grad=True)
+    tables = torch.tensor([int(t) for t in F.DIFFLOGIC_TABLES], dtype=torch.int32)
+    assert torch.autograd.gradcheck(lambda t: ops.op_corners(t, tables), (logits,))
+    torch.testing.assert_close(ops.op_corners(logits, tables), F.op_corners(logits))
+
+
+def _op_samples(device, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(5)
+    samples = []
+    for arity in (1, 2, 3, 6):
+        wiring = torch.randint(0, 6, (4, arity), generator=gen).to(torch.int32)
+        offsets, entries = kernels.consumer_lists(wiring, 6)
+        x = torch.rand(6, 7, generator=gen, dtype=dtype)
+        accumulator = torch.float64 if dtype == torch.float64 else torch.float32
+        corners = torch.rand(4, 1 << arity, generator=gen, dtype=accumulator)
+        args = [t.to(device) for t in (x, wiring, corners, offsets, entries)]
+        args[0].requires_grad_(True)
+        args[2].requires_grad_(True)
+        samples.append(args)
+    return samples
+
+
+def test_opcheck_cpu():
+    for args in _op_samples("cpu"):
+        torch.library.opcheck(ops.gate_forward, args)
+    tables = torch.tensor([int(t) for t in F.DIFFLOGIC_TABLES], dtype=torch.int32)
+    torch.library.opcheck(ops.op_corners, (torch.randn(3, 16, requires_grad=True), tables))
+    wiring = torch.randint(0, 5, (4, 3)).to(torch.int32)
+    bits = torch.randint(-(2**62), 2**62, (5, 2))
+    torch.library.opcheck(ops.packed_layer, (bits, wiring, torch.randint(0, 256, (4,))))
+
+
+def test_operators_trace_under_torch_compile():
+    """fullgraph: the operators trace as single nodes through their fake implementations."""
+    layer = LogicLayer(20, 10, 2, "iwp", seed=1)
+    prepared = layer.kernel_wiring(torch.device("cpu"))
+
+    def step(x, omega):
+        return kernels.relaxed_gates(x, prepared, F.rho(omega, "sin01")).sum()
+
+    compiled = torch.compile(step, backend="aot_eager", fullgraph=True)
+    x = torch.rand(20, 8)
+    omega = layer.weight.detach().clone().requires_grad_(True)
+    value = compiled(x, omega)
+    value.backward()
+    reference = omega.detach().clone().requires_grad_(True)
+    step(x, reference).backward()
+    torch.testing.assert_close(value, step(x, omega.detach()))
+    torch.testing.assert_close(omega.grad, reference.grad)
+
+
+@given(st.integers(1, 40), st.integers(1, 30), st.integers(1, 6), st.integers(0, 2**31))
+def test_consumer_lists_cover_every_fanin_once(in_features, gates, arity, seed):
+    wiring = torch.randint(0, in_features, (gates, arity), generator=torch.Generator().manual_seed(seed))
+    offsets, entries = kernels.consumer_lists(wiring, in_features)
+    assert offsets[0] == 0 and offsets[-1] == gates * arity
+    assert sorted(entries.tolist()) == list(range(gates * arity))
+    for feature in range(in_features):
+        chunk = entries[offsets[feature] : offsets[feature + 1]].to(torch.int64)
+        assert torch.all(chunk[1:] > chunk[:-1])  # ascending: a fixed summation order
+        assert torch.all(wiring.reshape(-1)[chunk] == feature)
+
+
+@given(st.integers(1, 200), st.integers(1, 9), st.integers(0, 2**31))
+def test_pack_unpack_round_trip(batch, features, seed):
+    bits = torch.randint(0, 2, (batch, features), generator=torch.Generator().manual_seed(seed))
+    words = kernels.pack_bits(bits)
+    assert words.shape == (features, -(-batch // 64))
+    assert torch.equal(kernels.unpack_bits(words, batch), bits)
+
+
+@pytest.mark.parametrize("arity", ARITIES)
+def test_packed_layer_equals_hard_layer(arity):
+    gen = torch.Generator().manual_seed(arity)
+    bits = torch.randint(0, 2, (130, 9), generator=gen)
+    wiring = torch.randint(0, 9, (15, arity), generator=gen)
+    tables = torch.randint(0, 2**62, (15,), generator=gen) & ((1 << (1 << arity)) - 1 if arity < 6 else -1)
+    want = F.hard_layer(bits, wiring, tables)
+    prepared = kernels.prepare_wiring(wiring, 9, torch.device("cpu"))
+    got = kernels.unpack_bits(kernels.packed_layer(kernels.pack_bits(bits), prepared, tables), 130)
+    assert torch.equal(got, want)
+
+
+def test_network_kernels_path_equals_torch_path():
+    net = LogicNet(30, 5, layers=3, width=20, arity=3, seed=2).double()
+    bits = torch.randint(0, 2, (33, 30), generator=torch.Generator().manual_seed(0))
+    logits = net.set_implementation("kernels")(bits.double())
+    scores = net.discrete_scores(bits)
+    net.set_implementation("torch")
+    torch.testing.assert_close(logits, net(bits.double()))
+    assert torch.equal(scores, net.discrete_scores(bits))
+
+
+def test_bad_wiring_and_implementation_are_refused():
+    with pytest.raises(ValueError, match="outside its 4 inputs"):
+        kernels.prepare_wiring(torch.tensor([[0, 4]]), 4, torch.device("cpu"))
+    with pytest.raises(ValueError, match="implementation must be one of"):
+        LogicLayer(4, 2, implementation="fast")
+
+
+def test_check_without_nvcc_fails_clearly(monkeypatch, capsys):
+    monkeypatch.setattr(build, "find_nvcc", lambda: None)
+    assert build.main_check() == 1
+    assert "nvcc not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(build.find_nvcc() is None, reason="nvcc is not installed here")
+def test_check_compiles_every_source_for_one_arch():
+    """The full ``--check`` (sm_80 and sm_90) runs in CI's bootstrap; here one architecture."""
+    done = subprocess.run(
+        [sys.executable, "-m", "kernels", "--check", "--arch", "90"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 failed" in done.stdout
+
+
+# ---- the CUDA kernels (GPU) ----------------------------------------------------------------------
+
+# Relative to each tensor's largest magnitude: bfloat16 keeps 8 significant bits.
+TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("arity,parametrization", LAYER_KINDS)
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cuda_kernels_equal_reference(arity, parametrization, batch, dtype):
+    layer = LogicLayer(300, 257, arity, parametrization, init="gaussian", seed=arity).cuda()
+    x = torch.rand(batch, 300, generator=torch.Generator().manual_seed(batch)).cuda()
+    want = reference_layer_grads(layer, x.to(dtype).float())  # the same rounded inputs
+    got = kernel_layer_grads(layer, x.to(dtype))
+    for w, g, name in zip(want, got, ("output", "input gradient", "weight gradient")):
+        scale = max(1.0, float(w.abs().max()))
+        tolerance = TOLERANCE[dtype] * scale
+        torch.testing.assert_close(g.float(), w.float(), rtol=TOLERANCE[dtype], atol=tolerance, msg=name)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("arity", ARITIES)
+def test_cuda_repeated_fanin(arity):
+    layer = repeated_fanin_layer(arity, "iwp").cuda()
+    x = torch.rand(33, 5, generator=torch.Generator().manual_seed(3)).cuda()
+    want = reference_layer_grads(layer, x)
+    got = kernel_layer_grads(layer, x)
+    for w, g in zip(want, got):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("arity", ARITIES)
+def test_cuda_gradcheck(arity):
+    gen = torch.Generator().manual_seed(arity)
+    wiring = torch.randint(0, 4, (3, arity), generator=gen).to(torch.int32)
+    prepared = kernels.prepare_wiring(wiring, 4, torch.device("cuda"))
+    x = torch.rand(4, 5, dtype=torch.float64, generator=gen).cuda().requires_grad_(True)
+    corners = torch.rand(3, 1 << arity, dtype=torch.float64, generator=gen).cuda().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, c: kernels.relaxed_gates(a, prepared, c), (x, corners))
+    logits = torch.randn(5, 16, dtype=torch.float64, device="cuda", requires_grad=True)
+    tables = torch.tensor([int(t) for t in F.DIFFLOGIC_TABLES], dtype=torch.int32, device="cuda")
+    assert torch.autograd.gradcheck(lambda t: ops.op_corners(t, tables), (logits,))
+
+
+@pytest.mark.cuda
+def test_cuda_opcheck():
+    for args in _op_samples("cuda"):
+        torch.library.opcheck(ops.gate_forward, args)
+    tables = torch.tensor([int(t) for t in F.DIFFLOGIC_TABLES], dtype=torch.int32, device="cuda")
+    torch.library.opcheck(ops.op_corners, (torch.randn(3, 16, device="cuda", requires_grad=True), tables))
+    wiring = torch.randint(0, 5, (4, 3), device="cuda").to(torch.int32)
+    bits = torch.randint(-(2**62), 2**62, (5, 2), device="cuda")
+    torch.library.opcheck(ops.packed_layer, (bits, wiring, torch.randint(0, 256, (4,), device="cuda")))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("arity,parametrization", LAYER_KINDS)
+def test_cuda_deterministic(arity, parametrization):
+    layer = LogicLayer(500, 400, arity, parametrization, init="gaussian", seed=1).cuda()
+    x = torch.rand(100, 500, generator=torch.Generator().manual_seed(0)).cuda()
+    first = kernel_layer_grads(layer, x)
+    second = kernel_layer_grads(layer, x)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("arity", ARITIES)
+def test_cuda_network_auto_uses_kernels_and_agrees(arity):
+    net = LogicNet(64, 4, layers=3, width=40, arity=arity, seed=1).cuda()
+    bits = torch.randint(0, 2, (130, 64), generator=torch.Generator().manual_seed(1)).cuda()
+    assert kernels.use_kernels(net.implementation, bits)
+    logits = net(bits.float())
+    scores = net.discrete_scores(bits)
+    net.set_implementation("torch")
+    torch.testing.assert_close(logits, net(bits.float()), rtol=1e-5, atol=1e-5)
+    assert torch.equal(scores, net.discrete_scores(bits))
