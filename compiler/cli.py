@@ -387,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="model.safetensors")
     p.add_argument("--metrics", help="JSONL metrics file (default: OUT.metrics.jsonl)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: the GPU if any")
+    p.add_argument(
+        "--implementation",
+        choices=["auto", "torch", "kernels"],
+        default="auto",
+        help="gate math: auto = our CUDA kernels on a GPU, the pure-torch reference on the CPU",
+    )
     p.set_defaults(func=_torch_command("cmd_train"))
 
     p = sub.add_parser("export", help="export a trained model's discretized network as an IR graph")

@@ -5,6 +5,7 @@ The oracle is ``training.functional`` differentiated by autograd; the operators'
 formulas and the kernels are both checked against it.
 """
 
+import json
 import subprocess
 import sys
 
@@ -294,3 +295,56 @@ def test_cuda_network_auto_uses_kernels_and_agrees(arity):
     net.set_implementation("torch")
     torch.testing.assert_close(logits, net(bits.float()), rtol=1e-5, atol=1e-5)
     assert torch.equal(scores, net.discrete_scores(bits))
+
+
+# ---- the trainer through the operators -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("parametrization", ["iwp", "op"])
+def test_training_through_operators_matches_reference(tmp_path, parametrization):
+    """The trainer on the operator path (here their CPU reference) follows the functional path."""
+    from training.trainer import TrainConfig, train
+
+    states = {}
+    for implementation in ("torch", "kernels"):
+        cfg = TrainConfig(
+            dataset="iris",
+            layers=2,
+            width=30,
+            steps=30,
+            eval_every=30,
+            batch_size=20,
+            seed=5,
+            parametrization=parametrization,
+            implementation=implementation,
+            device="cpu",
+            out=str(tmp_path / f"{implementation}.st"),
+            progress=False,
+        )
+        states[implementation] = train(cfg).model.state_dict()
+    for name, value in states["torch"].items():
+        torch.testing.assert_close(states["kernels"][name], value, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_train_on_missing_gpu_is_a_clear_error(capsys):
+    from compiler.cli import main
+
+    assert main(["train", "--dataset", "iris", "--device", "cuda", "--steps", "1", "--no-progress"]) != 0
+    assert "sees no CUDA GPU" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kernel_benchmark_smoke_run_on_cpu(tmp_path):
+    """The benchmark script itself works (tiny sizes on the CPU; the GPU figures need a GPU)."""
+    out = tmp_path / "kernels.json"
+    done = subprocess.run(
+        [sys.executable, "bench/kernels.py", "--quick", "--device", "cpu", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "bwd OP/IWP" in done.stdout and "packed kernel" in done.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert all(isinstance(r["iwp_kernels_bwd_ms"], float) for r in rows)

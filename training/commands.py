@@ -25,7 +25,7 @@ EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 def cmd_train(args) -> int:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
-    distributed = setup_distributed()
+    distributed = setup_distributed(cfg.device)
     try:
         result = train(cfg)
     finally:

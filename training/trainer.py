@@ -47,6 +47,8 @@ class TrainConfig:
     out: str = "model.safetensors"
     metrics: str | None = None  # default: <out>.metrics.jsonl
     progress: bool = True
+    device: str = "auto"  # auto: the GPU when PyTorch sees one, else the CPU
+    implementation: str = "auto"  # auto: the CUDA kernels on a GPU, the torch reference on the CPU
 
 
 @dataclasses.dataclass
@@ -61,6 +63,17 @@ class TrainResult:
 
 def _rank() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> this process's GPU when PyTorch sees one (LOCAL_RANK under torchrun), else the CPU."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise LgnError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise LgnError("--device cuda: PyTorch sees no CUDA GPU on this machine (use --device cpu)")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
 
 
 @torch.no_grad()
@@ -112,6 +125,9 @@ def train(cfg: TrainConfig) -> TrainResult:
         raise LgnError("--parametrization op has 2-input gates only: use --arity 2 (or iwp)")
     if cfg.steps < 0 or cfg.eval_every < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise LgnError("--steps >= 0, --eval-every >= 1, --batch-size >= 1 and --lr > 0 are required")
+    if cfg.implementation not in ("auto", "torch", "kernels"):
+        raise LgnError(f"--implementation must be auto, torch or kernels, got {cfg.implementation!r}")
+    device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     data = load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.width % data.classes:
@@ -124,8 +140,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     x_train = torch.as_tensor(encoding.encode(encoder, data.x_train), dtype=torch.uint8)
     y_train = torch.as_tensor(data.y_train)
     n_test = len(data.x_test) if cfg.eval_samples is None else min(cfg.eval_samples, len(data.x_test))
-    x_test = torch.as_tensor(encoding.encode(encoder, data.x_test[:n_test]), dtype=torch.uint8)
-    y_test = torch.as_tensor(data.y_test[:n_test])
+    x_test = torch.as_tensor(encoding.encode(encoder, data.x_test[:n_test]), dtype=torch.uint8).to(device)
+    y_test = torch.as_tensor(data.y_test[:n_test]).to(device)
     try:
         model = LogicNet(
             x_train.shape[1],
@@ -138,12 +154,15 @@ def train(cfg: TrainConfig) -> TrainResult:
             cfg.init,
             cfg.tau,
             cfg.seed,
+            cfg.implementation,
         )
     except ValueError as exc:
         raise LgnError(str(exc)) from None
+    model.to(device)  # initialised on the CPU: the same weights whatever the device
     trained = model
     if world > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(model)
+        device_ids = [device.index] if device.type == "cuda" else None
+        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     # No weight decay for IWP: parameters near 0 mean an undecided gate, not a small one.
     optimizer = torch.optim.Adam(
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay if cfg.parametrization == "op" else 0.0
@@ -189,8 +208,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         for step in range(1, cfg.steps + 1):
             index = torch.randint(0, len(x_train), (cfg.batch_size,), generator=sampler)
             index = index[rank * local : (rank + 1) * local]
-            logits = trained(x_train[index].float())
-            loss = nnf.cross_entropy(logits, y_train[index])
+            logits = trained(x_train[index].to(device).float())
+            loss = nnf.cross_entropy(logits, y_train[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -210,9 +229,10 @@ def train(cfg: TrainConfig) -> TrainResult:
     return TrainResult(model, encoder, history, best, time.perf_counter() - start, interrupted)
 
 
-def setup_distributed() -> bool:
-    """Join the torchrun process group (gloo on the CPU) when launched by torchrun."""
+def setup_distributed(device: str = "cpu") -> bool:
+    """Join the torchrun process group when launched by torchrun: gloo on the CPU, nccl on GPUs."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("gloo")
+        backend = "nccl" if resolve_device(device).type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend)
         return True
     return False
