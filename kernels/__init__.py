@@ -6,6 +6,8 @@
   device runs the pure-torch reference.
 - ``build``: compiles the kernels on first use; ``python -m kernels --check`` compiles them with nvcc
   for sm_80 and sm_90 without a GPU.
+- ``emulation``: the kernels' per-thread code (``csrc/lgn_gate_math.cuh``) built for the host and run
+  over every thread index, so their arithmetic and indexing are tested without a GPU.
 
 Layers choose with ``implementation``: ``"auto"`` (the kernels for CUDA tensors, ``training.functional``
 otherwise), ``"torch"`` (always ``training.functional``), ``"kernels"`` (always these operators; on the

@@ -5,6 +5,7 @@ architectures on a machine without a GPU.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -44,8 +45,10 @@ def load_extension(verbose: bool = False):
         from torch.utils.cpp_extension import load
 
         sources = [str(SOURCE_DIR / name) for name in HOST_SOURCES + CUDA_SOURCES]
+        # PyTorch rebuilds when a listed source changes, not a header: name the build after all of csrc.
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(SOURCE_DIR.iterdir()))).hexdigest()[:12]
         _extension = load(
-            name=EXTENSION_NAME,
+            name=f"{EXTENSION_NAME}_{digest}",
             sources=sources,
             extra_include_paths=[str(SOURCE_DIR)],
             extra_cflags=["-O3"],

@@ -348,3 +348,72 @@ def test_kernel_benchmark_smoke_run_on_cpu(tmp_path):
     assert "bwd OP/IWP" in done.stdout and "packed kernel" in done.stdout
     rows = json.loads(out.read_text())["rows"]
     assert all(isinstance(r["iwp_kernels_bwd_ms"], float) for r in rows)
+
+
+# ---- the CUDA kernels' own code, run on the host (kernels/emulation.py) --------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    from kernels.emulation import Emulator, build_library
+
+    return Emulator(build_library(tmp_path_factory.mktemp("emulation")))
+
+
+def _random_case(arity, in_features, gates, batch, dtype, seed, repeated=False):
+    gen = torch.Generator().manual_seed(seed)
+    wiring = torch.randint(0, in_features, (gates, arity), generator=gen)
+    if repeated and arity >= 2:
+        wiring[::2, 1] = wiring[::2, 0]  # every other gate reads one feature on fan-ins 0 and 1
+    x = torch.rand(in_features, batch, generator=gen, dtype=dtype)
+    accumulator = torch.float64 if dtype == torch.float64 else torch.float32
+    corners = torch.rand(gates, 1 << arity, generator=gen, dtype=accumulator)
+    grad_y = torch.randn(gates, batch, generator=gen, dtype=dtype)
+    return wiring, x, corners, grad_y
+
+
+@pytest.mark.parametrize("arity", ARITIES)
+@pytest.mark.parametrize("batch", [1, 7, 100])
+@pytest.mark.parametrize("repeated", [False, True])
+def test_kernel_code_equals_reference(emulator, arity, batch, repeated):
+    wiring, x, corners, grad_y = _random_case(arity, 23, 37, batch, torch.float64, arity * 100 + batch, repeated)
+    offsets, entries = kernels.consumer_lists(wiring, 23)
+    torch.testing.assert_close(emulator.forward(x, wiring, corners), ops.reference_forward(x, wiring, corners))
+    grad_x, grad_corners = emulator.backward(grad_y, x, wiring, corners, offsets, entries)
+    want_x, want_corners = ops.reference_backward(grad_y, x, wiring, corners, True)
+    torch.testing.assert_close(grad_x, want_x)
+    torch.testing.assert_close(grad_corners, want_corners)
+
+
+@given(st.integers(1, 6), st.integers(1, 12), st.integers(1, 20), st.integers(1, 70), st.integers(0, 2**31))
+def test_kernel_code_equals_reference_float32(emulator, arity, in_features, gates, batch, seed):
+    wiring, x, corners, grad_y = _random_case(arity, in_features, gates, batch, torch.float32, seed, repeated=True)
+    offsets, entries = kernels.consumer_lists(wiring, in_features)
+    tolerance = dict(rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(emulator.forward(x, wiring, corners), ops.reference_forward(x, wiring, corners))
+    grad_x, grad_corners = emulator.backward(grad_y, x, wiring, corners, offsets, entries)
+    want_x, want_corners = ops.reference_backward(grad_y, x, wiring, corners, True)
+    torch.testing.assert_close(grad_x, want_x, **tolerance)
+    torch.testing.assert_close(grad_corners, want_corners, rtol=1e-5, atol=1e-5 * max(1, batch / 32))
+
+
+def test_kernel_code_op_corners(emulator):
+    logits = torch.randn(40, 16, dtype=torch.float64) * 3
+    tables = torch.tensor([int(t) for t in F.DIFFLOGIC_TABLES], dtype=torch.int32)
+    torch.testing.assert_close(emulator.op_corners(logits, tables), ops.op_corners(logits, tables))
+    grad = torch.randn(40, 4, dtype=torch.float64)
+    torch.testing.assert_close(
+        emulator.op_corners_backward(grad, logits, tables), ops.op_corners_backward(grad, logits, tables)
+    )
+
+
+@pytest.mark.parametrize("arity", ARITIES)
+def test_kernel_code_packed_layer(emulator, arity):
+    gen = torch.Generator().manual_seed(arity)
+    bits = torch.randint(0, 2, (200, 11), generator=gen)
+    wiring = torch.randint(0, 11, (17, arity), generator=gen)
+    tables = torch.randint(-(2**63), 2**63 - 1, (17,), generator=gen)
+    if arity < 6:
+        tables &= (1 << (1 << arity)) - 1
+    got = kernels.unpack_bits(emulator.packed_layer(kernels.pack_bits(bits), wiring, tables), 200)
+    assert torch.equal(got, F.hard_layer(bits, wiring, tables))
