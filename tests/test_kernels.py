@@ -150,6 +150,22 @@ def test_operators_trace_under_torch_compile():
     torch.testing.assert_close(omega.grad, reference.grad)
 
 
+@pytest.mark.parametrize("parametrization", ["iwp", "op"])
+def test_network_under_torch_compile(parametrization):
+    net = LogicNet(30, 5, layers=3, width=20, parametrization=parametrization, seed=2, implementation="kernels")
+    x = torch.rand(8, 30, generator=torch.Generator().manual_seed(0))
+    compiled = torch.compile(net, backend="aot_eager")
+    value = compiled(x).logsumexp(-1).sum()
+    value.backward()
+    grads = [layer.weight.grad.clone() for layer in net.layers]
+    net.zero_grad()
+    eager = net(x).logsumexp(-1).sum()
+    eager.backward()
+    torch.testing.assert_close(value, eager)
+    for layer, grad in zip(net.layers, grads):
+        torch.testing.assert_close(grad, layer.weight.grad)
+
+
 @given(st.integers(1, 40), st.integers(1, 30), st.integers(1, 6), st.integers(0, 2**31))
 def test_consumer_lists_cover_every_fanin_once(in_features, gates, arity, seed):
     wiring = torch.randint(0, in_features, (gates, arity), generator=torch.Generator().manual_seed(seed))

@@ -119,6 +119,7 @@ class LogicLayer(nn.Module):
             corners = kernels.op_corners(self.weight, self.op_tables)
         return kernels.relaxed_gates(x, self.kernel_wiring(x.device), corners)
 
+    @torch.compiler.disable  # a cache lookup, not math: torch.compile runs it eagerly
     def kernel_wiring(self, device: torch.device) -> kernels.KernelWiring:
         """The wiring as the kernels take it (int32 + consumer lists), rebuilt when the wiring buffer
         changes (a loaded state dict) or moves."""

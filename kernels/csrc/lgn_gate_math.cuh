@@ -39,14 +39,16 @@ struct Acc<double> {
 };
 
 // Fold a table of 2^M values over M inputs, in place: entries 2j and 2j+1 differ in the first input.
-template <int M, typename A>
+// One input per template step, so every loop bound and array index is a compile-time constant.
+template <int M, int K = 0, typename A>
 LGN_HD A fold(A* v, const A* in) {
-  LGN_UNROLL
-  for (int k = 0; k < M; ++k) {
+  if constexpr (K < M) {
     LGN_UNROLL
-    for (int j = 0; j < (1 << (M - 1 - k)); ++j) v[j] = v[2 * j] + (v[2 * j + 1] - v[2 * j]) * in[k];
+    for (int j = 0; j < (1 << (M - 1 - K)); ++j) v[j] = v[2 * j] + (v[2 * j + 1] - v[2 * j]) * in[K];
+    return fold<M, K + 1>(v, in);
+  } else {
+    return v[0];
   }
-  return v[0];
 }
 
 template <int N, typename T, typename A>
@@ -84,21 +86,28 @@ LGN_HD typename Acc<T>::type forward2_element(const T* x, int64_t batch, const i
 
 // ---- input gradient: element i = f * batch + b, gathered over f's consumers -------------------------
 
-// d gate / d input k: the difference table along k, interpolated at the other inputs.
-template <int N, typename A>
-LGN_HD A partial(const A* w, const A* in, int k) {
+// d gate / d input K: the difference table along K, interpolated at the other inputs.
+template <int N, int K, typename A>
+LGN_HD A partial_fixed(const A* w, const A* in) {
   A diff[1 << (N - 1)];
   A others[N > 1 ? N - 1 : 1];
   LGN_UNROLL
   for (int j = 0; j < (1 << (N - 1)); ++j) {
-    const int m0 = ((j >> k) << (k + 1)) | (j & ((1 << k) - 1));  // insert a 0 bit at position k
-    diff[j] = w[m0 | (1 << k)] - w[m0];
+    const int m0 = ((j >> K) << (K + 1)) | (j & ((1 << K) - 1));  // insert a 0 bit at position K
+    diff[j] = w[m0 | (1 << K)] - w[m0];
   }
   LGN_UNROLL
-  for (int j = 0, o = 0; j < N; ++j) {
-    if (j != k) others[o++] = in[j];
-  }
+  for (int j = 0; j < N - 1; ++j) others[j] = in[j < K ? j : j + 1];
   return fold<N - 1>(diff, others);
+}
+
+// The same for a runtime k: a chain of compile-time cases, so every index stays static (registers).
+template <int N, int K = 0, typename A>
+LGN_HD A partial(const A* w, const A* in, int k) {
+  if constexpr (K + 1 < N) {
+    if (k != K) return partial<N, K + 1>(w, in, k);
+  }
+  return partial_fixed<N, K>(w, in);
 }
 
 template <int N, typename T>
@@ -137,6 +146,20 @@ LGN_HD typename Acc<T>::type input_grad2_element(const T* grad_y, const T* x, in
   return sum;
 }
 
+// basis[0] times each corner's product prod_k (x_k if bit k of m else 1 - x_k), for all 2^N corners
+// m = sum_k bit_k 2^k: input K doubles the table, the upper half being the entries with bit K set.
+template <int N, int K = 0, typename A>
+LGN_HD void expand_basis(A* basis, const A* in) {
+  if constexpr (K < N) {
+    LGN_UNROLL
+    for (int j = 0; j < (1 << K); ++j) {
+      basis[j + (1 << K)] = basis[j] * in[K];
+      basis[j] = basis[j] * (A(1) - in[K]);
+    }
+    expand_basis<N, K + 1>(basis, in);
+  }
+}
+
 // ---- corner gradient: lane `lane` of `lanes` sums samples lane, lane + lanes, ... of gate g ---------
 
 template <int N, typename T>
@@ -150,14 +173,7 @@ LGN_HD void corner_grad_lane(const T* grad_y, const T* x, int64_t batch, const i
     gather<N>(x, batch, wiring, g, b, in);
     A basis[1 << N];
     basis[0] = load(grad_y + g * batch + b);
-    LGN_UNROLL
-    for (int k = 0; k < N; ++k) {  // corner m = sum_k bit_k 2^k: bit k set moves an entry up by 2^k
-      LGN_UNROLL
-      for (int j = 0; j < (1 << k); ++j) {
-        basis[j + (1 << k)] = basis[j] * in[k];
-        basis[j] = basis[j] * (A(1) - in[k]);
-      }
-    }
+    expand_basis<N>(basis, in);
     LGN_UNROLL
     for (int m = 0; m < (1 << N); ++m) acc[m] += basis[m];
   }
@@ -217,6 +233,18 @@ LGN_HD void op_corners_backward_element(const A* grad_corners, const A* logits, 
 
 // ---- discretized layer on packed bits: element i = g * words + w ------------------------------------
 
+// fold() for bit masks: entry j picks v[2j] where the input bit is 0 and v[2j + 1] where it is 1.
+template <int M, int K = 0>
+LGN_HD uint64_t select(uint64_t* v, const uint64_t* in) {
+  if constexpr (K < M) {
+    LGN_UNROLL
+    for (int j = 0; j < (1 << (M - 1 - K)); ++j) v[j] = (v[2 * j] & ~in[K]) | (v[2 * j + 1] & in[K]);
+    return select<M, K + 1>(v, in);
+  } else {
+    return v[0];
+  }
+}
+
 template <int N>
 LGN_HD uint64_t packed_element(const uint64_t* bits, int64_t words, const int32_t* wiring, const uint64_t* tables,
                                int64_t g, int64_t w) {
@@ -231,12 +259,7 @@ LGN_HD uint64_t packed_element(const uint64_t* bits, int64_t words, const int32_
     const uint64_t low = 0 - ((table >> (2 * j)) & 1), high = 0 - ((table >> (2 * j + 1)) & 1);
     v[j] = (low & ~in[0]) | (high & in[0]);
   }
-  LGN_UNROLL
-  for (int k = 1; k < N; ++k) {
-    LGN_UNROLL
-    for (int j = 0; j < (1 << (N - 1 - k)); ++j) v[j] = (v[2 * j] & ~in[k]) | (v[2 * j + 1] & in[k]);
-  }
-  return v[0];
+  return select<N - 1>(v, in + 1);
 }
 
 }  // namespace math
