@@ -394,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="gate math: auto = our CUDA kernels on a GPU, the pure-torch reference on the CPU",
     )
+    p.add_argument(
+        "--activations",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="activation type between layers (bfloat16 halves the kernels' memory traffic)",
+    )
     p.set_defaults(func=_torch_command("cmd_train"))
 
     p = sub.add_parser("export", help="export a trained model's discretized network as an IR graph")

@@ -342,6 +342,16 @@ def test_training_through_operators_matches_reference(tmp_path, parametrization)
         torch.testing.assert_close(states["kernels"][name], value, rtol=1e-4, atol=1e-4)
 
 
+def test_bfloat16_activations_through_operators():
+    net = LogicNet(30, 5, layers=3, width=20, seed=4, implementation="kernels")
+    x = torch.rand(16, 30, generator=torch.Generator().manual_seed(0))
+    low = net(x.bfloat16())
+    assert low.dtype == torch.float32  # GroupSum sums in float32 whatever the activations
+    torch.testing.assert_close(low, net(x), rtol=0.03, atol=0.03)
+    low.sum().backward()
+    assert all(layer.weight.grad.dtype == torch.float32 for layer in net.layers)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
 def test_train_on_missing_gpu_is_a_clear_error(capsys):
     from compiler.cli import main

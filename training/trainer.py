@@ -49,6 +49,7 @@ class TrainConfig:
     progress: bool = True
     device: str = "auto"  # auto: the GPU when PyTorch sees one, else the CPU
     implementation: str = "auto"  # auto: the CUDA kernels on a GPU, the torch reference on the CPU
+    activations: str = "float32"  # or bfloat16: the kernels' activation type (parameters stay float32)
 
 
 @dataclasses.dataclass
@@ -59,6 +60,9 @@ class TrainResult:
     best_discrete: float
     seconds: float
     interrupted: bool = False
+
+
+ACTIVATION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def _rank() -> tuple[int, int]:
@@ -128,6 +132,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.implementation not in ("auto", "torch", "kernels"):
         raise LgnError(f"--implementation must be auto, torch or kernels, got {cfg.implementation!r}")
     device = resolve_device(cfg.device)
+    if cfg.activations not in ACTIVATION_DTYPES:
+        raise LgnError(f"--activations must be one of {sorted(ACTIVATION_DTYPES)}, got {cfg.activations!r}")
+    activation_dtype = ACTIVATION_DTYPES[cfg.activations]
     torch.manual_seed(cfg.seed)
     data = load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.width % data.classes:
@@ -208,7 +215,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         for step in range(1, cfg.steps + 1):
             index = torch.randint(0, len(x_train), (cfg.batch_size,), generator=sampler)
             index = index[rank * local : (rank + 1) * local]
-            logits = trained(x_train[index].to(device).float())
+            logits = trained(x_train[index].to(device).to(activation_dtype))
             loss = nnf.cross_entropy(logits, y_train[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
