@@ -25,30 +25,17 @@ LAYER_KINDS = [(n, "iwp") for n in ARITIES] + [(2, "op")]
 ROOT = build.SOURCE_DIR.parents[1]
 
 
-def reference_layer_grads(layer: LogicLayer, x: torch.Tensor, seed: int = 0):
-    """Output and gradients (input, weight) through ``training.functional`` and autograd."""
-    saved = layer.implementation
-    layer.implementation = "torch"
+def layer_grads(layer: LogicLayer, x: torch.Tensor, implementation: str, seed: int = 0):
+    """Output and gradients (input, weight) of ``layer`` run with ``implementation``: ``"torch"`` is
+    ``training.functional`` differentiated by autograd (the oracle), ``"kernels"`` the operators."""
+    saved, layer.implementation = layer.implementation, implementation
     try:
-        return _layer_grads(layer, x, seed)
-    finally:
-        layer.implementation = saved
-
-
-def _layer_grads(layer: LogicLayer, x: torch.Tensor, seed: int):
-    x = x.detach().clone().requires_grad_(True)
-    y = layer(x)
-    upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    upstream = upstream.to(device=y.device, dtype=y.dtype)
-    grad_x, grad_w = torch.autograd.grad((y * upstream).sum(), [x, layer.weight])
-    return y.detach(), grad_x, grad_w
-
-
-def kernel_layer_grads(layer: LogicLayer, x: torch.Tensor, seed: int = 0):
-    saved = layer.implementation
-    layer.implementation = "kernels"
-    try:
-        return _layer_grads(layer, x, seed)
+        x = x.detach().clone().requires_grad_(True)
+        y = layer(x)
+        upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        upstream = upstream.to(device=y.device, dtype=y.dtype)
+        grad_x, grad_w = torch.autograd.grad((y * upstream).sum(), [x, layer.weight])
+        return y.detach(), grad_x, grad_w
     finally:
         layer.implementation = saved
 
@@ -71,8 +58,8 @@ def repeated_fanin_layer(arity: int, parametrization: str, in_features: int = 5,
 def test_operator_equals_autograd_oracle(arity, parametrization):
     layer = LogicLayer(17, 11, arity, parametrization, init="gaussian", seed=arity).double()
     x = torch.rand(9, 17, dtype=torch.float64, generator=torch.Generator().manual_seed(arity))
-    want = reference_layer_grads(layer, x)
-    got = kernel_layer_grads(layer, x)
+    want = layer_grads(layer, x, "torch")
+    got = layer_grads(layer, x, "kernels")
     for w, g in zip(want, got):
         torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
 
@@ -81,8 +68,8 @@ def test_operator_equals_autograd_oracle(arity, parametrization):
 def test_repeated_fanin_adds_both_derivatives(arity):
     layer = repeated_fanin_layer(arity, "iwp").double()
     x = torch.rand(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
-    want = reference_layer_grads(layer, x)
-    got = kernel_layer_grads(layer, x)
+    want = layer_grads(layer, x, "torch")
+    got = layer_grads(layer, x, "kernels")
     torch.testing.assert_close(got[1], want[1], rtol=1e-12, atol=1e-12)
     # Feature 0 feeds two fan-ins of every gate: its gradient is the sum of both partial derivatives.
     assert want[1][:, 0].abs().sum() > 0
@@ -245,8 +232,8 @@ TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 3e-2}
 def test_cuda_kernels_equal_reference(arity, parametrization, batch, dtype):
     layer = LogicLayer(300, 257, arity, parametrization, init="gaussian", seed=arity).cuda()
     x = torch.rand(batch, 300, generator=torch.Generator().manual_seed(batch)).cuda()
-    want = reference_layer_grads(layer, x.to(dtype).float())  # the same rounded inputs
-    got = kernel_layer_grads(layer, x.to(dtype))
+    want = layer_grads(layer, x.to(dtype).float(), "torch")  # the same rounded inputs
+    got = layer_grads(layer, x.to(dtype), "kernels")
     for w, g, name in zip(want, got, ("output", "input gradient", "weight gradient")):
         scale = max(1.0, float(w.abs().max()))
         tolerance = TOLERANCE[dtype] * scale
@@ -258,8 +245,8 @@ def test_cuda_kernels_equal_reference(arity, parametrization, batch, dtype):
 def test_cuda_repeated_fanin(arity):
     layer = repeated_fanin_layer(arity, "iwp").cuda()
     x = torch.rand(33, 5, generator=torch.Generator().manual_seed(3)).cuda()
-    want = reference_layer_grads(layer, x)
-    got = kernel_layer_grads(layer, x)
+    want = layer_grads(layer, x, "torch")
+    got = layer_grads(layer, x, "kernels")
     for w, g in zip(want, got):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
 
@@ -294,8 +281,8 @@ def test_cuda_opcheck():
 def test_cuda_deterministic(arity, parametrization):
     layer = LogicLayer(500, 400, arity, parametrization, init="gaussian", seed=1).cuda()
     x = torch.rand(100, 500, generator=torch.Generator().manual_seed(0)).cuda()
-    first = kernel_layer_grads(layer, x)
-    second = kernel_layer_grads(layer, x)
+    first = layer_grads(layer, x, "kernels")
+    second = layer_grads(layer, x, "kernels")
     for a, b in zip(first, second):
         assert torch.equal(a, b)
 
