@@ -9,9 +9,9 @@
 - ``emulation``: the kernels' per-thread code (``csrc/lgn_gate_math.cuh``) built for the host and run
   over every thread index, so their arithmetic and indexing are tested without a GPU.
 
-Layers choose with ``implementation``: ``"auto"`` (the kernels for CUDA tensors, ``training.functional``
-otherwise), ``"torch"`` (always ``training.functional``), ``"kernels"`` (always these operators; on the
-CPU their reference implementation, which is how the operator plumbing is tested without a GPU).
+Layers choose with ``implementation``: ``"auto"`` (the operators on a GPU, and on the CPU for 2-input
+gates, where vectorised C++ runs them; ``training.functional`` otherwise), ``"torch"`` (always
+``training.functional``), ``"kernels"`` (always these operators).
 """
 
 from __future__ import annotations
@@ -30,9 +30,16 @@ def check_implementation(name: str) -> str:
     return name
 
 
-def use_kernels(implementation: str, tensor: Tensor) -> bool:
-    """Whether a layer with this ``implementation`` setting runs the operators on ``tensor``."""
-    return implementation == "kernels" or (implementation == "auto" and tensor.is_cuda)
+def use_kernels(implementation: str, tensor: Tensor, arity: int) -> bool:
+    """Whether a layer with this ``implementation`` setting runs the operators on ``tensor``: always
+    for ``"kernels"``; for ``"auto"`` on a GPU, and on the CPU where the fast 2-input operators apply."""
+    if implementation != "auto":
+        return implementation == "kernels"
+    if tensor.is_cuda:
+        return True
+    from . import host
+
+    return arity == 2 and tensor.dtype in (torch.float32, torch.float64) and host.cpu_library() is not None
 
 
 def consumer_lists(wiring: Tensor, in_features: int) -> tuple[Tensor, Tensor]:

@@ -6,45 +6,19 @@ another. Takes and returns CPU tensors with the same layout and arguments as the
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from .build import SOURCE_DIR
+from .host import build_host_library
 
-SOURCES = ("lgn_host_emulation.cpp", "lgn_gate_math.cuh")
 DTYPES = {torch.float32: 0, torch.float64: 1}
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("LGN_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lgn"
-    return Path(root) / "kernel-emulation"
-
-
 def build_library(folder: Path | None = None) -> Path:
-    """Compile the emulation into a shared library (cached by the sources' hash); the library's path."""
-    compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
-    if compiler is None:
-        raise FileNotFoundError("no C++ compiler (g++) found to build the kernel emulation")
-    digest = hashlib.sha256(b"".join((SOURCE_DIR / name).read_bytes() for name in SOURCES)).hexdigest()[:16]
-    folder = Path(folder or _cache_dir())
-    library = folder / f"lgn_kernel_emulation_{digest}.so"
-    if library.exists():
-        return library
-    folder.mkdir(parents=True, exist_ok=True)
-    private = library.with_suffix(f".{os.getpid()}.tmp")
-    command = [compiler, "-std=c++20", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-               f"-I{SOURCE_DIR}", str(SOURCE_DIR / SOURCES[0]), "-o", str(private)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"building the kernel emulation failed:\n{done.stdout}{done.stderr}")
-    os.replace(private, library)
-    return library
+    """Compile the emulation into a shared library (cached by its sources); the library's path."""
+    return build_host_library("lgn_host_emulation.cpp", ("-O2",), ("lgn_gate_math.cuh",), folder)
 
 
 class Emulator:

@@ -1,10 +1,10 @@
 """The gate kernels as PyTorch custom operators (``torch.library``), with autograd and fake (meta)
 implementations, so they compose with autograd and ``torch.compile``.
 
-Every operator has two implementations: the CUDA kernel (``csrc/``, registered for the ``cuda`` device)
-and, for every other device, the pure-torch reference below: explicit formulas checked against the
-autograd math of ``training.functional`` (the oracle), so the same operator runs and is tested on a
-machine without a GPU.
+Every operator has a CUDA implementation (``csrc/lgn_kernels.cu``, registered for the ``cuda`` device)
+and one for every other device: for 2-input gates in float32/float64 on the CPU, vectorised C++
+(``csrc/lgn_cpu.cpp``, built on first use with the system compiler); otherwise the pure-torch reference
+below, explicit formulas checked against the autograd math of ``training.functional`` (the oracle).
 
 Activations are feature-major, ``[features, batch]`` (see ``csrc/lgn_kernels.h``).
 """
@@ -16,6 +16,7 @@ from torch import Tensor
 
 from training import functional as F
 
+from . import host
 from .build import load_extension
 
 # ---- the reference (any device) -------------------------------------------------------------------
@@ -80,6 +81,50 @@ def reference_packed_layer(bits: Tensor, wiring: Tensor, tables: Tensor) -> Tens
     return values[0].contiguous()
 
 
+# ---- the fast CPU path (2-input gates) ------------------------------------------------------------
+
+CPU_DTYPES = {torch.float32: 0, torch.float64: 1}
+
+
+def fast_cpu_applies(x: Tensor, wiring: Tensor, corners: Tensor) -> bool:
+    return x.device.type == "cpu" and wiring.shape[1] == 2 and x.dtype in CPU_DTYPES and corners.dtype == x.dtype
+
+
+def _address(t: Tensor):
+    import ctypes
+
+    return ctypes.c_void_p(t.data_ptr())
+
+
+def cpu_forward2(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
+    import ctypes
+
+    x, corners = x.contiguous(), corners.contiguous()
+    wiring = wiring.to(torch.int32).contiguous()
+    y = torch.empty(wiring.shape[0], x.shape[1], dtype=x.dtype)
+    library.lgn_cpu_forward2(
+        CPU_DTYPES[x.dtype], _address(x), ctypes.c_int64(x.shape[1]), _address(wiring),
+        ctypes.c_int64(wiring.shape[0]), _address(corners), _address(y),
+    )  # fmt: skip
+    return y
+
+
+def cpu_backward2(library, grad_y, x, wiring, corners, offsets, entries, need_input_grad: bool):
+    import ctypes
+
+    grad_y, x, corners = grad_y.contiguous(), x.contiguous(), corners.contiguous()
+    wiring = wiring.to(torch.int32).contiguous()
+    offsets, entries = offsets.to(torch.int32).contiguous(), entries.to(torch.int32).contiguous()
+    grad_x = torch.empty_like(x) if need_input_grad else torch.zeros_like(x)
+    grad_corners = torch.empty_like(corners)
+    library.lgn_cpu_backward2(
+        CPU_DTYPES[x.dtype], _address(grad_y), _address(x), ctypes.c_int64(x.shape[1]), ctypes.c_int64(x.shape[0]),
+        _address(wiring), ctypes.c_int64(wiring.shape[0]), _address(corners), _address(offsets), _address(entries),
+        _address(grad_x) if need_input_grad else None, _address(grad_corners),
+    )  # fmt: skip
+    return grad_x, grad_corners
+
+
 # ---- the operators --------------------------------------------------------------------------------
 
 
@@ -93,6 +138,8 @@ def gate_forward(
 ) -> Tensor:
     """Relaxed gates: ``x [in, batch]``, ``wiring int32 [gates, n]``, ``corners [gates, 2^n]`` ->
     ``[gates, batch]``. The consumer lists (see ``consumer_lists``) are used by the backward only."""
+    if fast_cpu_applies(x, wiring, corners) and (library := host.cpu_library()) is not None:
+        return cpu_forward2(library, x, wiring, corners)
     return reference_forward(x, wiring, corners)
 
 
@@ -119,6 +166,8 @@ def gate_backward(
 ) -> tuple[Tensor, Tensor]:
     """Gradients of ``gate_forward``: (d/dx ``[in, batch]``, zeros unless ``need_input_grad``;
     d/dcorners ``[gates, 2^n]``)."""
+    if fast_cpu_applies(x, wiring, corners) and (library := host.cpu_library()) is not None:
+        return cpu_backward2(library, grad_y, x, wiring, corners, consumer_offsets, consumer_entries, need_input_grad)
     return reference_backward(grad_y, x, wiring, corners, need_input_grad)
 
 

@@ -370,7 +370,10 @@ def test_kernel_benchmark_smoke_run_on_cpu(tmp_path):
 def emulator(tmp_path_factory):
     from kernels.emulation import Emulator, build_library
 
-    return Emulator(build_library(tmp_path_factory.mktemp("emulation")))
+    try:
+        return Emulator(build_library(tmp_path_factory.mktemp("emulation")))
+    except FileNotFoundError as exc:
+        pytest.skip(f"cannot build the kernel emulation: {exc}")
 
 
 def _random_case(arity, in_features, gates, batch, dtype, seed, repeated=False):
@@ -430,3 +433,52 @@ def test_kernel_code_packed_layer(emulator, arity):
         tables &= (1 << (1 << arity)) - 1
     got = kernels.unpack_bits(emulator.packed_layer(kernels.pack_bits(bits), wiring, tables), 200)
     assert torch.equal(got, F.hard_layer(bits, wiring, tables))
+
+
+# ---- the fast CPU operators (2-input gates, csrc/lgn_cpu.cpp) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cpu_library():
+    from kernels import host
+
+    library = host.cpu_library()
+    if library is None:
+        pytest.skip("no C++ compiler here: the CPU operators fall back to the torch reference")
+    return library
+
+
+@given(st.integers(1, 30), st.integers(1, 40), st.integers(1, 130), st.booleans(), st.integers(0, 2**31))
+def test_fast_cpu_operators_equal_reference(cpu_library, in_features, gates, batch, double, seed):
+    dtype = torch.float64 if double else torch.float32
+    wiring, x, corners, grad_y = _random_case(2, in_features, gates, batch, dtype, seed, repeated=True)
+    offsets, entries = kernels.consumer_lists(wiring, in_features)
+    tolerance = dict(rtol=1e-12, atol=1e-12) if double else dict(rtol=2e-5, atol=2e-5 * max(1, batch / 16))
+    torch.testing.assert_close(
+        ops.cpu_forward2(cpu_library, x, wiring, corners), ops.reference_forward(x, wiring, corners), **tolerance
+    )
+    got = ops.cpu_backward2(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
+    want = ops.reference_backward(grad_y, x, wiring, corners, True)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, **tolerance)
+    _, corners_only = ops.cpu_backward2(cpu_library, grad_y, x, wiring, corners, offsets, entries, False)
+    assert torch.equal(corners_only, got[1])
+
+
+def test_auto_uses_fast_cpu_path_for_two_inputs_only(cpu_library):
+    x = torch.rand(4, 10)
+    assert kernels.use_kernels("auto", x, 2)
+    assert not kernels.use_kernels("auto", x, 3)  # other arities: training.functional
+    assert not kernels.use_kernels("auto", x.bfloat16(), 2)
+    assert not kernels.use_kernels("torch", x, 2) and kernels.use_kernels("kernels", x, 3)
+
+
+def test_without_a_compiler_everything_falls_back_to_the_reference(monkeypatch):
+    from kernels import host
+
+    monkeypatch.setattr(host, "cpu_library", lambda: None)
+    x = torch.rand(9, 17, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert not kernels.use_kernels("auto", x, 2)
+    layer = LogicLayer(17, 11, 2, "iwp", init="gaussian", seed=2).double()
+    for want, got in zip(layer_grads(layer, x, "torch"), layer_grads(layer, x, "kernels")):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -107,7 +107,7 @@ class LogicLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[batch, in]`` -> ``[batch, out]`` relaxed outputs."""
-        if kernels.use_kernels(self.implementation, x):
+        if kernels.use_kernels(self.implementation, x, self.arity):
             return self.forward_features(x.t().contiguous()).t()
         return F.interpolate(self.corners(), F.gather_inputs(x, self.wiring))
 
@@ -203,7 +203,7 @@ class LogicNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits of the relaxed network for input probabilities (or bits) ``x [batch, in]``."""
-        if kernels.use_kernels(self.implementation, x):
+        if kernels.use_kernels(self.implementation, x, self.config["arity"]):
             # Feature-major end to end: one transpose in, GroupSum reads the last layer's rows.
             h = x.t().contiguous()
             for layer in self.layers:
@@ -219,8 +219,9 @@ class LogicNet(nn.Module):
     def discrete_scores(self, bits: torch.Tensor) -> torch.Tensor:
         """``int64[batch, classes]``: GroupSum popcounts of the discretized network."""
         classes = self.group_sum.classes
-        if kernels.use_kernels(self.implementation, bits):
-            words = kernels.pack_bits(bits)  # 64 samples per word through the packed kernel
+        if self.implementation != "torch":
+            # 64 samples per int64 word: the packed kernel on a GPU, torch bitwise ops elsewhere.
+            words = kernels.pack_bits(bits)
             for layer in self.layers:
                 words = kernels.packed_layer(words, layer.kernel_wiring(bits.device), layer.truth_tables())
             x = kernels.unpack_bits(words, bits.shape[0])
