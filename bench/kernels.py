@@ -3,8 +3,9 @@ our CUDA kernels vs the pure-torch reference, on one GPU, in one run. See docs/b
 
     python bench/kernels.py              # 20 and 80 layers of 8k, 32k, 128k gates; batch 1, 25, 100, 1000
     python bench/kernels.py --quick      # 20 layers of 8k and 32k gates; a couple of minutes
-    python bench/kernels.py --quick --device cpu   # a smoke run of this script on the CPU (tiny sizes;
-                                                   # "kernels" there is the operators' torch reference)
+    python bench/kernels.py --device cpu           # the CPU operators (vectorised C++ for 2-input gates)
+                                                   # vs the torch reference, 6 x 8,000 gates, batch 1 and 100
+    python bench/kernels.py --quick --device cpu   # the same on tiny sizes: a smoke run of this script
 
 A step = forward of the relaxed network (GroupSum included) and, separately timed, backward of a
 cross-entropy loss, CUDA-event timed, median of the repeats. Also the discretized network on packed
@@ -137,8 +138,8 @@ def main(argv=None) -> int:
         return 1
     device = torch.device(args.device)
     if device.type == "cpu":
-        grid = [(4, 200, b) for b in (1, 25)]
-        repeats = 2
+        grid = [(4, 200, b) for b in (1, 25)] if args.quick else [(6, 8000, b) for b in (1, 100)]
+        repeats = 2 if args.quick else 5
     elif args.quick:
         grid = [(20, w, b) for w in (8000, 32000) for b in (1, 25, 100, 1000)]
         repeats = args.repeats
