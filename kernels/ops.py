@@ -11,6 +11,8 @@ Activations are feature-major, ``[features, batch]`` (see ``csrc/lgn_kernels.h``
 
 from __future__ import annotations
 
+import ctypes
+
 import torch
 from torch import Tensor
 
@@ -90,15 +92,32 @@ def fast_cpu_applies(x: Tensor, wiring: Tensor, corners: Tensor) -> bool:
     return x.device.type == "cpu" and wiring.shape[1] == 2 and x.dtype in CPU_DTYPES and corners.dtype == x.dtype
 
 
-def _address(t: Tensor):
-    import ctypes
-
+def _address(t: Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
 
-def cpu_forward2(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
-    import ctypes
+def _check_indices(x: Tensor, wiring: Tensor, corners: Tensor, offsets=None, entries=None) -> None:
+    """The C++ loops trust every index; a bad one must be an error here, not a crash there."""
+    gates = wiring.shape[0]
+    if x.dim() != 2 or corners.shape != (gates, 4):
+        raise ValueError(
+            f"x must be [in, batch] and corners [{gates}, 4]; got {tuple(x.shape)}, {tuple(corners.shape)}"
+        )
+    if wiring.numel() and (int(wiring.min()) < 0 or int(wiring.max()) >= x.shape[0]):
+        raise ValueError(f"wiring reads outside the {x.shape[0]} input features")
+    if offsets is not None:
+        n = wiring.numel()
+        if offsets.shape != (x.shape[0] + 1,) or entries.shape != (n,):
+            raise ValueError("consumer lists do not match the wiring (see kernels.consumer_lists)")
+        if int(offsets[0]) != 0 or int(offsets[-1]) != n or bool((offsets[1:] < offsets[:-1]).any()):
+            raise ValueError("consumer offsets must rise from 0 to the number of gate inputs")
+        if n and (int(entries.min()) < 0 or int(entries.max()) >= n):
+            raise ValueError("consumer entries must index gate inputs")
 
+
+def cpu_forward2(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
+    """``gate_forward`` for 2-input gates on the CPU (vectorised C++)."""
+    _check_indices(x, wiring, corners)
     x, corners = x.contiguous(), corners.contiguous()
     wiring = wiring.to(torch.int32).contiguous()
     y = torch.empty(wiring.shape[0], x.shape[1], dtype=x.dtype)
@@ -110,8 +129,10 @@ def cpu_forward2(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
 
 
 def cpu_backward2(library, grad_y, x, wiring, corners, offsets, entries, need_input_grad: bool):
-    import ctypes
-
+    """``gate_backward`` for 2-input gates on the CPU (vectorised C++)."""
+    _check_indices(x, wiring, corners, offsets, entries)
+    if grad_y.shape != (wiring.shape[0], x.shape[1]):
+        raise ValueError(f"grad_y must be [gates, batch] = [{wiring.shape[0]}, {x.shape[1]}]")
     grad_y, x, corners = grad_y.contiguous(), x.contiguous(), corners.contiguous()
     wiring = wiring.to(torch.int32).contiguous()
     offsets, entries = offsets.to(torch.int32).contiguous(), entries.to(torch.int32).contiguous()

@@ -482,3 +482,15 @@ def test_without_a_compiler_everything_falls_back_to_the_reference(monkeypatch):
     layer = LogicLayer(17, 11, 2, "iwp", init="gaussian", seed=2).double()
     for want, got in zip(layer_grads(layer, x, "torch"), layer_grads(layer, x, "kernels")):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_fast_cpu_operators_refuse_bad_indices(cpu_library):
+    x, corners = torch.rand(4, 3), torch.rand(2, 4)
+    good = torch.tensor([[0, 1], [2, 3]], dtype=torch.int32)
+    offsets, entries = kernels.consumer_lists(good, 4)
+    with pytest.raises(ValueError, match="outside the 4 input features"):
+        ops.gate_forward(x, torch.tensor([[0, 1], [2, 9]], dtype=torch.int32), corners, offsets, entries)
+    with pytest.raises(ValueError, match="consumer"):
+        ops.gate_backward(torch.rand(2, 3), x, good, corners, offsets, entries + 100, True)
+    with pytest.raises(ValueError, match=r"corners \[2, 4\]"):
+        ops.gate_forward(x, good, torch.rand(2, 3), offsets, entries)
