@@ -18,7 +18,7 @@ from .build import SOURCE_DIR
 CPU_SOURCE = "lgn_cpu.cpp"
 # -march=native: the cache key includes this CPU's feature flags, so a shared cache never hands one
 # machine another's instructions. -fopenmp-simd: the simd pragmas only, no OpenMP runtime.
-CPU_FLAGS = ("-O3", "-march=native", "-fopenmp-simd")
+CPU_FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-pthread")
 
 
 def cache_dir() -> Path:

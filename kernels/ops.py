@@ -123,7 +123,7 @@ def cpu_forward2(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
     y = torch.empty(wiring.shape[0], x.shape[1], dtype=x.dtype)
     library.lgn_cpu_forward2(
         CPU_DTYPES[x.dtype], _address(x), ctypes.c_int64(x.shape[1]), _address(wiring),
-        ctypes.c_int64(wiring.shape[0]), _address(corners), _address(y),
+        ctypes.c_int64(wiring.shape[0]), _address(corners), _address(y), torch.get_num_threads(),
     )  # fmt: skip
     return y
 
@@ -141,7 +141,7 @@ def cpu_backward2(library, grad_y, x, wiring, corners, offsets, entries, need_in
     library.lgn_cpu_backward2(
         CPU_DTYPES[x.dtype], _address(grad_y), _address(x), ctypes.c_int64(x.shape[1]), ctypes.c_int64(x.shape[0]),
         _address(wiring), ctypes.c_int64(wiring.shape[0]), _address(corners), _address(offsets), _address(entries),
-        _address(grad_x) if need_input_grad else None, _address(grad_corners),
+        _address(grad_x) if need_input_grad else None, _address(grad_corners), torch.get_num_threads(),
     )  # fmt: skip
     return grad_x, grad_corners
 

@@ -494,3 +494,19 @@ def test_fast_cpu_operators_refuse_bad_indices(cpu_library):
         ops.gate_backward(torch.rand(2, 3), x, good, corners, offsets, entries + 100, True)
     with pytest.raises(ValueError, match=r"corners \[2, 4\]"):
         ops.gate_forward(x, good, torch.rand(2, 3), offsets, entries)
+
+
+def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library):
+    wiring, x, corners, grad_y = _random_case(2, 3000, 4000, 100, torch.float32, 11, repeated=True)
+    offsets, entries = kernels.consumer_lists(wiring, 3000)
+    saved = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 4):  # 4 ranges of gates even on a 2-core machine
+            torch.set_num_threads(threads)
+            y = ops.cpu_forward2(cpu_library, x, wiring, corners)
+            results.append((y, *ops.cpu_backward2(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)))
+    finally:
+        torch.set_num_threads(saved)
+    for one, many in zip(*results):
+        assert torch.equal(one, many)

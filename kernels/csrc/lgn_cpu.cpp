@@ -1,14 +1,41 @@
 // The 2-input gate operators for the CPU: the same layout as the CUDA kernels (lgn_kernels.h), with
 // every inner loop running over the contiguous samples of one gate or feature, so the compiler
-// vectorises it. Single-threaded and deterministic (fixed summation order, vector width fixed by the
-// build). Used by kernels.ops on CPU tensors; other arities and dtypes use the torch reference there.
+// vectorises it. Threads take disjoint ranges of gates (or features), so the result does not depend on
+// the thread count: deterministic (fixed summation order, vector width fixed by the build). Used by
+// kernels.ops on CPU tensors; other arities and dtypes use the torch reference there.
+#include <algorithm>
 #include <cstdint>
+#include <thread>
+#include <vector>
 
 namespace {
 
+// Below this many (row x sample) elements a thread costs more than it saves.
+constexpr int64_t kMinWorkPerThread = 1 << 16;
+
+// Runs body(begin, end) over [0, rows) split into contiguous ranges, one per thread.
+template <typename Body>
+void parallel_rows(int64_t rows, int64_t row_work, int threads, Body body) {
+  const int64_t useful = std::max<int64_t>(1, rows * row_work / kMinWorkPerThread);
+  const int64_t count = std::min<int64_t>(std::max(threads, 1), std::min(useful, rows));
+  if (count <= 1) {
+    body(int64_t(0), rows);
+    return;
+  }
+  const int64_t chunk = (rows + count - 1) / count;
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < count; ++t) {
+    const int64_t begin = t * chunk, end = std::min(rows, begin + chunk);
+    if (begin < end) pool.emplace_back(body, begin, end);
+  }
+  body(int64_t(0), std::min(rows, chunk));
+  for (auto& thread : pool) thread.join();
+}
+
 template <typename T>
-void forward2(const T* x, int64_t batch, const int32_t* wiring, int64_t gates, const T* corners, T* y) {
-  for (int64_t g = 0; g < gates; ++g) {
+void forward2(const T* x, int64_t batch, const int32_t* wiring, int64_t first, int64_t last, const T* corners,
+              T* y) {
+  for (int64_t g = first; g < last; ++g) {
     const T* a = x + static_cast<int64_t>(wiring[2 * g]) * batch;
     const T* c = x + static_cast<int64_t>(wiring[2 * g + 1]) * batch;
     const T* w = corners + 4 * g;
@@ -21,8 +48,9 @@ void forward2(const T* x, int64_t batch, const int32_t* wiring, int64_t gates, c
 }
 
 template <typename T>
-void corner_grad2(const T* grad_y, const T* x, int64_t batch, const int32_t* wiring, int64_t gates, T* grad_corners) {
-  for (int64_t g = 0; g < gates; ++g) {
+void corner_grad2(const T* grad_y, const T* x, int64_t batch, const int32_t* wiring, int64_t first, int64_t last,
+                  T* grad_corners) {
+  for (int64_t g = first; g < last; ++g) {
     const T* a = x + static_cast<int64_t>(wiring[2 * g]) * batch;
     const T* c = x + static_cast<int64_t>(wiring[2 * g + 1]) * batch;
     const T* gy = grad_y + g * batch;
@@ -47,9 +75,9 @@ void corner_grad2(const T* grad_y, const T* x, int64_t batch, const int32_t* wir
 // Gathered over each feature's consumers (ascending), like the CUDA kernel: a gate reading the
 // feature on both fan-ins adds both derivatives.
 template <typename T>
-void input_grad2(const T* grad_y, const T* x, int64_t batch, int64_t in_features, const int32_t* wiring,
+void input_grad2(const T* grad_y, const T* x, int64_t batch, int64_t first, int64_t last, const int32_t* wiring,
                  const T* corners, const int32_t* offsets, const int32_t* entries, T* grad_x) {
-  for (int64_t f = 0; f < in_features; ++f) {
+  for (int64_t f = first; f < last; ++f) {
     T* out = grad_x + f * batch;
     for (int64_t b = 0; b < batch; ++b) out[b] = 0;
     for (int32_t e = offsets[f]; e < offsets[f + 1]; ++e) {
@@ -66,19 +94,43 @@ void input_grad2(const T* grad_y, const T* x, int64_t batch, int64_t in_features
   }
 }
 
+template <typename T>
+void forward2_parallel(const void* x, int64_t batch, const int32_t* wiring, int64_t gates, const void* corners,
+                       void* y, int threads) {
+  parallel_rows(gates, batch, threads, [=](int64_t first, int64_t last) {
+    forward2(static_cast<const T*>(x), batch, wiring, first, last, static_cast<const T*>(corners),
+             static_cast<T*>(y));
+  });
+}
+
+template <typename T>
+void backward2_parallel(const void* grad_y, const void* x, int64_t batch, int64_t in_features, const int32_t* wiring,
+                        int64_t gates, const void* corners, const int32_t* offsets, const int32_t* entries,
+                        void* grad_x, void* grad_corners, int threads) {
+  const T* gy = static_cast<const T*>(grad_y);
+  const T* xs = static_cast<const T*>(x);
+  parallel_rows(gates, batch, threads, [=](int64_t first, int64_t last) {
+    corner_grad2(gy, xs, batch, wiring, first, last, static_cast<T*>(grad_corners));
+  });
+  if (grad_x == nullptr) return;
+  parallel_rows(in_features, 2 * batch, threads, [=](int64_t first, int64_t last) {
+    input_grad2(gy, xs, batch, first, last, wiring, static_cast<const T*>(corners), offsets, entries,
+                static_cast<T*>(grad_x));
+  });
+}
+
 }  // namespace
 
 extern "C" {
 
-// dtype: 0 = float32, 1 = float64; activations and corners share it. Return 0, or 1 for another dtype.
+// dtype: 0 = float32, 1 = float64; activations and corners share it. threads: at most this many.
+// Return 0, or 1 for another dtype.
 int lgn_cpu_forward2(int dtype, const void* x, int64_t batch, const int32_t* wiring, int64_t gates,
-                     const void* corners, void* y) {
+                     const void* corners, void* y, int threads) {
   if (dtype == 0) {
-    forward2(static_cast<const float*>(x), batch, wiring, gates, static_cast<const float*>(corners),
-             static_cast<float*>(y));
+    forward2_parallel<float>(x, batch, wiring, gates, corners, y, threads);
   } else if (dtype == 1) {
-    forward2(static_cast<const double*>(x), batch, wiring, gates, static_cast<const double*>(corners),
-             static_cast<double*>(y));
+    forward2_parallel<double>(x, batch, wiring, gates, corners, y, threads);
   } else {
     return 1;
   }
@@ -88,19 +140,13 @@ int lgn_cpu_forward2(int dtype, const void* x, int64_t batch, const int32_t* wir
 // grad_x may be null (no input gradient wanted).
 int lgn_cpu_backward2(int dtype, const void* grad_y, const void* x, int64_t batch, int64_t in_features,
                       const int32_t* wiring, int64_t gates, const void* corners, const int32_t* offsets,
-                      const int32_t* entries, void* grad_x, void* grad_corners) {
+                      const int32_t* entries, void* grad_x, void* grad_corners, int threads) {
   if (dtype == 0) {
-    const float* gy = static_cast<const float*>(grad_y);
-    const float* xs = static_cast<const float*>(x);
-    const float* cs = static_cast<const float*>(corners);
-    corner_grad2(gy, xs, batch, wiring, gates, static_cast<float*>(grad_corners));
-    if (grad_x) input_grad2(gy, xs, batch, in_features, wiring, cs, offsets, entries, static_cast<float*>(grad_x));
+    backward2_parallel<float>(grad_y, x, batch, in_features, wiring, gates, corners, offsets, entries, grad_x,
+                              grad_corners, threads);
   } else if (dtype == 1) {
-    const double* gy = static_cast<const double*>(grad_y);
-    const double* xs = static_cast<const double*>(x);
-    const double* cs = static_cast<const double*>(corners);
-    corner_grad2(gy, xs, batch, wiring, gates, static_cast<double*>(grad_corners));
-    if (grad_x) input_grad2(gy, xs, batch, in_features, wiring, cs, offsets, entries, static_cast<double*>(grad_x));
+    backward2_parallel<double>(grad_y, x, batch, in_features, wiring, gates, corners, offsets, entries, grad_x,
+                               grad_corners, threads);
   } else {
     return 1;
   }
