@@ -58,6 +58,14 @@ def load_extension(verbose: bool = False):
     return _extension
 
 
+def _torch_nvcc_flags() -> list[str]:
+    """The flags PyTorch's extension builder adds to every nvcc call (no implicit half/bfloat16
+    conversions, ...), so the check compiles what the real build compiles."""
+    from torch.utils import cpp_extension
+
+    return list(getattr(cpp_extension, "COMMON_NVCC_FLAGS", []))
+
+
 @dataclass(frozen=True)
 class CheckResult:
     source: str
