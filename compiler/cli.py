@@ -449,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arity", type=int, default=2)
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--width", type=int, default=2000)
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=10000)  # about 2 minutes on 2 cores with the CPU operators
     p.add_argument("--tau", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--icarus-sample", type=int, default=300, help="test samples simulated on Icarus")
