@@ -376,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tau", type=float, default=10.0)
     p.add_argument("--thresholds", type=int, default=1, help="thermometer thresholds per feature")
     p.add_argument("--threshold-method", choices=["uniform", "quantile"], default="uniform")
+    p.add_argument("--crop", type=int, help="square images: read only the central CROP x CROP pixels (MNIST: 20)")
     p.add_argument("--rho", choices=["sin01", "sigmoid"], default="sin01")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=100)

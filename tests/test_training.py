@@ -502,3 +502,31 @@ def test_cli_train_export_verify(tmp_path, capsys):
         )
         == 2
     )
+
+
+def test_center_crop_keeps_raw_pixel_indices():
+    encoder = encoding.encoder_from_thresholds(np.full((64, 2), 7.5))  # 8 x 8 images, 2 thresholds
+    cropped = encoding.center_crop(encoder, 6)
+    assert cropped.n_features == 64 and len(cropped.feature) == 36 * 2
+    rows, cols = np.divmod(cropped.feature, 8)
+    assert rows.min() == cols.min() == 1 and rows.max() == cols.max() == 6
+    with pytest.raises(ValueError, match="square"):
+        encoding.center_crop(encoding.encoder_from_thresholds(np.ones((10, 1))), 2)
+    with pytest.raises(ValueError, match="between 1 and the image side 8"):
+        encoding.center_crop(encoder, 9)
+
+
+def test_cropped_model_compiles_and_agrees_everywhere(tmp_path, capsys):
+    """A model trained on a crop takes whole images: torch, the IR and the C library agree on every one."""
+    out = tmp_path / "digits.st"
+    args = ["train", "--dataset", "digits", "--crop", "6", "--layers", "2", "--width", "60", "--steps", "60"]
+    assert main([*args, "--eval-every", "30", "--thresholds", "2", "--out", str(out), "--no-progress"]) == 0
+    assert main(["export", str(out), "--out", str(tmp_path / "g.npz")]) == 0
+    graph = formats.load_npz(tmp_path / "g.npz")
+    assert graph.encoder.n_features == 64 and graph.n_inputs == 72
+    capsys.readouterr()
+    assert main(["verify", str(out), "--dataset", "digits"]) == 0
+    assert capsys.readouterr().out.strip().endswith(" 0 mismatches")
+    assert main(["verify", str(tmp_path / "g.npz"), "--backend", "c", "--dataset", "digits"]) == 0
+    assert capsys.readouterr().out.strip().endswith(" 0 mismatches")
+    assert main(["train", "--dataset", "iris", "--crop", "2", "--out", str(tmp_path / "x.st")]) == 2

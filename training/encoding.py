@@ -7,6 +7,8 @@ model's bits are the compiled artifact's bits.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from compiler.ir import Encoder
@@ -42,6 +44,21 @@ def fit_thresholds(
 def encoder_from_thresholds(thresholds: np.ndarray) -> Encoder:
     features, k = thresholds.shape
     return Encoder(features, np.repeat(np.arange(features), k), thresholds.reshape(-1).astype(np.float64))
+
+
+def center_crop(encoder: Encoder, side: int) -> Encoder:
+    """Keep the bits of the central ``side`` x ``side`` pixels of square images (the 2022 paper's 20 x 20
+    MNIST crop). Bits still index the raw pixels, so the model keeps taking whole images: the border
+    pixels are simply never read."""
+    image = math.isqrt(encoder.n_features)
+    if image * image != encoder.n_features:
+        raise ValueError(f"--crop needs square images; {encoder.n_features} features are not a square")
+    if not 1 <= side <= image:
+        raise ValueError(f"--crop must be between 1 and the image side {image}, got {side}")
+    start = (image - side) // 2
+    rows, cols = np.divmod(encoder.feature, image)
+    keep = (rows >= start) & (rows < start + side) & (cols >= start) & (cols < start + side)
+    return Encoder(encoder.n_features, encoder.feature[keep], encoder.threshold[keep])
 
 
 def encode(encoder: Encoder, raw: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ class TrainConfig:
     width: int = 2000
     tau: float = 10.0
     thresholds: int = 1
+    crop: int | None = None  # square images: train on the central crop x crop pixels only
     threshold_method: str = "uniform"
     rho: str = "sin01"
     init: str = "residual"
@@ -144,6 +145,11 @@ def train(cfg: TrainConfig) -> TrainResult:
     except ValueError as exc:
         raise LgnError(str(exc)) from None
     encoder = encoding.encoder_from_thresholds(thresholds)
+    if cfg.crop is not None:
+        try:
+            encoder = encoding.center_crop(encoder, cfg.crop)
+        except ValueError as exc:
+            raise LgnError(str(exc)) from None
     x_train = torch.as_tensor(encoding.encode(encoder, data.x_train), dtype=torch.uint8)
     y_train = torch.as_tensor(data.y_train)
     n_test = len(data.x_test) if cfg.eval_samples is None else min(cfg.eval_samples, len(data.x_test))
