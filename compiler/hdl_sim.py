@@ -56,6 +56,14 @@ def verilator_environment() -> dict[str, str]:
     }
 
 
+def _toolchain_fingerprint(sim: str, env: dict[str, str]) -> str:
+    """Where cocotb and the simulator are installed, and their versions."""
+    import cocotb
+
+    tool = env.get("VERILATOR_ROOT") or shutil.which("iverilog") or ""
+    return f"{sim}|{Path(cocotb.__file__).resolve()}|{cocotb.__version__}|{tool}"
+
+
 def check_simulator(sim: str) -> dict[str, str]:
     if sim not in SIMULATORS:
         raise LgnError(f"unknown simulator {sim!r}; choose {' or '.join(SIMULATORS)}")
@@ -88,7 +96,9 @@ def simulate(
     iface = interface(graph, module, pipeline, raw_input=use_raw)
     files = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=use_raw)
     source_text = files[f"{module}.v"]
-    digest = hashlib.sha256(source_text.encode()).hexdigest()[:16]
+    # The build folder is reused only by the same source built by the same installation: a build made by
+    # another venv's cocotb or Verilator has Makefiles pointing into that venv, which may be gone.
+    digest = hashlib.sha256("\0".join([source_text, _toolchain_fingerprint(sim, env)]).encode()).hexdigest()[:16]
     # Absolute: the simulator runs inside the build folder, where a relative path would point elsewhere.
     build_root = Path(build_root).resolve() if build_root else Path(tempfile.gettempdir()) / "lgn-hdl"
     build_dir = build_root / f"{sim}-{module}-{digest}"

