@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Appended, not prepended: bench/kernels.py must never shadow the kernels package (lgn bench imports
+# this file as a module, so bench/ would otherwise come first on the path).
+sys.path.append(str(Path(__file__).resolve().parent))
 
 from difflogic_style import BaselineNet  # noqa: E402
 

@@ -510,3 +510,17 @@ def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library):
         torch.set_num_threads(saved)
     for one, many in zip(*results):
         assert torch.equal(one, many)
+
+
+def test_bench_scripts_do_not_shadow_the_kernels_package():
+    """lgn bench loads bench/c_backend.py as a module; bench/kernels.py must not then hide the package."""
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('b', 'bench/c_backend.py')\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "sys.modules.pop('kernels', None)\n"
+        "import kernels\n"
+        "assert hasattr(kernels, 'use_kernels'), kernels.__file__\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
