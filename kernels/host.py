@@ -13,6 +13,8 @@ import subprocess
 import warnings
 from pathlib import Path
 
+from compiler.c_build import cache_root
+
 from .build import SOURCE_DIR
 
 CPU_SOURCE = "lgn_cpu.cpp"
@@ -22,8 +24,8 @@ CPU_FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-pthread")
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("LGN_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lgn"
-    return Path(root) / "host-kernels"
+    """Inside the C backend's build cache (``LGN_CACHE_DIR``, default ``~/.cache/lgn``)."""
+    return cache_root() / "host-kernels"
 
 
 def _cpu_signature() -> bytes:
