@@ -25,9 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as nnf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from training.layers import LogicNet  # noqa: E402
+from lgn.training.layers import LogicNet
 
 IN_FEATURES, CLASSES = 784, 10
 

@@ -17,7 +17,6 @@ import argparse
 import re
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -25,12 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from compiler import evaluate, pipeline  # noqa: E402
-from compiler.blif import to_blif  # noqa: E402
-from compiler.formal import find_abc  # noqa: E402
-from compiler.random_graph import random_layered  # noqa: E402
+from lgn.compiler import evaluate, pipeline
+from lgn.compiler.blif import to_blif
+from lgn.compiler.formal import find_abc
+from lgn.compiler.random_graph import random_layered
 
 
 def bench_simplify(gates: int) -> None:

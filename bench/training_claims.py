@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -19,12 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from training import encoding  # noqa: E402
-from training.data import load_dataset  # noqa: E402
-from training.layers import LogicLayer, LogicNet  # noqa: E402
-from training.trainer import TrainConfig, train  # noqa: E402
+from lgn.training import encoding
+from lgn.training.data import load_dataset
+from lgn.training.layers import LogicLayer, LogicNet
+from lgn.training.trainer import TrainConfig, train
 
 
 def plot(path: Path, title: str, xlabel: str, ylabel: str, series: dict, logy: bool = False) -> None:

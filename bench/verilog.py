@@ -12,17 +12,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from compiler import hdl_sim, hdl_tools, pipeline  # noqa: E402
-from compiler.random_graph import random_layered  # noqa: E402
+from lgn.compiler import hdl_sim, hdl_tools, pipeline
+from lgn.compiler.random_graph import random_layered
 
 
 def main() -> None:
@@ -43,7 +40,7 @@ def main() -> None:
             f"simulator's start; {result.summary()}"
         )
     if args.model:
-        from compiler.cli import load_any
+        from lgn.cli.common import load_any
 
         model = load_any(args.model)
         simple = pipeline.simplify(model)

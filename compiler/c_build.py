@@ -8,12 +8,10 @@ private file and renames it into place atomically), and loads it with cffi. Call
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,14 +20,13 @@ import cffi
 import numpy as np
 
 from . import c_emit
-from .errors import InputError, LgnError
+from .build_cache import BuildError, cache_root, compile_once, digest, write_atomic
+from .errors import InputError, LgnError, ParameterError
 from .ir import GateGraph
 
 BASE_FLAGS = ["-O2", "-g0", "-fPIC", "-shared", "-fno-strict-aliasing", "-Wall"]
 
-
-class BuildError(LgnError):
-    """The C compiler failed or is missing; the message holds the command and its output."""
+__all__ = ["BuildError", "CompiledNet", "build_shared", "cache_root", "compile_c", "host_isas", "resolve_isa"]
 
 
 def host_isas() -> list[str]:
@@ -53,7 +50,7 @@ def resolve_isa(isa: str) -> str:
     if isa == "native":
         return host_isas()[0]
     if isa not in c_emit.ISAS:
-        raise LgnError(f"unknown --isa {isa!r}; choose native, {', '.join(c_emit.ISAS)}")
+        raise ParameterError(f"isa {isa!r} is unknown; choose native, {', '.join(c_emit.ISAS)}", "isa")
     return isa
 
 
@@ -63,11 +60,6 @@ def find_compiler() -> str:
     if path is None:
         raise BuildError(f"no C compiler found ({cc!r} is not on PATH): install gcc (apt-get install gcc) or set CC")
     return cc
-
-
-def cache_root() -> Path:
-    root = os.environ.get("LGN_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "lgn"
 
 
 def _compiler_identity(cc: str) -> str:
@@ -82,59 +74,21 @@ def build_shared(files: dict[str, str], isa: str, cache_dir: Path | None = None)
     """Compile the emitted ``files`` into a shared object (cached by content hash); return its path."""
     cc = find_compiler()
     flags = BASE_FLAGS + c_emit.ISA_FLAGS[isa]
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
-    digest.update(" ".join([_compiler_identity(cc), *flags]).encode())
-    folder = (cache_dir or cache_root()) / "c" / digest.hexdigest()[:32]
+    key = digest([part for name in sorted(files) for part in (name, files[name])] + [_compiler_identity(cc), *flags])
+    folder = (cache_dir or cache_root()) / "c" / key[:32]
     target = folder / "liblgn_net.so"
     if target.exists():
         return target
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            _write_atomic(folder / name, text.encode())
-        source = next(name for name in files if name.endswith(".c"))
-        fd, private = tempfile.mkstemp(prefix=".build-", suffix=".so", dir=folder)
-        os.close(fd)
+            write_atomic(folder / name, text.encode())
     except OSError as exc:
         raise BuildError(
             f"cannot write to the build cache {folder}: {exc.strerror or exc} (set LGN_CACHE_DIR)"
         ) from None
-    command = [*shlex.split(cc), *flags, "-o", private, str(folder / source)]
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True)
-    except OSError as exc:
-        raise BuildError(f"cannot run the C compiler: {exc}") from None
-    if proc.returncode != 0:
-        Path(private).unlink(missing_ok=True)
-        raise BuildError(f"C compiler failed (exit {proc.returncode}): {shlex.join(command)}\n{proc.stderr.strip()}")
-    os.replace(private, target)  # atomic: a concurrent build of the same content renames the same bytes
-    return target
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, private = tempfile.mkstemp(prefix=".write-", dir=path.parent)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(private, path)
-
-
-def _cdef(prefix: str, has_encoder: bool) -> str:
-    lines = [
-        f"size_t {prefix}_workspace_bytes(void);",
-        f"void {prefix}_predict_bits(const uint8_t *x, size_t n, int32_t *classes, void *workspace);",
-        f"void {prefix}_scores_bits(const uint8_t *x, size_t n, int32_t *scores, void *workspace);",
-        f"void {prefix}_outputs_bits(const uint8_t *x, size_t n, uint8_t *outputs, void *workspace);",
-    ]
-    if has_encoder:
-        lines += [
-            f"void {prefix}_predict_u8(const uint8_t *x, size_t n, int32_t *classes, void *workspace);",
-            f"void {prefix}_scores_u8(const uint8_t *x, size_t n, int32_t *scores, void *workspace);",
-            f"void {prefix}_predict_f32(const float *x, size_t n, int32_t *classes, void *workspace);",
-            f"void {prefix}_scores_f32(const float *x, size_t n, int32_t *scores, void *workspace);",
-        ]
-    return "\n".join(lines)
+    source = next(name for name in files if name.endswith(".c"))
+    return compile_once(target, [*shlex.split(cc), *flags, "-o", "{out}", str(folder / source)], "C compiler")
 
 
 class CompiledNet:
@@ -151,7 +105,7 @@ class CompiledNet:
         self.lanes = c_emit.ISAS[isa]
         self.threads = max(1, threads if threads is not None else (os.cpu_count() or 1))
         self._ffi = cffi.FFI()
-        self._ffi.cdef(_cdef(self.PREFIX, graph.encoder is not None))
+        self._ffi.cdef(c_emit.api_declarations(graph, self.PREFIX))
         self._lib = self._ffi.dlopen(str(library))
         self._workspace_bytes = int(getattr(self._lib, f"{self.PREFIX}_workspace_bytes")())
         self._workspaces: list[np.ndarray] = []  # one per worker, reused across calls
@@ -263,6 +217,6 @@ def compile_c(
     if isa not in host_isas():
         raise LgnError(f"this machine cannot run {isa} code (it supports {', '.join(host_isas())})")
     shape = c_emit.choose_shape(graph, shape)
-    files = c_emit.emit_c(graph, isa=isa, shape=shape, prefix=CompiledNet.PREFIX)
-    library = build_shared(files, isa, cache_dir)
+    emitted = c_emit.emit_c(graph, isa=isa, shape=shape, prefix=CompiledNet.PREFIX)
+    library = build_shared(emitted.files, isa, cache_dir)
     return CompiledNet(graph, library, isa, shape, threads)

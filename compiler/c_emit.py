@@ -10,16 +10,25 @@ Two code shapes share one ABI: ``straight`` (one line per gate, for small nets) 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import numpy as np
 
-from . import formats, truth
-from .errors import LgnError
+from .errors import ParameterError
 from .ir import FIRST_INPUT, GateGraph
+from .lowering import (
+    C_VECTOR,
+    GATE_FUNCTIONS,
+    VERSION,
+    Emitted,
+    gate_expression,
+    geometry,
+    integer_thresholds,
+    model_hash,
+    render,
+    two_input_form,
+)
 from .templating import environment
 
-VERSION = "0.1.0"
 ISAS = {"portable": 64, "avx2": 256, "avx512": 512}  # samples per block (vector width in bits)
 ISA_FLAGS = {
     "portable": ["-std=c99"],
@@ -31,12 +40,6 @@ STRAIGHT_LINE_MAX_GATES = 2000  # above this, straight-line C costs more compile
 LUT_KIND = 16
 
 _ENV = environment("c")
-
-OP_EXPRESSIONS = {
-    0x0: "LGN_ZERO", 0x1: "~(A | B)", 0x2: "A & ~B", 0x3: "~B", 0x4: "~A & B", 0x5: "~A", 0x6: "A ^ B",
-    0x7: "~(A & B)", 0x8: "A & B", 0x9: "~(A ^ B)", 0xA: "A", 0xB: "A | ~B", 0xC: "B", 0xD: "~A | B",
-    0xE: "A | B", 0xF: "LGN_ONES",
-}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,28 +61,6 @@ class CProgram:
     @property
     def n_gates(self) -> int:
         return len(self.kind)
-
-
-def _two_input_form(graph: GateGraph):
-    """For every gate: (is 2-input, slot of operand A, slot of operand B, 4-bit table over (A, B))."""
-    k, t = graph.arity, graph.tables
-    depends = (
-        np.stack([truth.depends_on(t, s, k) for s in range(k)], axis=1) if graph.n_gates else np.zeros((0, k), bool)
-    )
-    support = depends.sum(axis=1)
-    # The first two slots the table depends on (slot 0 as a stand-in where there are fewer).
-    order = np.argsort(~depends, axis=1, kind="stable")
-    slot_a = np.where(support >= 1, order[:, 0], 0)
-    slot_b = np.where(support >= 2, order[:, 1] if k > 1 else 0, 0)
-    small = np.zeros(graph.n_gates, dtype=np.uint64)
-    for m in range(4):  # the value at x_A = m & 1, x_B = m >> 1, every other slot 0
-        bit_a, bit_b = m & 1, m >> 1
-        index = np.zeros(graph.n_gates, dtype=np.uint64)
-        index |= np.where((support >= 1) & (bit_a == 1), np.uint64(1) << slot_a.astype(np.uint64), np.uint64(0))
-        index |= np.where((support >= 2) & (bit_b == 1), np.uint64(1) << slot_b.astype(np.uint64), np.uint64(0))
-        small |= ((t >> index) & np.uint64(1)) << np.uint64(m)
-    # With fewer than two variables the table already ignores B (and A): bits m and m + 2 agree.
-    return support, slot_a, slot_b, small
 
 
 def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slot_b: np.ndarray):
@@ -104,7 +85,7 @@ def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slo
 def build_program(graph: GateGraph) -> CProgram:
     """Order, classify and renumber the gates of ``graph`` for the C kernels."""
     first, n = graph.first_gate, graph.n_gates
-    support, slot_a, slot_b, small = _two_input_form(graph)
+    support, slot_a, slot_b, small = two_input_form(graph)
     kind = np.where(support <= 2, small, LUT_KIND).astype(np.uint8)
     order, new_id = _execution_order(graph, kind, slot_a, slot_b)
     fanins = new_id[graph.fanins[order]].reshape(n, graph.arity)
@@ -178,7 +159,7 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str) -> str:
     ]
     if graph.encoder is not None:
         e = graph.encoder
-        as_int = np.clip(np.floor(e.threshold), -1, 255).astype(np.int64)
+        as_int = integer_thresholds(e)
         parts += [
             _c_array("int32_t", "lgn_enc_feature", e.feature),
             _c_array("double", "lgn_enc_threshold", e.threshold, per_line=8, fmt=repr),
@@ -213,39 +194,35 @@ def _straight_code(program: CProgram) -> str:
             lines.append(f"    v[{node}] = lgn_lut(v, (const int32_t[]){{{ins}}}, 0x{table:016x}ull);")
             lut_index += 1
         else:
-            expr = OP_EXPRESSIONS[kind]
-            if "LGN_" not in expr:
-                expr = expr.replace("A", f"v[{a}]").replace("B", f"v[{b}]")
-            lines.append(f"    v[{node}] = {expr};")
+            lines.append(f"    v[{node}] = {gate_expression(kind, f'v[{a}]', f'v[{b}]', C_VECTOR)};")
     return "\n".join(lines) if lines else "    (void)v;"
 
 
 def choose_shape(graph: GateGraph, shape: str) -> str:
     if shape not in SHAPES:
-        raise LgnError(f"unknown code shape {shape!r}; choose one of {', '.join(SHAPES)}")
+        raise ParameterError(f"shape {shape!r} is unknown; choose one of {', '.join(SHAPES)}", "shape")
     if shape == "auto":
         return "straight" if graph.n_gates <= STRAIGHT_LINE_MAX_GATES else "table"
     return shape
 
 
-def model_hash(graph: GateGraph) -> str:
-    return hashlib.sha256(formats.to_npz_bytes(graph)).hexdigest()[:16]
-
-
-def emit_c(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix: str = "lgn_net") -> dict[str, str]:
-    """The C library of ``graph``: ``{prefix}.c`` and ``{prefix}.h``, byte-identical for the same input."""
+def _check_names(isa: str, prefix: str) -> None:
     if isa not in ISAS:
-        raise LgnError(f"unknown ISA {isa!r}; choose one of {', '.join(ISAS)} (or native)")
+        raise ParameterError(f"isa {isa!r} is unknown; choose one of {', '.join(ISAS)} (or native)", "isa")
     if not prefix.isidentifier() or not prefix.isascii():
-        raise LgnError(f"the C prefix must be a C identifier, got {prefix!r}")
+        raise ParameterError(f"prefix must be a C identifier, got {prefix!r}", "prefix")
+
+
+def _context(graph: GateGraph, isa: str, shape: str, prefix: str) -> dict:
+    """What every C template may use."""
     shape = choose_shape(graph, shape)
-    program = build_program(graph)
-    max_group = int(graph.class_sizes.max())
-    context = dict(
+    shapes = geometry(graph)
+    return dict(
         prefix=prefix,
         version=VERSION,
         model_hash=model_hash(graph),
         isa=isa,
+        isa_flags=" ".join(ISA_FLAGS[isa]),
         lanes=ISAS[isa],
         shape=shape,
         n_inputs=graph.n_inputs,
@@ -255,43 +232,40 @@ def emit_c(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix:
         n_outputs=graph.n_outputs,
         n_classes=graph.n_classes,
         arity=graph.arity,
-        count_bits=max(1, max_group.bit_length()),
-        class_bits=(graph.n_classes - 1).bit_length(),
+        count_bits=shapes.score_width,
+        class_bits=shapes.class_bits,
         has_encoder=graph.encoder is not None,
         n_features=graph.encoder.n_features if graph.encoder is not None else 0,
-        data=_data_section(graph, program, shape),
-        straight_code=_straight_code(program) if shape == "straight" else "",
+        gate_cases=[(kind, render(expr, "A", "B", C_VECTOR)) for kind, expr in GATE_FUNCTIONS.items()],
     )
-    return {
+
+
+def api_declarations(graph: GateGraph, prefix: str = "lgn_net") -> str:
+    """The library's function prototypes, as the header declares them: the one definition of its ABI
+    (``c_build`` hands this text to cffi)."""
+    context = dict(prefix=prefix, has_encoder=graph.encoder is not None)
+    return _ENV.get_template("api.h.j2").render(**context)
+
+
+def emit_c(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix: str = "lgn_net") -> Emitted:
+    """The C library of ``graph``: ``{prefix}.c`` and ``{prefix}.h``, byte-identical for the same input."""
+    _check_names(isa, prefix)
+    context = _context(graph, isa, shape, prefix)
+    program = build_program(graph)
+    context["data"] = _data_section(graph, program, context["shape"])
+    context["straight_code"] = _straight_code(program) if context["shape"] == "straight" else ""
+    files = {
         f"{prefix}.h": _ENV.get_template("lgn_net.h.j2").render(**context),
         f"{prefix}.c": _ENV.get_template("lgn_net.c.j2").render(**context),
     }
+    return Emitted(files, geometry(graph), context["model_hash"])
 
 
-def library_files(
-    graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix: str = "lgn_net"
-) -> dict[str, str]:
+def library_files(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix: str = "lgn_net") -> Emitted:
     """The standalone library: the ``.c`` and ``.h``, a Makefile, an example ``main.c`` and a README."""
-    files = emit_c(graph, isa=isa, shape=shape, prefix=prefix)
-    context = dict(
-        prefix=prefix,
-        version=VERSION,
-        model_hash=model_hash(graph),
-        isa=isa,
-        isa_flags=" ".join(ISA_FLAGS[isa]),
-        lanes=ISAS[isa],
-        shape=choose_shape(graph, shape),
-        n_inputs=graph.n_inputs,
-        n_gates=graph.n_gates,
-        n_outputs=graph.n_outputs,
-        n_classes=graph.n_classes,
-        has_encoder=graph.encoder is not None,
-        n_features=graph.encoder.n_features if graph.encoder is not None else 0,
-    )
-    for name, template in (
-        ("Makefile", "Makefile.j2"),
-        ("main.c", "main.c.j2"),
-        ("README.md", "README.md.j2"),
-    ):
+    emitted = emit_c(graph, isa=isa, shape=shape, prefix=prefix)
+    context = _context(graph, isa, shape, prefix)
+    files = dict(emitted.files)
+    for name, template in (("Makefile", "Makefile.j2"), ("main.c", "main.c.j2"), ("README.md", "README.md.j2")):
         files[name] = _ENV.get_template(template).render(**context)
-    return files
+    return dataclasses.replace(emitted, files=files)

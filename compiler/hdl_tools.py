@@ -9,10 +9,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from .errors import LgnError
+from .errors import LgnError, ParameterError, ToolMissingError
 from .ir import GateGraph
 from .verilog_emit import emit_encoder, emit_verilog, head_only, network_only
 
@@ -27,7 +29,7 @@ def parse_check(text: str, module: str, expected_ports: dict[str, int]) -> None:
         import pyverilog.vparser.ast as vast
         from pyverilog.vparser import parser as vparser
     except ImportError:
-        raise LgnError("pyverilog is not installed: `pip install pyverilog`") from None
+        raise ToolMissingError("pyverilog is not installed: `pip install 'lgn[hdl]'`") from None
     with tempfile.TemporaryDirectory(prefix="lgn-pyverilog-") as tmp:
         source = Path(tmp) / f"{module}.v"
         source.write_text(text)
@@ -91,11 +93,15 @@ def parse_check(text: str, module: str, expected_ports: dict[str, int]) -> None:
 
 
 # ---- yosys ----------------------------------------------------------------------------------------
+# Each part is mapped with the target's full script. The whole design flat with the same script can take
+# ABC tens of minutes where the parts take seconds (the GroupSum adder trees reconverge with the gates),
+# so the flat whole design of the generic target uses ABC's fast mapping, whose cost stays near linear.
 TARGETS = {
     "generic": "synth -top {top} -flatten; abc -lut 6; opt_clean",
     "ice40": "synth_ice40 -top {top}",
     "xilinx": "synth_xilinx -top {top} -flatten",
 }
+WHOLE_DESIGN = {**TARGETS, "generic": "synth -top {top} -flatten; abc -fast -lut 6; opt_clean"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +110,14 @@ class SynthPart:
     luts: int
     ffs: int
     cells: dict
+    script: str = ""  # the yosys commands that produced the counts
+    seconds: float = 0.0
 
 
 def _yosys() -> str:
     path = shutil.which("yosys")
     if path is None:
-        raise LgnError("yosys is not installed: `apt-get install yosys` (bash .ci/bootstrap does this)")
+        raise ToolMissingError("yosys is not installed: `apt-get install yosys` (bash .ci/bootstrap does this)")
     return path
 
 
@@ -119,23 +127,26 @@ def _count(cells: dict) -> tuple[int, int]:
     return luts, ffs
 
 
-def synth_text(text: str, top: str, target: str = "generic", timeout: float = 3600) -> SynthPart:
-    """Synthesize one design; refuse latches and combinational loops."""
+class SynthTimeout(LgnError):
+    """yosys did not finish within the time it was given."""
+
+
+def synth_text(
+    text: str, top: str, target: str = "generic", timeout: float = 3600, script: str | None = None
+) -> SynthPart:
+    """Synthesize one design with ``script`` (default: the target's); refuse latches and combinational loops."""
     if target not in TARGETS:
-        raise LgnError(f"unknown synthesis target {target!r}; choose {', '.join(TARGETS)}")
+        raise ParameterError(f"target {target!r} is unknown; choose {', '.join(TARGETS)}", "target")
+    commands = (script or TARGETS[target]).format(top=top)
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lgn-yosys-") as tmp:
         source = Path(tmp) / f"{top}.v"
         source.write_text(text)
-        script = f"read_verilog {source}; {TARGETS[target].format(top=top)}; check -assert; stat"
+        full = f"read_verilog {source}; {commands}; check -assert; tee -o {tmp}/stat.txt stat"
         try:
-            proc = subprocess.run(
-                [_yosys(), "-q", "-p", script.replace("stat", f"tee -o {tmp}/stat.txt stat")],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
+            proc = subprocess.run([_yosys(), "-q", "-p", full], capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise LgnError(f"yosys did not finish within {timeout:.0f} s") from None
+            raise SynthTimeout(f"yosys did not finish {top} within {timeout:.0f} s (`{commands}`)") from None
         if proc.returncode != 0:
             raise LgnError(f"yosys failed on {top}: {(proc.stderr or proc.stdout).strip()[-600:]}")
         stat = (Path(tmp) / "stat.txt").read_text()
@@ -144,72 +155,59 @@ def synth_text(text: str, top: str, target: str = "generic", timeout: float = 36
     if latches:
         raise LgnError(f"synthesis of {top} left {latches} latches")
     luts, ffs = _count(cells)
-    return SynthPart(top, luts, ffs, cells)
+    return SynthPart(top, luts, ffs, cells, commands.replace(f" -top {top}", ""), time.perf_counter() - start)
 
 
 def synth_report(
-    graph: GateGraph, target: str = "generic", module: str = "lgn_net", pipeline: int | None = None
+    graph: GateGraph,
+    target: str = "generic",
+    module: str = "lgn_net",
+    pipeline: int | None = None,
+    timeout: float = 3600.0,
+    progress: Callable[[str], None] | None = None,
 ) -> list[SynthPart]:
-    """LUTs and FFs of the encoder, the gate network, GroupSum and argmax (each synthesized alone) and
-    of the whole design synthesized flat (cross-part optimization makes it smaller than the sum)."""
-    parts = []
+    """LUTs and FFs of the encoder, the gate network, GroupSum and argmax (each synthesized alone) and of the
+    whole design synthesized flat (cross-part optimization can make it smaller than the sum).
+
+    All parts together get ``timeout`` seconds: past it a :class:`SynthTimeout` names the part that was still
+    running. ``progress`` hears one line per part as it finishes.
+    """
+    deadline = time.perf_counter() + timeout
+    parts: list[SynthPart] = []
+
+    def run(name: str, text: str, top: str, script: str | None = None) -> SynthPart:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise SynthTimeout(f"synthesis ran out of its {timeout:.0f} s before the {name}")
+        part = dataclasses.replace(synth_text(text, top, target, left, script), name=name)
+        if progress is not None:
+            progress(f"{name}: {part.luts} LUTs, {part.ffs} FFs in {part.seconds:.1f} s (`{part.script}`)")
+        return part
+
     if graph.encoder is not None:
-        parts.append(
-            dataclasses.replace(
-                synth_text(emit_encoder(graph, f"{module}_encoder"), f"{module}_encoder", target),
-                name="encoder",
-            )
-        )
-    net = network_only(graph)
-    text = emit_verilog(net, module=f"{module}_network", raw_input=False, with_argmax=False)
-    parts.append(
-        dataclasses.replace(synth_text(text[f"{module}_network.v"], f"{module}_network", target), name="gate network")
-    )
+        parts.append(run("encoder", emit_encoder(graph, f"{module}_encoder"), f"{module}_encoder"))
+    net = emit_verilog(network_only(graph), module=f"{module}_network", raw_input=False, with_argmax=False)
+    parts.append(run("gate network", net[f"{module}_network.v"], f"{module}_network"))
     head = head_only(graph)
-    gs = synth_text(
-        emit_verilog(head, module=f"{module}_gs", with_argmax=False)[f"{module}_gs.v"], f"{module}_gs", target
-    )
-    both = synth_text(emit_verilog(head, module=f"{module}_head")[f"{module}_head.v"], f"{module}_head", target)
-    parts.append(dataclasses.replace(gs, name="GroupSum"))
-    parts.append(SynthPart("argmax", max(0, both.luts - gs.luts), max(0, both.ffs - gs.ffs), {}))
+    gs = run("GroupSum", emit_verilog(head, module=f"{module}_gs", with_argmax=False)[f"{module}_gs.v"], f"{module}_gs")
+    both = run("GroupSum + argmax", emit_verilog(head, module=f"{module}_head")[f"{module}_head.v"], f"{module}_head")
+    parts.append(gs)
+    argmax_cells = {"GroupSum + argmax": both.luts, "GroupSum alone": gs.luts}
+    parts.append(SynthPart("argmax", max(0, both.luts - gs.luts), max(0, both.ffs - gs.ffs), argmax_cells, gs.script))
     whole = emit_verilog(graph, module=module, pipeline=pipeline)[f"{module}.v"]
-    parts.append(dataclasses.replace(synth_text(whole, module, target), name="whole design (flat)"))
+    parts.append(run("whole design (flat)", whole, module, WHOLE_DESIGN[target]))
     return parts
 
 
-# ---- formal equivalence of two designs --------------------------------------------------------------
-def formal_verilog(a: GateGraph, b: GateGraph, timeout: float = 1800) -> bool:
-    """Prove with ABC ``cec`` that the Verilog gate networks of ``a`` and ``b`` compute the same output bits
-    (negation flags applied); yosys turns each into a gate-level BLIF first.
-
-    The GroupSum adder trees and the argmax are left out of the miter: both designs get them from the
-    same emitter over the same class groups, and SAT on two differently optimized adder trees takes
-    minutes where the networks take seconds. Simulation covers them.
-    """
-    from .formal import find_abc
-
-    abc = find_abc()
-    if abc is None:
-        raise LgnError("ABC is not installed: `apt-get install berkeley-abc` (bash .ci/bootstrap does this)")
-    with tempfile.TemporaryDirectory(prefix="lgn-cec-") as tmp:
-        blifs = []
-        for tag, graph in (("a", a), ("b", b)):
-            text = emit_verilog(network_only(graph), module="lgn_formal", raw_input=False, with_argmax=False)[
-                "lgn_formal.v"
-            ]
-            source, blif = Path(tmp) / f"{tag}.v", Path(tmp) / f"{tag}.blif"
-            source.write_text(text)
-            script = f"read_verilog {source}; synth -top lgn_formal -flatten; write_blif -gates {blif}"
+def yosys_blif(verilog: str, top: str, blif: Path, timeout: float = 1800) -> None:
+    """Flatten ``verilog`` with yosys and write it to ``blif`` as a gate-level network (for ABC)."""
+    with tempfile.TemporaryDirectory(prefix="lgn-yosys-") as tmp:
+        source = Path(tmp) / f"{top}.v"
+        source.write_text(verilog)
+        script = f"read_verilog {source}; synth -top {top} -flatten; write_blif -gates {blif}"
+        try:
             proc = subprocess.run([_yosys(), "-q", "-p", script], capture_output=True, text=True, timeout=timeout)
-            if proc.returncode != 0:
-                raise LgnError(f"yosys failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
-            blifs.append(blif)
-        proc = subprocess.run(
-            [abc, "-q", f"cec {blifs[0]} {blifs[1]}"], capture_output=True, text=True, timeout=timeout
-        )
-    out = proc.stdout + proc.stderr
-    if "Networks are equivalent" in out:
-        return True
-    if "NOT EQUIVALENT" in out:
-        return False
-    raise LgnError(f"ABC cec gave no verdict: {out.strip()[-300:]}")
+        except subprocess.TimeoutExpired:
+            raise LgnError(f"yosys did not finish within {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise LgnError(f"yosys failed: {(proc.stderr or proc.stdout).strip()[-600:]}")

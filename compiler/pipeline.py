@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import passes, truth
-from .errors import LgnError
+from .errors import LgnError, ParameterError
 from .ir import GateGraph
 from .lutmap import merge_luts
 from .verify import compare_graphs
@@ -79,7 +79,7 @@ def simplify(
     (negation flags included) as ``graph``, and simplifying it again returns it unchanged.
     """
     if lut is not None and not 1 <= lut <= truth.MAX_ARITY:
-        raise LgnError(f"--lut must be between 1 and {truth.MAX_ARITY}, got {lut}")
+        raise ParameterError(f"lut must be between 1 and {truth.MAX_ARITY}, got {lut}", "lut")
     while True:
         graph = _rounds_to_fixed_point(graph, check, stats, max_rounds)
         if lut is None:

@@ -1,11 +1,11 @@
-"""Random layered networks shaped like trained DLGNs, for tests and benchmarks."""
+"""Random layered networks shaped like trained DLGNs: ``lgn random``, the tests and the benchmarks."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from . import truth
-from .errors import LgnError
+from .errors import ParameterError
 from .ir import FIRST_INPUT, GateGraph
 
 
@@ -25,32 +25,11 @@ def random_tables(rng: np.random.Generator, n: int, arity: int) -> np.ndarray:
     return tables
 
 
-def layer_wiring(rng: np.random.Generator, n_in: int, n_out: int, arity: int) -> np.ndarray:
-    """``int[n_out, arity]`` indices into the previous layer: a random permutation of the
-    ``arity * n_out`` slots modulo ``n_in``, so every input is used when ``arity * n_out >= n_in``.
-
-    Where the layer is wide enough, a gate that drew the same input twice trades one of those slots
-    with a random other gate; trades keep the multiset of slots, so no input loses its reader.
-    """
-    wiring = (rng.permutation(arity * n_out) % n_in).reshape(n_out, arity)
-    if n_in < 2 * arity or arity == 1:
-        return wiring
-    for _ in range(64):
-        ordered = np.sort(wiring, axis=1)
-        bad = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
-        if bad.size == 0:
-            break
-        for gate in bad.tolist():
-            row = wiring[gate]
-            repeats = [k for k in range(arity) if row[k] in row[:k]]
-            if not repeats:  # an earlier trade in this round already fixed it
-                continue
-            slot = repeats[0]
-            other, other_slot = int(rng.integers(n_out)), int(rng.integers(arity))
-            a, b = row[slot], wiring[other, other_slot]
-            if other != gate and b not in row and a not in np.delete(wiring[other], other_slot):
-                wiring[gate, slot], wiring[other, other_slot] = b, a
-    return wiring
+def random_wiring(rng: np.random.Generator, n_in: int, n_out: int, arity: int) -> np.ndarray:
+    """``int[n_out, arity]`` indices into the previous layer: a random permutation of the ``arity * n_out``
+    slots modulo ``n_in`` (every input is read when ``arity * n_out >= n_in``; a gate may read one input
+    twice, as trained networks' gates sometimes do)."""
+    return (rng.permutation(arity * n_out) % n_in).reshape(n_out, arity)
 
 
 def random_layered(
@@ -69,19 +48,19 @@ def random_layered(
     is split into ``classes`` equal groups for GroupSum, so ``width`` must be a multiple of ``classes``.
     """
     if n_inputs < 1 or layers < 1 or width < 1:
-        raise LgnError("--inputs, --layers and --width must be at least 1")
+        raise ParameterError("inputs, layers and width must be at least 1", "inputs", "layers", "width")
     if not 1 <= arity <= truth.MAX_ARITY:
-        raise LgnError(f"--arity must be 1..{truth.MAX_ARITY}, got {arity}")
+        raise ParameterError(f"arity must be 1..{truth.MAX_ARITY}, got {arity}", "arity")
     if classes < 1 or width % classes:
-        raise LgnError(f"--width ({width}) must be a positive multiple of --classes ({classes})")
+        raise ParameterError(f"width ({width}) must be a positive multiple of classes ({classes})", "width", "classes")
     if not 0.0 <= pass_through <= 1.0:
-        raise LgnError(f"--pass-through must be a fraction in [0, 1], got {pass_through}")
+        raise ParameterError(f"pass_through must be a fraction in [0, 1], got {pass_through}", "pass_through")
     rng = np.random.default_rng(seed)
     fanins, tables = [], []
     prev_start, prev_count = FIRST_INPUT, n_inputs
     next_node = FIRST_INPUT + n_inputs
     for _ in range(layers):
-        fanins.append(prev_start + layer_wiring(rng, prev_count, width, arity))
+        fanins.append(prev_start + random_wiring(rng, prev_count, width, arity))
         t = random_tables(rng, width, arity)
         wires = rng.random(width) < pass_through
         negate = rng.random(width) < 0.5

@@ -1,4 +1,12 @@
-"""Equivalence checks against the reference evaluator."""
+"""One way to ask "do these two implementations agree": :class:`Answers` in, :class:`Comparison` out.
+
+Every implementation answers a batch of input vectors with its GroupSum scores, its classes and, where it
+can, every output bit; :func:`compare` holds one against the other. A vector mismatches when any score,
+the class or any output bit differs. The verifiers here run the evaluator (the oracle) against a second
+graph (:func:`verify_graphs`) and against a compiled C library (:func:`verify_c`); the Verilog verifier is
+``hdl_sim.simulate`` and the trained-model verifier ``lgn.training.export.verify_model``; all of them
+return a :class:`Comparison`.
+"""
 
 from __future__ import annotations
 
@@ -14,20 +22,114 @@ EXHAUSTIVE_LIMIT = 16
 
 
 @dataclasses.dataclass(frozen=True)
+class Answers:
+    """What an implementation says about N input vectors."""
+
+    scores: np.ndarray  # int [N, n_classes]
+    classes: np.ndarray  # int [N]
+    outputs: np.ndarray | None = None  # bool [N, n_outputs], where the implementation exposes them
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """The first vector on which two implementations disagree."""
+
+    index: int
+    expected_scores: tuple[int, ...]
+    got_scores: tuple[int, ...]
+    expected_class: int
+    got_class: int
+
+    def describe(self) -> str:
+        return (
+            f"first mismatch at vector {self.index}: scores {list(self.got_scores)} (class {self.got_class}), "
+            f"expected {list(self.expected_scores)} (class {self.expected_class})"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class Comparison:
     """The result of comparing two implementations on the same input vectors."""
 
     vectors: int
-    mismatches: int
-    exhaustive: bool
-    first_mismatch: int | None = None  # index into the vectors, when any
+    mismatching: np.ndarray  # int64 indices of the vectors that differ, ascending
+    exhaustive: bool = False
+    first: Mismatch | None = None
+    expected: Answers | None = None  # the reference's answers (None for sums of comparisons)
+    got: Answers | None = None  # the implementation's answers
+
+    @property
+    def mismatches(self) -> int:
+        return int(self.mismatching.size)
 
     @property
     def ok(self) -> bool:
         return self.mismatches == 0
 
+    @property
+    def first_mismatch(self) -> int | None:
+        return self.first.index if self.first is not None else None
+
     def summary(self) -> str:
         return f"{self.vectors} vectors, {self.mismatches} mismatches"
+
+    def __add__(self, other: Comparison) -> Comparison:
+        """Two runs over different vectors, as one (indices of ``other`` shift past this one's vectors)."""
+        shifted = other.mismatching + self.vectors
+        first = self.first
+        if first is None and other.first is not None:
+            first = dataclasses.replace(other.first, index=other.first.index + self.vectors)
+        return Comparison(
+            self.vectors + other.vectors,
+            np.concatenate([self.mismatching, shifted]),
+            self.exhaustive and other.exhaustive,
+            first,
+        )
+
+
+def compare(expected: Answers, got: Answers, exhaustive: bool = False) -> Comparison:
+    """Hold ``got`` against ``expected``: every score, the class, and the output bits when both have them.
+
+    A result that holds fewer (or more) vectors than expected counts every missing vector as a mismatch.
+    """
+    n = len(expected.classes)
+    bad = np.zeros(n, dtype=bool)
+    m = min(n, len(got.classes))
+    bad[m:] = True
+    if m:
+        es, gs = np.asarray(expected.scores)[:m], np.asarray(got.scores)[:m]
+        if es.shape == gs.shape:
+            bad[:m] |= (es != gs).any(axis=1)
+        else:
+            bad[:m] = True
+        bad[:m] |= np.asarray(expected.classes)[:m] != np.asarray(got.classes)[:m]
+        if expected.outputs is not None and got.outputs is not None:
+            eo, go = np.asarray(expected.outputs, dtype=bool)[:m], np.asarray(got.outputs, dtype=bool)[:m]
+            if eo.shape == go.shape:
+                bad[:m] |= (eo != go).any(axis=1)
+    mismatching = np.flatnonzero(bad).astype(np.int64)
+    first = None
+    if mismatching.size:
+        i = int(mismatching[0])
+        have = i < m
+        first = Mismatch(
+            i,
+            tuple(int(v) for v in np.asarray(expected.scores)[i]),
+            tuple(int(v) for v in np.asarray(got.scores)[i]) if have else (),
+            int(expected.classes[i]),
+            int(got.classes[i]) if have else -1,
+        )
+    return Comparison(n, mismatching, exhaustive, first, expected, got)
+
+
+def evaluator_answers(graph: GateGraph, bits: np.ndarray, with_outputs: bool = True) -> Answers:
+    """The oracle's answers: the reference evaluator on input bits ``[N, n_inputs]``."""
+    outputs = evaluate.output_bits(graph, bits) if with_outputs else None
+    if outputs is not None and len(bits):
+        sums = np.add.reduceat(outputs.astype(np.int64), graph.class_offsets[:-1], axis=1)
+    else:
+        sums = evaluate.scores(graph, bits)
+    return Answers(sums, evaluate.argmax_lowest(sums), outputs)
 
 
 def test_vectors(n_inputs: int, n_random: int = 10_000, seed: int = 0) -> tuple[np.ndarray, bool]:
@@ -46,38 +148,34 @@ def test_vectors(n_inputs: int, n_random: int = 10_000, seed: int = 0) -> tuple[
     return np.concatenate([structured, random]), False
 
 
-def compare_graphs(a: GateGraph, b: GateGraph, n_random: int = 10_000, seed: int = 0) -> Comparison:
-    """Compare every output bit, every GroupSum score and every class of ``a`` and ``b``."""
-    if a.n_inputs != b.n_inputs or a.n_classes != b.n_classes:
+test_vectors.__test__ = False  # type: ignore[attr-defined]  # a helper named test_*, not a pytest test
+
+
+def verify_graphs(reference: GateGraph, other: GateGraph, bits: np.ndarray, exhaustive: bool = False) -> Comparison:
+    """``other`` against ``reference`` under the evaluator: output bits (when their counts agree), scores and
+    classes."""
+    if reference.n_inputs != other.n_inputs or reference.n_classes != other.n_classes:
         raise GraphError(
-            f"graphs are not comparable: {a.n_inputs} vs {b.n_inputs} inputs, {a.n_classes} vs {b.n_classes} classes"
+            f"graphs are not comparable: {reference.n_inputs} vs {other.n_inputs} inputs, "
+            f"{reference.n_classes} vs {other.n_classes} classes"
         )
+    return compare(evaluator_answers(reference, bits), evaluator_answers(other, bits), exhaustive)
+
+
+def compare_graphs(a: GateGraph, b: GateGraph, n_random: int = 10_000, seed: int = 0) -> Comparison:
+    """:func:`verify_graphs` on :func:`test_vectors` (exhaustive for at most 16 inputs)."""
     bits, exhaustive = test_vectors(a.n_inputs, n_random, seed)
-    return compare_on(a, b, bits, exhaustive)
+    return verify_graphs(a, b, bits, exhaustive)
 
 
-def compare_on(a: GateGraph, b: GateGraph, bits: np.ndarray, exhaustive: bool = False) -> Comparison:
-    """Compare ``a`` and ``b`` on the given input bits (outputs when their counts agree, and scores)."""
-    out_a, out_b = evaluate.output_bits(a, bits), evaluate.output_bits(b, bits)
-    bad = np.zeros(len(bits), dtype=bool)
-    if out_a.shape == out_b.shape:
-        bad |= (out_a != out_b).any(axis=1)
-    score_a = np.add.reduceat(out_a.astype(np.int64), a.class_offsets[:-1], axis=1) if len(bits) else None
-    score_b = np.add.reduceat(out_b.astype(np.int64), b.class_offsets[:-1], axis=1) if len(bits) else None
-    if len(bits):
-        bad |= (score_a != score_b).any(axis=1)
-    first = int(np.flatnonzero(bad)[0]) if bad.any() else None
-    return Comparison(len(bits), int(bad.sum()), exhaustive, first)
+def verify_c(graph: GateGraph, compiled, bits: np.ndarray, exhaustive: bool = False) -> Comparison:
+    """A compiled C library (``outputs``, ``scores``, ``predict`` on input bits) against the evaluator."""
+    got = Answers(compiled.scores(bits), compiled.predict(bits), compiled.outputs(bits).astype(bool))
+    return compare(evaluator_answers(graph, bits), got, exhaustive)
 
 
-def compare_compiled(graph: GateGraph, compiled, bits: np.ndarray, exhaustive: bool = False) -> Comparison:
-    """Compare a compiled backend (``outputs``, ``scores``, ``predict`` on input bits) with the evaluator:
-    a vector mismatches if any output bit, any score or the class differs."""
-    if len(bits) == 0:
-        return Comparison(0, 0, exhaustive)
-    bad = (compiled.outputs(bits).astype(bool) != evaluate.output_bits(graph, bits)).any(axis=1)
-    reference = evaluate.scores(graph, bits)
-    bad |= (compiled.scores(bits) != reference).any(axis=1)
-    bad |= compiled.predict(bits) != evaluate.argmax_lowest(reference)
-    first = int(np.flatnonzero(bad)[0]) if bad.any() else None
-    return Comparison(len(bits), int(bad.sum()), exhaustive, first)
+def verify_c_features(graph: GateGraph, compiled, raw: np.ndarray) -> Comparison:
+    """The library's raw-feature entry points (the encoder's thresholds applied in C) against the evaluator
+    on the same features encoded by :func:`lgn.compiler.evaluate.encode`."""
+    got = Answers(compiled.scores_features(raw), compiled.predict_features(raw))
+    return compare(evaluator_answers(graph, evaluate.encode(graph, raw), with_outputs=False), got)

@@ -11,14 +11,23 @@ end; values that cross a stage boundary are copied into registers on demand.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 
 import numpy as np
 
-from .c_emit import OP_EXPRESSIONS, VERSION, _two_input_form, model_hash
-from .errors import LgnError
+from .errors import LgnError, ParameterError
 from .ir import FIRST_INPUT, GateGraph
+from .lowering import (
+    VERILOG,
+    VERSION,
+    Emitted,
+    Geometry,
+    gate_expression,
+    geometry,
+    integer_thresholds,
+    model_hash,
+    two_input_form,
+)
 from .templating import environment
 
 _ENV = environment("verilog")
@@ -42,9 +51,10 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 def check_module_name(name: str) -> str:
     """A legal, plain Verilog identifier (letters, digits, _; at most 64 characters; not a keyword)."""
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or name in VERILOG_KEYWORDS:
-        raise LgnError(
-            f"--module {name!r} is not a plain Verilog identifier (letters, digits and _, not "
-            "starting with a digit, at most 64 characters, not a keyword)"
+        raise ParameterError(
+            f"module {name!r} is not a plain Verilog identifier (letters, digits and _, not "
+            "starting with a digit, at most 64 characters, not a keyword)",
+            "module",
         )
     return name
 
@@ -88,7 +98,7 @@ def _range(width: int) -> str:
 
 def _gate_lines(graph: GateGraph, path: _Datapath, input_name) -> tuple[list[str], list[str], list[str]]:
     """Declarations, localparams and the procedural block of the gate network."""
-    support, slot_a, slot_b, small = _two_input_form(graph)
+    support, slot_a, slot_b, small = two_input_form(graph)
     first = graph.first_gate
     levels = graph.levels
     node_level = np.zeros(graph.n_nodes, dtype=np.int64)
@@ -110,15 +120,9 @@ def _gate_lines(graph: GateGraph, path: _Datapath, input_name) -> tuple[list[str
         node, level = first + g, int(levels[g])
         row = rows[g]
         if support[g] <= 2:
-            expr = OP_EXPRESSIONS[int(small[g])]
-            if expr == "LGN_ZERO":
-                expr = "1'b0"
-            elif expr == "LGN_ONES":
-                expr = "1'b1"
-            else:
-                a = ref(row[slot_a[g]], level)
-                b = ref(row[slot_b[g]], level) if support[g] == 2 else a
-                expr = expr.replace("A", "\x00").replace("B", b).replace("\x00", a)
+            a = ref(row[slot_a[g]], level) if support[g] >= 1 else ""
+            b = ref(row[slot_b[g]], level) if support[g] == 2 else a
+            expr = gate_expression(int(small[g]), a, b, VERILOG)
         else:
             k = graph.arity
             params.append(
@@ -159,51 +163,19 @@ def _encoder_assigns(graph: GateGraph) -> list[str]:
     """One comparator per input bit: x[i] = feature > floor(threshold) (exact for integer features)."""
     e = graph.encoder
     lines = []
-    for i, (feature, threshold) in enumerate(zip(e.feature.tolist(), e.threshold.tolist())):
-        t = math.floor(threshold)
+    for i, (feature, t) in enumerate(zip(e.feature.tolist(), integer_thresholds(e).tolist())):
         rhs = "1'b1" if t < 0 else "1'b0" if t >= 255 else f"features[{8 * feature} +: 8] > 8'd{t}"
         lines.append(f"    assign x[{i}] = {rhs};")
     return lines
 
 
-def emit_verilog(
-    graph: GateGraph,
-    module: str = "lgn_net",
-    pipeline: int | None = None,
-    raw_input: bool | None = None,
-    with_argmax: bool = True,
-) -> dict[str, str]:
-    """``{module}.v`` for ``graph``; byte-identical for the same arguments.
-
-    ``raw_input``: take uint8 features through the encoder (default: when the graph has an encoder whose
-    thresholds make sense for 0..255 values).
-    """
-    check_module_name(module)
-    if pipeline is not None and pipeline < 1:
-        raise LgnError(f"--pipeline must be at least 1 (levels per register stage), got {pipeline}")
-    if raw_input is None:
-        raw_input = graph.encoder is not None
-    if raw_input and graph.encoder is None:
-        raise LgnError("raw-feature input needs a graph with encoder thresholds")
-    if graph.n_inputs == 0:
-        raise LgnError("a Verilog module needs at least one input bit")
-    path = _Datapath(pipeline)
-    encoder_lines = _encoder_assigns(graph) if raw_input else []
-
-    declarations, params, network = _gate_lines(graph, path, lambda i: f"x[{i}]")
+def _class_sums(graph: GateGraph, path: _Datapath, shapes: Geometry) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """One balanced adder tree per class over its outputs (negations applied): the (name, width, level) of
+    each class's score, and the lines that compute them."""
     first = graph.first_gate
     node_level = np.zeros(graph.n_nodes, dtype=np.int64)
     node_level[first:] = graph.levels
-    depth = graph.depth
-    max_group = int(graph.class_sizes.max())
-    adder_depth = max(0, math.ceil(math.log2(max_group))) if max_group > 1 else 0
-    compare_depth = math.ceil(math.log2(graph.n_classes)) if graph.n_classes > 1 else 0
-    score_width = max(1, max_group.bit_length())
-    class_width = max(1, (graph.n_classes - 1).bit_length())
-    total_levels = depth + adder_depth + compare_depth
-    latency = max(1, math.ceil(total_levels / pipeline)) if pipeline else 0
-
-    sums, group_lines = [], []
+    sums, lines = [], []
     for c in range(graph.n_classes):
         lo, hi = int(graph.class_offsets[c]), int(graph.class_offsets[c + 1])
         leaves = []
@@ -216,16 +188,20 @@ def emit_verilog(
             level = int(node_level[node])
             if negated:
                 inv = f"o{j}_n"
-                group_lines.append(f"    wire {inv} = ~{path.at(name, 1, level, path.stage(level))};")
+                lines.append(f"    wire {inv} = ~{path.at(name, 1, level, path.stage(level))};")
                 name = inv
             leaves.append((name, 1, level))
-        total = _adder_tree(leaves, path, f"sum{c}", adder_depth, group_lines)
-        sums.append(total)
+        sums.append(_adder_tree(leaves, path, f"sum{c}", shapes.adder_depth, lines))
+    return sums, lines
 
-    argmax_lines = []
-    # Comparator tree over (score, index); the left (lower-index) candidate wins ties.
+
+def _argmax_tree(sums: list[tuple[str, int, int]], path: _Datapath, shapes: Geometry) -> tuple[list[str], tuple]:
+    """A comparator tree over (score, index); the left (lower-index) candidate wins ties. Returns its lines
+    and the winner as (score, width, level, index)."""
+    class_width = shapes.class_width
     candidates = [(name, width, level, f"{class_width}'d{c}") for c, (name, width, level) in enumerate(sums)]
-    for step in range(compare_depth):
+    lines = []
+    for step in range(shapes.compare_depth):
         nxt = []
         for i in range(0, len(candidates), 2):
             pair = candidates[i : i + 2]
@@ -233,61 +209,80 @@ def emit_verilog(
                 nxt.append(pair[0])
                 continue
             (sa, wa, la, ia), (sb, wb, lb, ib) = pair
-            level = max(la, lb, depth + adder_depth) + 1
+            level = max(la, lb, shapes.depth + shapes.adder_depth) + 1
             stage = path.stage(level)
             width = max(wa, wb)
             a_s, b_s = path.at(sa, wa, la, stage), path.at(sb, wb, lb, stage)
             a_i = ia if ia[0].isdigit() else path.at(ia, class_width, la, stage)
             b_i = ib if ib[0].isdigit() else path.at(ib, class_width, lb, stage)
             pick = f"cmp_{step}_{i // 2}"
-            argmax_lines += [
+            lines += [
                 f"    wire {pick}_right = {b_s} > {a_s};",
                 f"    wire {_range(width)}{pick}_score = {pick}_right ? {b_s} : {a_s};",
                 f"    wire {_range(class_width)}{pick}_index = {pick}_right ? {b_i} : {a_i};",
             ]
             nxt.append((f"{pick}_score", width, level, f"{pick}_index"))
         candidates = nxt
-    (_, _, win_level, win_index) = candidates[0]
+    return lines, candidates[0]
 
-    outputs = []
-    final_stage = latency if pipeline else 0
+
+def emit_verilog(
+    graph: GateGraph,
+    module: str = "lgn_net",
+    pipeline: int | None = None,
+    raw_input: bool | None = None,
+    with_argmax: bool = True,
+) -> Emitted:
+    """``{module}.v`` for ``graph``; byte-identical for the same arguments.
+
+    ``raw_input``: take uint8 features through the encoder (default: when the graph has an encoder).
+    """
+    check_module_name(module)
+    if pipeline is not None and pipeline < 1:
+        raise ParameterError(f"pipeline must be at least 1 (levels per register stage), got {pipeline}", "pipeline")
+    if raw_input is None:
+        raw_input = graph.encoder is not None
+    if raw_input and graph.encoder is None:
+        raise LgnError("raw-feature input needs a graph with encoder thresholds")
+    if graph.n_inputs == 0:
+        raise LgnError("a Verilog module needs at least one input bit")
+    shapes = geometry(graph)
+    latency = shapes.latency(pipeline)
+    path = _Datapath(pipeline)
+    encoder_lines = _encoder_assigns(graph) if raw_input else []
+    declarations, params, network = _gate_lines(graph, path, lambda i: f"x[{i}]")
+    sums, group_lines = _class_sums(graph, path, shapes)
+    argmax_lines, (_, _, win_level, win_index) = _argmax_tree(sums, path, shapes)
 
     def out(name: str, width: int, level: int) -> str:
         """Pipelined: one more register stage at the very end, so outputs come from flip-flops."""
         if not pipeline or name[0].isdigit():
             return name
-        return path.at(name, width, level, final_stage)
+        return path.at(name, width, level, latency)
 
-    for c, (name, width, level) in enumerate(sums):
-        outputs.append(f"    assign scores[{score_width * c} +: {score_width}] = {out(name, width, level)};")
+    w = shapes.score_width
+    outputs = [f"    assign scores[{w * c} +: {w}] = {out(*total)};" for c, total in enumerate(sums)]
     if with_argmax:
-        outputs.append(f"    assign class_out = {out(win_index, class_width, win_level)};")
+        outputs.append(f"    assign class_out = {out(win_index, shapes.class_width, win_level)};")
     else:
         argmax_lines = []
     argmax_lines += outputs
-
-    regs_block = []
     if path.flops:
-        regs_block = [
-            "    // ---- pipeline registers ----",
-            *path.regs,
-            "    always @(posedge clk) begin",
-            *path.flops,
-            "    end",
-        ]
+        registers = ["    // ---- pipeline registers ----", *path.regs, "    always @(posedge clk) begin", *path.flops]
+        argmax_lines += ["", *registers, "    end"]
     context = dict(
         module=module,
         version=VERSION,
         model_hash=model_hash(graph),
         n_inputs=graph.n_inputs,
         n_gates=graph.n_gates,
-        depth=depth,
+        depth=shapes.depth,
         n_outputs=graph.n_outputs,
         n_classes=graph.n_classes,
         raw_input=raw_input,
         n_features=graph.encoder.n_features if graph.encoder is not None else 0,
-        score_width=score_width,
-        class_width=class_width,
+        score_width=w,
+        class_width=shapes.class_width,
         pipelined=pipeline is not None,
         pipeline=pipeline,
         latency=latency,
@@ -296,9 +291,10 @@ def emit_verilog(
         declarations="\n".join(declarations + params),
         network="\n".join(network),
         group_sum="\n".join(group_lines),
-        argmax="\n".join(argmax_lines + ([""] + regs_block if regs_block else [])),
+        argmax="\n".join(argmax_lines),
     )
-    return {f"{module}.v": _ENV.get_template("lgn_net.v.j2").render(**context)}
+    text = _ENV.get_template("lgn_net.v.j2").render(**context)
+    return Emitted({f"{module}.v": text}, shapes, context["model_hash"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,17 +312,14 @@ class Interface:
 def interface(
     graph: GateGraph, module: str = "lgn_net", pipeline: int | None = None, raw_input: bool | None = None
 ) -> Interface:
-    max_group = int(graph.class_sizes.max())
-    adder_depth = max(0, math.ceil(math.log2(max_group))) if max_group > 1 else 0
-    compare_depth = math.ceil(math.log2(graph.n_classes)) if graph.n_classes > 1 else 0
-    total = graph.depth + adder_depth + compare_depth
+    shapes = geometry(graph)
     return Interface(
         module,
         graph.encoder is not None if raw_input is None else raw_input,
         pipeline is not None,
-        max(1, math.ceil(total / pipeline)) if pipeline else 0,
-        max(1, max_group.bit_length()),
-        max(1, (graph.n_classes - 1).bit_length()),
+        shapes.latency(pipeline),
+        shapes.score_width,
+        shapes.class_width,
     )
 
 
@@ -360,14 +353,14 @@ def head_only(graph: GateGraph) -> GateGraph:
 
 def package_files(
     graph: GateGraph, module: str = "lgn_net", pipeline: int | None = None, raw_input: bool | None = None
-) -> dict[str, str]:
+) -> Emitted:
     """The ``.v`` file and a README of its interface, for ``lgn compile --target verilog``."""
-    files = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=raw_input)
+    emitted = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=raw_input)
     iface = interface(graph, module, pipeline, raw_input)
-    files["README.md"] = _ENV.get_template("README.md.j2").render(
+    readme = _ENV.get_template("README.md.j2").render(
         module=module,
         version=VERSION,
-        model_hash=model_hash(graph),
+        model_hash=emitted.model_hash,
         n_inputs=graph.n_inputs,
         n_gates=graph.n_gates,
         n_classes=graph.n_classes,
@@ -379,4 +372,4 @@ def package_files(
         score_width=iface.score_width,
         class_width=iface.class_width,
     )
-    return files
+    return dataclasses.replace(emitted, files={**emitted.files, "README.md": readme})

@@ -1,1 +1,1 @@
-"""cocotb testbenches and their pytest runners (the Verilog backend issue)."""
+"""cocotb simulations of the emitted Verilog, run from pytest (the testbench ships in ``lgn.compiler``)."""

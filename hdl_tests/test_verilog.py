@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from compiler import hdl_sim, hdl_tools, pipeline, verilog_emit
-from compiler.errors import LgnError
-from compiler.ir import Encoder, GateGraph
-from compiler.random_graph import random_layered
-from compiler.verify import test_vectors as make_vectors
+from lgn.compiler import formal, hdl_sim, hdl_tools, pipeline, verilog_emit
+from lgn.compiler.errors import LgnError
+from lgn.compiler.ir import Encoder, GateGraph
+from lgn.compiler.random_graph import random_layered
+from lgn.compiler.verify import test_vectors as make_vectors
 from tests.strategies import gate_graphs, tiny_graph
 
 pytestmark = pytest.mark.hdl
@@ -88,7 +88,7 @@ def test_raw_uint8_features_through_the_encoder(build_root):
     )
     raw = np.random.default_rng(0).integers(0, 256, size=(150, 3)).astype(np.uint8)
     raw[:4] = [[127, 10, 63], [128, 11, 64], [0, 0, 0], [255, 255, 255]]
-    from compiler import evaluate
+    from lgn.compiler import evaluate
 
     result = hdl_sim.simulate(graph, evaluate.encode(graph, raw), raw=raw, sim="icarus", build_root=build_root)
     assert result.mismatches == 0, result.summary()
@@ -109,14 +109,14 @@ def test_verilator(levels, build_root):
 def test_a_flipped_gate_is_caught_by_simulation_and_formal(build_root):
     graph = random_layered(16, 3, 30, classes=3, pass_through=0.5, seed=4)
     simple = pipeline.simplify(graph)
-    assert hdl_tools.formal_verilog(graph, simple)
+    assert formal.prove_verilog(graph, simple) and formal.prove_verilog(simple)
     tables = simple.tables.copy()
     tables[-1] ^= np.uint64(0x1)  # one minterm of one output gate
     mutated = simple.replace(tables=tables)
     bits, _ = make_vectors(graph.n_inputs, 0)  # exhaustive over 16 inputs
     result = hdl_sim.simulate(mutated, bits, sim="icarus", reference=graph, build_root=build_root)
     assert result.mismatches > 0
-    assert not hdl_tools.formal_verilog(graph, mutated)
+    assert not formal.prove_verilog(graph, mutated)
 
 
 @pytest.mark.parametrize("levels", [None, 3])

@@ -16,8 +16,7 @@ import ctypes
 import torch
 from torch import Tensor
 
-from training import functional as F
-
+from . import functional as F
 from . import host
 from .build import load_extension
 

@@ -1,1 +1,1 @@
-"""Placeholder package: filled by its own issue (see README)."""
+"""The jinja2 templates of the C and Verilog backends (package data of ``lgn.templates``)."""

@@ -1,7 +1,7 @@
 """A second, deliberately naive evaluator (one sample, one gate at a time) to check the oracle itself."""
 
-from compiler import truth
-from compiler.ir import FIRST_INPUT, GateGraph
+from lgn.compiler import truth
+from lgn.compiler.ir import FIRST_INPUT, GateGraph
 
 
 def naive_outputs(graph: GateGraph, bits) -> list[int]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from compiler import truth
-from compiler.ir import FIRST_INPUT, Encoder, GateGraph
+from lgn.compiler import truth
+from lgn.compiler.ir import FIRST_INPUT, Encoder, GateGraph
 
 
 @st.composite

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from compiler import c_build, c_emit, evaluate
-from compiler.errors import InputError, LgnError
-from compiler.ir import Encoder, GateGraph
-from compiler.random_graph import random_layered
-from compiler.verify import compare_compiled
-from compiler.verify import test_vectors as make_vectors
+from lgn.compiler import c_build, c_emit, evaluate
+from lgn.compiler.errors import InputError, LgnError
+from lgn.compiler.ir import Encoder, GateGraph
+from lgn.compiler.random_graph import random_layered
+from lgn.compiler.verify import test_vectors as make_vectors
+from lgn.compiler.verify import verify_c
 
 from .strategies import gate_graphs, padding_probe_graph, tiny_graph
 
@@ -34,7 +34,7 @@ def test_every_isa_and_shape_matches_the_evaluator(graph):
     bits, exhaustive = make_vectors(graph.n_inputs, 300)
     for isa, shape in COMBOS:
         net = c_build.compile_c(graph, isa=isa, shape=shape, threads=1)
-        report = compare_compiled(graph, net, bits, exhaustive)
+        report = verify_c(graph, net, bits, exhaustive)
         assert report.ok, f"{isa}/{shape}: {report.summary()}"
 
 
@@ -44,7 +44,7 @@ def test_every_isa_and_shape_matches_the_evaluator(graph):
 def test_every_isa_and_shape_matches_the_evaluator_more(graph):
     bits, exhaustive = make_vectors(graph.n_inputs, 500)
     for isa, shape in COMBOS:
-        report = compare_compiled(graph, c_build.compile_c(graph, isa=isa, shape=shape), bits, exhaustive)
+        report = verify_c(graph, c_build.compile_c(graph, isa=isa, shape=shape), bits, exhaustive)
         assert report.ok, f"{isa}/{shape}: {report.summary()}"
 
 
@@ -54,7 +54,7 @@ def test_random_nets_every_arity(isa, shape):
         graph = random_layered(70, 3, 40, arity=arity, classes=4, pass_through=0.3, seed=arity)
         graph = graph.replace(output_negated=np.arange(graph.n_outputs) % 3 == 0)
         bits, _ = make_vectors(graph.n_inputs, 700, seed=arity)
-        report = compare_compiled(graph, c_build.compile_c(graph, isa=isa, shape=shape, threads=2), bits)
+        report = verify_c(graph, c_build.compile_c(graph, isa=isa, shape=shape, threads=2), bits)
         assert report.ok, report.summary()
 
 
@@ -136,7 +136,7 @@ def test_threads_give_the_same_answer():
 @pytest.mark.parametrize("isa, shape", [("portable", "straight"), ("avx2", "table")])
 def test_golden_c(isa, shape):
     files = c_emit.emit_c(tiny_graph(), isa=isa, shape=shape)
-    for name, text in files.items():
+    for name, text in files.files.items():
         golden = GOLDEN / f"c_{isa}_{shape}_{name}"
         assert text == golden.read_text(), f"{golden} differs (regenerate only for an intended change)"
     assert c_emit.emit_c(tiny_graph(), isa=isa, shape=shape) == files  # deterministic
@@ -144,7 +144,7 @@ def test_golden_c(isa, shape):
 
 def test_avx512_code_compiles_even_where_it_cannot_run(tmp_path):
     graph = random_layered(20, 2, 30, arity=3, classes=3, seed=4)
-    library = c_build.build_shared(c_emit.emit_c(graph, isa="avx512", shape="table"), "avx512", tmp_path)
+    library = c_build.build_shared(c_emit.emit_c(graph, isa="avx512", shape="table").files, "avx512", tmp_path)
     assert library.exists()
     if "avx512" not in RUNNABLE:
         with pytest.raises(LgnError, match="cannot run avx512"):
@@ -154,7 +154,7 @@ def test_avx512_code_compiles_even_where_it_cannot_run(tmp_path):
 def test_standalone_library_builds_with_make_and_its_example_runs(tmp_path):
     graph = encoder_graph()
     files = c_emit.library_files(graph, isa="portable")
-    for name, text in files.items():
+    for name, text in files.files.items():
         (tmp_path / name).write_text(text)
     build = subprocess.run(
         ["make", "-C", str(tmp_path), "CFLAGS=-O2 -Wall -Wextra -Werror -pedantic"],
@@ -179,15 +179,15 @@ def test_standalone_library_builds_with_make_and_its_example_runs(tmp_path):
 
 BUILD_IN_SUBPROCESS = """
 import sys
-from compiler import c_build
-from compiler.random_graph import random_layered
+from lgn.compiler import c_build
+from lgn.compiler.random_graph import random_layered
 net = c_build.compile_c(random_layered(30, 3, 300, classes=3, seed=11), isa="portable", shape="straight")
 print(net.path)
 """
 
 
 def test_concurrent_builds_of_the_same_model(tmp_path):
-    env = dict(os.environ, LGN_CACHE_DIR=str(tmp_path), PYTHONPATH=str(Path(__file__).parents[1]))
+    env = dict(os.environ, LGN_CACHE_DIR=str(tmp_path))
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", BUILD_IN_SUBPROCESS],
@@ -222,8 +222,8 @@ def test_bad_prefix_is_refused(bad):
 
 
 def test_cli_compile_and_verify(tmp_path, capsys):
-    from compiler import formats
-    from compiler.cli import main
+    from lgn.cli import main
+    from lgn.compiler import formats
 
     formats.save_npz(random_layered(12, 3, 30, classes=3, seed=6), tmp_path / "g.npz")
     assert (

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from compiler import formats
-from compiler.cli import main
+from lgn.cli import main
+from lgn.compiler import formats
 
 
 def run(capsys, *argv):
@@ -157,5 +157,5 @@ def test_argparse_errors_exit_2(capsys):
 
 
 def test_console_entry_point_runs_as_module(net):
-    proc = subprocess.run([sys.executable, "-m", "compiler", "info", str(net)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "lgn", "info", str(net)], capture_output=True, text=True)
     assert proc.returncode == 0 and "gates       240" in proc.stdout

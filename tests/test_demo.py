@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from compiler.cli import main
+from lgn.cli import main
 
 pytest.importorskip("torch")
 pytestmark = [

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler import evaluate
-from compiler.errors import InputError
-from compiler.ir import Encoder, GateGraph
-from compiler.verify import test_vectors as make_vectors
+from lgn.compiler import evaluate
+from lgn.compiler.errors import InputError
+from lgn.compiler.ir import Encoder, GateGraph
+from lgn.compiler.verify import test_vectors as make_vectors
 
 from .reference import naive_outputs, naive_scores
 from .strategies import gate_graphs, padding_probe_graph
@@ -75,7 +75,7 @@ def test_bad_inputs_are_refused_clearly():
 
 def test_large_batch_is_chunked_consistently(monkeypatch):
     rng = np.random.default_rng(1)
-    from compiler.random_graph import random_layered
+    from lgn.compiler.random_graph import random_layered
 
     graph = random_layered(20, 3, 40, classes=4, seed=3)
     bits = rng.integers(0, 2, size=(1000, 20)).astype(bool)

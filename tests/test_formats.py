@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from compiler import formats
-from compiler.errors import GraphError, GraphFormatError
-from compiler.ir import Encoder, GateGraph
+from lgn.compiler import formats
+from lgn.compiler.errors import GraphError, GraphFormatError
+from lgn.compiler.ir import Encoder, GateGraph
 
 from .strategies import gate_graphs
 

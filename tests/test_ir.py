@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from compiler.errors import GraphError
-from compiler.ir import Encoder, GateGraph
+from lgn.compiler.errors import GraphError
+from lgn.compiler.ir import Encoder, GateGraph
 
 from .strategies import gate_graphs
 

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
-import kernels  # noqa: E402
-from kernels import build, ops  # noqa: E402
-from training import functional as F  # noqa: E402
-from training.layers import LogicLayer, LogicNet  # noqa: E402
+from lgn import kernels  # noqa: E402
+from lgn.kernels import build, ops  # noqa: E402
+from lgn.kernels import functional as F  # noqa: E402
+from lgn.training.layers import LogicLayer, LogicNet  # noqa: E402
 
 ARITIES = [1, 2, 3, 4, 5, 6]
 LAYER_KINDS = [(n, "iwp") for n in ARITIES] + [(2, "op")]
@@ -213,7 +213,7 @@ def test_check_without_nvcc_fails_clearly(monkeypatch, capsys):
 def test_check_compiles_every_source_for_one_arch():
     """The full ``--check`` (sm_80 and sm_90) runs in CI's bootstrap; here one architecture."""
     done = subprocess.run(
-        [sys.executable, "-m", "kernels", "--check", "--arch", "90"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "lgn.kernels", "--check", "--arch", "90"], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 failed" in done.stdout
@@ -306,7 +306,7 @@ def test_cuda_network_auto_uses_kernels_and_agrees(arity):
 @pytest.mark.parametrize("parametrization", ["iwp", "op"])
 def test_training_through_operators_matches_reference(tmp_path, parametrization):
     """The trainer on the operator path (here their CPU reference) follows the functional path."""
-    from training.trainer import TrainConfig, train
+    from lgn.training.trainer import TrainConfig, train
 
     states = {}
     for implementation in ("torch", "kernels"):
@@ -341,7 +341,7 @@ def test_bfloat16_activations_through_operators():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
 def test_train_on_missing_gpu_is_a_clear_error(capsys):
-    from compiler.cli import main
+    from lgn.cli import main
 
     assert main(["train", "--dataset", "iris", "--device", "cuda", "--steps", "1", "--no-progress"]) != 0
     assert "sees no CUDA GPU" in capsys.readouterr().err
@@ -368,7 +368,7 @@ def test_kernel_benchmark_smoke_run_on_cpu(tmp_path):
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    from kernels.emulation import Emulator, build_library
+    from lgn.kernels.emulation import Emulator, build_library
 
     try:
         return Emulator(build_library(tmp_path_factory.mktemp("emulation")))
@@ -440,7 +440,7 @@ def test_kernel_code_packed_layer(emulator, arity):
 
 @pytest.fixture(scope="module")
 def cpu_library():
-    from kernels import host
+    from lgn.kernels import host
 
     library = host.cpu_library()
     if library is None:
@@ -474,7 +474,7 @@ def test_auto_uses_fast_cpu_path_for_two_inputs_only(cpu_library):
 
 
 def test_without_a_compiler_everything_falls_back_to_the_reference(monkeypatch):
-    from kernels import host
+    from lgn.kernels import host
 
     monkeypatch.setattr(host, "cpu_library", lambda: None)
     x = torch.rand(9, 17, dtype=torch.float64, generator=torch.Generator().manual_seed(0))

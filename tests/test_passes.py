@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler import passes, pipeline, truth
-from compiler.ir import GateGraph
-from compiler.lutmap import merge_luts
-from compiler.random_graph import random_layered
-from compiler.verify import compare_graphs
+from lgn.compiler import passes, pipeline, truth
+from lgn.compiler.ir import GateGraph
+from lgn.compiler.lutmap import merge_luts
+from lgn.compiler.random_graph import random_layered
+from lgn.compiler.verify import compare_graphs
 
 from .strategies import gate_graphs
 

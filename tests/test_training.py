@@ -14,15 +14,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from compiler import evaluate, formats  # noqa: E402
-from compiler.cli import main  # noqa: E402
-from training import data as datasets  # noqa: E402
-from training import encoding  # noqa: E402
-from training import functional as F  # noqa: E402
-from training.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from training.export import to_graph  # noqa: E402
-from training.layers import LogicLayer, LogicNet  # noqa: E402
-from training.trainer import TrainConfig, train  # noqa: E402
+from lgn.cli import main  # noqa: E402
+from lgn.compiler import evaluate, formats  # noqa: E402
+from lgn.compiler.errors import ParameterError  # noqa: E402
+from lgn.kernels import functional as F  # noqa: E402
+from lgn.training import data as datasets  # noqa: E402
+from lgn.training import encoding  # noqa: E402
+from lgn.training.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from lgn.training.export import to_graph  # noqa: E402
+from lgn.training.layers import LogicLayer, LogicNet  # noqa: E402
+from lgn.training.trainer import TrainConfig, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ARITIES = [1, 2, 3, 4, 5, 6]
@@ -200,7 +201,7 @@ def test_training_is_deterministic(tmp_path):
 
 RELOAD = """
 import sys, torch, numpy as np
-from training.checkpoint import load_checkpoint
+from lgn.training.checkpoint import load_checkpoint
 model, encoder, info = load_checkpoint(sys.argv[1])
 x = torch.as_tensor(np.random.default_rng(0).integers(0, 2, size=(50, model.layers[0].in_features)))
 np.save(sys.argv[2], np.concatenate([model(x.float()).detach().numpy(), model.discrete_scores(x).numpy()], 1))
@@ -212,7 +213,7 @@ def test_checkpoint_round_trip_across_processes(tiny_trained, tmp_path):
     model, _, _ = load_checkpoint(path)
     x = torch.as_tensor(np.random.default_rng(0).integers(0, 2, size=(50, model.layers[0].in_features)))
     here = np.concatenate([model(x.float()).detach().numpy(), model.discrete_scores(x).numpy()], 1)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     subprocess.run([sys.executable, "-c", RELOAD, str(path), str(tmp_path / "out.npy")], check=True, env=env)
     assert np.array_equal(np.load(tmp_path / "out.npy"), here)
 
@@ -258,7 +259,7 @@ def test_checkpoint_with_edited_config_is_refused(tiny_trained, tmp_path):
         load_checkpoint(tmp_path / "edited.safetensors")
     tensors["layers.0.wiring"] = tensors["layers.0.wiring"] + 10_000
     meta["config"] = meta["config"].replace('"width": 210', '"width": 300')
-    from training.checkpoint import _checksum
+    from lgn.training.checkpoint import _checksum
 
     meta["checksum"] = _checksum(tensors)
     save_file(tensors, str(tmp_path / "wiring.safetensors"), metadata=meta)
@@ -312,7 +313,7 @@ def test_idx_folder_loader_and_errors(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(raw[:-1])
     with pytest.raises(datasets.DatasetError, match="truncated"):
         datasets.load_dataset("idx", tmp_path)
-    with pytest.raises(datasets.DatasetError, match="needs --data-dir"):
+    with pytest.raises(ParameterError, match="needs data_dir"):
         datasets.load_dataset("idx")
 
 
@@ -373,9 +374,9 @@ def test_ddp_two_processes_equals_one(tmp_path):
         "2",
         "--no-progress",
     ]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     single = subprocess.run(
-        [sys.executable, "-m", "compiler", "train", *common, "--out", str(tmp_path / "one.st")],
+        [sys.executable, "-m", "lgn", "train", *common, "--out", str(tmp_path / "one.st")],
         env=env,
         capture_output=True,
         text=True,
@@ -391,7 +392,7 @@ def test_ddp_two_processes_equals_one(tmp_path):
             "--nproc_per_node",
             "2",
             "-m",
-            "compiler",
+            "lgn",
             "train",
             *common,
             "--out",
@@ -411,12 +412,12 @@ def test_ddp_two_processes_equals_one(tmp_path):
 
 def test_ctrl_c_leaves_a_valid_checkpoint(tmp_path):
     out = tmp_path / "m.st"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "compiler",
+            "lgn",
             "train",
             "--dataset",
             "digits",
@@ -510,9 +511,9 @@ def test_center_crop_keeps_raw_pixel_indices():
     assert cropped.n_features == 64 and len(cropped.feature) == 36 * 2
     rows, cols = np.divmod(cropped.feature, 8)
     assert rows.min() == cols.min() == 1 and rows.max() == cols.max() == 6
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(ParameterError, match="square"):
         encoding.center_crop(encoding.encoder_from_thresholds(np.ones((10, 1))), 2)
-    with pytest.raises(ValueError, match="between 1 and the image side 8"):
+    with pytest.raises(ParameterError, match="between 1 and the image side 8"):
         encoding.center_crop(encoder, 9)
 
 

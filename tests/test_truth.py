@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler import truth
+from lgn.compiler import truth
 
 
 def brute(table: int, arity: int, f) -> int:

@@ -1,1 +1,1 @@
-"""Placeholder package: filled by its own issue (see README)."""
+"""Training: datasets and encoders, layers, the trainer, checkpoints and the export to the IR."""

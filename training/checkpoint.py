@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compiler.errors import LgnError
-from compiler.ir import Encoder
+from lgn.compiler.errors import LgnError
+from lgn.compiler.ir import Encoder
 
 from .layers import LogicNet
 

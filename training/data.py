@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.errors import LgnError
+from lgn.compiler.errors import LgnError, ParameterError
+from lgn.compiler.ir import Encoder
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("mnist", "fashion-mnist", "digits", "breast-cancer", "iris", "cifar10", "cifar100", "idx")
@@ -56,10 +57,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
 
 def _need_dir(data_dir, name: str) -> Path:
     if data_dir is None:
-        raise DatasetError(f"dataset {name!r} needs --data-dir FOLDER")
+        raise ParameterError(f"dataset {name!r} needs data_dir, the folder of its files", "data_dir")
     path = Path(data_dir)
     if not path.is_dir():
-        raise DatasetError(f"--data-dir {path} is not a folder")
+        raise ParameterError(f"data_dir {path} is not a folder", "data_dir")
     return path
 
 
@@ -154,7 +155,7 @@ def _idx_folder(folder: Path, name: str) -> Dataset:
         hint = (
             "`apt-get install dataset-fashion-mnist` (bash .ci/bootstrap does this)"
             if name == "fashion-mnist"
-            else "give --data-dir with the four IDX files"
+            else "give the folder with the four IDX files"
         )
         raise DatasetError(f"{name}: {folder} does not exist: {hint}; lgn never downloads datasets")
     parts = {key: read_idx(_find(folder, stem)) for key, stem in IDX_FILES.items()}
@@ -219,3 +220,14 @@ def _cifar(data_dir, classes: int) -> Dataset:
     if y_train.max() >= classes or y_test.max() >= classes:
         raise DatasetError(f"{folder}: labels beyond {classes - 1}: is this CIFAR-{classes}?")
     return Dataset(f"cifar{classes}", x_train, y_train, x_test, y_test, classes, (0.0, 255.0))
+
+
+def encoded_test_split(encoder: Encoder, name: str, data_dir: str | Path | None = None, limit: int | None = None):
+    """The test split of dataset ``name`` as (raw features, input bits through ``encoder``, labels)."""
+    from .encoding import encode
+
+    data = load_dataset(name, data_dir)
+    raw, labels = data.x_test[:limit], data.y_test[:limit]
+    if raw.shape[1] != encoder.n_features:
+        raise DatasetError(f"dataset {name} has {raw.shape[1]} features, the model expects {encoder.n_features}")
+    return raw, encode(encoder, raw), labels

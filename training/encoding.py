@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from compiler.ir import Encoder
+from lgn.compiler.errors import ParameterError
+from lgn.compiler.ir import Encoder
 
 METHODS = ("uniform", "quantile")
 
@@ -26,9 +27,9 @@ def fit_thresholds(
     quantiles at j / (k + 1).
     """
     if k < 1:
-        raise ValueError(f"--thresholds must be at least 1, got {k}")
+        raise ParameterError(f"thresholds must be at least 1, got {k}", "thresholds")
     if method not in METHODS:
-        raise ValueError(f"threshold method must be one of {METHODS}, got {method!r}")
+        raise ParameterError(f"threshold_method must be one of {METHODS}, got {method!r}", "threshold_method")
     x = np.asarray(x_train, dtype=np.float64)
     steps = np.arange(1, k + 1) / (k + 1)
     if method == "quantile":
@@ -52,9 +53,9 @@ def center_crop(encoder: Encoder, side: int) -> Encoder:
     pixels are simply never read."""
     image = math.isqrt(encoder.n_features)
     if image * image != encoder.n_features:
-        raise ValueError(f"--crop needs square images; {encoder.n_features} features are not a square")
+        raise ParameterError(f"crop needs square images; {encoder.n_features} features are not a square", "crop")
     if not 1 <= side <= image:
-        raise ValueError(f"--crop must be between 1 and the image side {image}, got {side}")
+        raise ParameterError(f"crop must be between 1 and the image side {image}, got {side}", "crop")
     start = (image - side) // 2
     rows, cols = np.divmod(encoder.feature, image)
     keep = (rows >= start) & (rows < start + side) & (cols >= start) & (cols < start + side)

@@ -1,10 +1,12 @@
-"""The only bridge from torch to the compiler: a trained network -> a GateGraph (.npz)."""
+"""The only bridge from torch to the compiler: a trained network -> a GateGraph (.npz), and the model
+verifier that holds the discretized torch network against its graph."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from compiler.ir import FIRST_INPUT, Encoder, GateGraph
+from lgn.compiler.ir import FIRST_INPUT, Encoder, GateGraph
+from lgn.compiler.verify import Answers, Comparison, compare, evaluator_answers
 
 from .layers import LogicNet
 
@@ -29,3 +31,17 @@ def to_graph(model: LogicNet, encoder: Encoder | None = None) -> GateGraph:
         class_offsets=np.arange(0, width + 1, width // classes),
         encoder=encoder,
     )
+
+
+def discrete_answers(model: LogicNet, bits: np.ndarray) -> Answers:
+    """The discretized torch network's GroupSum scores and classes (ties to the lowest class) on input bits."""
+    import torch
+
+    scores = model.discrete_scores(torch.as_tensor(np.asarray(bits))).cpu().numpy()
+    return Answers(scores, scores.argmax(axis=1))
+
+
+def verify_model(model: LogicNet, graph: GateGraph, bits: np.ndarray) -> Comparison:
+    """The model verifier: the discretized torch network against the evaluator on ``graph`` (its export),
+    every score and every class."""
+    return compare(evaluator_answers(graph, bits, with_outputs=False), discrete_answers(model, bits))

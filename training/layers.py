@@ -10,14 +10,13 @@ import numpy as np
 import torch
 from torch import nn
 
-import kernels
-from compiler.random_graph import layer_wiring
-from compiler.truth import DIFFLOGIC_TABLES
+from lgn import kernels
+from lgn.compiler.truth import DIFFLOGIC_TABLES
+from lgn.kernels import functional as F
 
-from . import functional as F
+from .config import INITS, PARAMETRIZATIONS, RHOS
+from .wiring import layer_wiring
 
-PARAMETRIZATIONS = ("iwp", "op")
-INITS = ("residual", "gaussian", "and-or", "uniform")
 RESIDUAL_SHIFT = {"sin01": 1.2, "sigmoid": 3.0}  # IWP: corner values near 0.03/0.97 and 0.05/0.95
 OP_RESIDUAL_LOGIT = 5.0  # OP-RI: logit of the chosen gate (P(A) = 0.908 at 5 with 15 zeros)
 GATE_A, GATE_AND, GATE_OR = 3, 1, 7  # difflogic ids
@@ -51,8 +50,8 @@ class LogicLayer(nn.Module):
             raise ValueError("the original parametrization (OP) has 16 gates of 2 inputs: use arity 2")
         if not 1 <= arity <= 6:
             raise ValueError(f"arity must be 1..6, got {arity}")
-        if rho not in F.RHOS:
-            raise ValueError(f"rho must be one of {F.RHOS}, got {rho!r}")
+        if rho not in RHOS:
+            raise ValueError(f"rho must be one of {RHOS}, got {rho!r}")
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if in_features < 1 or out_features < 1:

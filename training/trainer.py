@@ -16,41 +16,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as nnf
 
-from compiler.errors import LgnError
+from lgn.compiler.errors import LgnError, ParameterError
+from lgn.compiler.ir import Encoder
 
 from . import encoding
 from .checkpoint import save_checkpoint
+from .config import TrainConfig
 from .data import load_dataset
 from .layers import LogicNet
 
-
-@dataclasses.dataclass
-class TrainConfig:
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    parametrization: str = "iwp"
-    arity: int = 2
-    layers: int = 4
-    width: int = 2000
-    tau: float = 10.0
-    thresholds: int = 1
-    crop: int | None = None  # square images: train on the central crop x crop pixels only
-    threshold_method: str = "uniform"
-    rho: str = "sin01"
-    init: str = "residual"
-    steps: int = 2000
-    batch_size: int = 100
-    lr: float = 0.01
-    weight_decay: float = 0.0
-    seed: int = 0
-    eval_every: int = 500
-    eval_samples: int | None = None  # None: the whole test split
-    out: str = "model.safetensors"
-    metrics: str | None = None  # default: <out>.metrics.jsonl
-    progress: bool = True
-    device: str = "auto"  # auto: the GPU when PyTorch sees one, else the CPU
-    implementation: str = "auto"  # auto: the CUDA kernels on a GPU, the torch reference on the CPU
-    activations: str = "float32"  # or bfloat16: the kernels' activation type (parameters stay float32)
+__all__ = ["TrainConfig", "TrainResult", "build_model", "evaluate_model", "train"]
 
 
 @dataclasses.dataclass
@@ -73,11 +48,11 @@ def _rank() -> tuple[int, int]:
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> this process's GPU when PyTorch sees one (LOCAL_RANK under torchrun), else the CPU."""
     if name not in ("auto", "cpu", "cuda"):
-        raise LgnError(f"--device must be auto, cpu or cuda, got {name!r}")
+        raise ParameterError(f"device must be auto, cpu or cuda, got {name!r}", "device")
     if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise LgnError("--device cuda: PyTorch sees no CUDA GPU on this machine (use --device cpu)")
+        raise ParameterError("device cuda: PyTorch sees no CUDA GPU on this machine (use device cpu)", "device")
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
 
 
@@ -121,44 +96,46 @@ class Progress:
             print(file=sys.stderr)
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Train per ``cfg``; write the best discretized checkpoint to ``cfg.out`` and metrics as JSONL."""
-    rank, world = _rank()
-    if cfg.batch_size % world:
-        raise LgnError(f"--batch-size {cfg.batch_size} must be divisible by the {world} processes")
-    if cfg.parametrization == "op" and cfg.arity != 2:
-        raise LgnError("--parametrization op has 2-input gates only: use --arity 2 (or iwp)")
-    if cfg.steps < 0 or cfg.eval_every < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
-        raise LgnError("--steps >= 0, --eval-every >= 1, --batch-size >= 1 and --lr > 0 are required")
-    if cfg.implementation not in ("auto", "torch", "kernels"):
-        raise LgnError(f"--implementation must be auto, torch or kernels, got {cfg.implementation!r}")
-    device = resolve_device(cfg.device)
-    if cfg.activations not in ACTIVATION_DTYPES:
-        raise LgnError(f"--activations must be one of {sorted(ACTIVATION_DTYPES)}, got {cfg.activations!r}")
-    activation_dtype = ACTIVATION_DTYPES[cfg.activations]
-    torch.manual_seed(cfg.seed)
+@dataclasses.dataclass
+class _Data:
+    """A run's data, encoded: training bits (CPU), evaluation bits and labels (on the run's device)."""
+
+    encoder: Encoder
+    classes: int
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_eval: torch.Tensor
+    y_eval: torch.Tensor
+
+
+def _prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
     data = load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.width % data.classes:
-        raise LgnError(f"--width {cfg.width} must be a multiple of the {data.classes} classes of {cfg.dataset}")
-    try:
-        thresholds = encoding.fit_thresholds(data.x_train, cfg.thresholds, cfg.threshold_method, data.value_range)
-    except ValueError as exc:
-        raise LgnError(str(exc)) from None
+        raise ParameterError(
+            f"width {cfg.width} must be a multiple of the {data.classes} classes of {cfg.dataset}", "width"
+        )
+    thresholds = encoding.fit_thresholds(data.x_train, cfg.thresholds, cfg.threshold_method, data.value_range)
     encoder = encoding.encoder_from_thresholds(thresholds)
     if cfg.crop is not None:
-        try:
-            encoder = encoding.center_crop(encoder, cfg.crop)
-        except ValueError as exc:
-            raise LgnError(str(exc)) from None
-    x_train = torch.as_tensor(encoding.encode(encoder, data.x_train), dtype=torch.uint8)
-    y_train = torch.as_tensor(data.y_train)
-    n_test = len(data.x_test) if cfg.eval_samples is None else min(cfg.eval_samples, len(data.x_test))
-    x_test = torch.as_tensor(encoding.encode(encoder, data.x_test[:n_test]), dtype=torch.uint8).to(device)
-    y_test = torch.as_tensor(data.y_test[:n_test]).to(device)
+        encoder = encoding.center_crop(encoder, cfg.crop)
+    n_eval = len(data.x_test) if cfg.eval_samples is None else min(cfg.eval_samples, len(data.x_test))
+    return _Data(
+        encoder,
+        data.classes,
+        torch.as_tensor(encoding.encode(encoder, data.x_train), dtype=torch.uint8),
+        torch.as_tensor(data.y_train),
+        torch.as_tensor(encoding.encode(encoder, data.x_test[:n_eval]), dtype=torch.uint8).to(device),
+        torch.as_tensor(data.y_test[:n_eval]).to(device),
+    )
+
+
+def build_model(cfg: TrainConfig, in_features: int, classes: int) -> LogicNet:
+    """The network ``cfg`` describes over ``in_features`` input bits (initialised on the CPU: the same weights
+    whatever the device)."""
     try:
-        model = LogicNet(
-            x_train.shape[1],
-            data.classes,
+        return LogicNet(
+            in_features,
+            classes,
             cfg.layers,
             cfg.width,
             cfg.arity,
@@ -171,8 +148,63 @@ def train(cfg: TrainConfig) -> TrainResult:
         )
     except ValueError as exc:
         raise LgnError(str(exc)) from None
-    model.to(device)  # initialised on the CPU: the same weights whatever the device
-    trained = model
+
+
+class _Log:
+    """Evaluations, the best discretized checkpoint, the JSONL metrics and the progress bar of one run."""
+
+    def __init__(self, cfg: TrainConfig, model: LogicNet, data: _Data, enabled: bool):
+        self.cfg, self.model, self.data, self.enabled = cfg, model, data, enabled
+        self.metrics_path = Path(cfg.metrics or f"{cfg.out}.metrics.jsonl")
+        self.info = {"dataset": cfg.dataset, "config": dataclasses.asdict(cfg)}
+        self.history: list[dict] = []
+        self.best = -1.0
+        self.progress = Progress(cfg.steps, cfg.progress and enabled)
+        self.start = time.perf_counter()
+        if enabled:
+            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            self.metrics_path.write_text("")
+
+    def step(self, step: int, loss: float) -> None:
+        if not self.enabled:
+            return
+        self.progress.update(step, f"loss {loss:.4f}")
+        if step % self.cfg.evaluation_interval == 0 or step == self.cfg.steps:
+            self.evaluate(step, loss)
+
+    def evaluate(self, step: int, loss: float) -> None:
+        scores = evaluate_model(self.model, self.data.x_eval, self.data.y_eval)
+        record = {"step": step, "loss": loss, **scores, "seconds": round(time.perf_counter() - self.start, 3)}
+        if scores["test_acc_discrete"] > self.best:
+            self.best = scores["test_acc_discrete"]
+            save_checkpoint(self.cfg.out, self.model, self.data.encoder, {**self.info, "step": step, **scores})
+        record["best_discrete"] = self.best
+        self.history.append(record)
+        with self.metrics_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        self.progress.update(
+            step,
+            f"loss {loss:.4f} acc {scores['test_acc']:.4f} discrete {scores['test_acc_discrete']:.4f} "
+            f"best {self.best:.4f}",
+            force=True,
+        )
+
+    def interrupted(self) -> None:
+        if self.enabled and not Path(self.cfg.out).exists():
+            save_checkpoint(self.cfg.out, self.model, self.data.encoder, {**self.info, "step": "interrupted"})
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Train per ``cfg``; write the best discretized checkpoint to ``cfg.out`` and metrics as JSONL."""
+    rank, world = _rank()
+    if cfg.batch_size % world:
+        raise ParameterError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes", "batch_size")
+    device = resolve_device(cfg.device)
+    activation_dtype = ACTIVATION_DTYPES[cfg.activations]
+    torch.manual_seed(cfg.seed)
+    data = _prepare_data(cfg, device)
+    model = build_model(cfg, data.x_train.shape[1], data.classes).to(device)
+    trained: torch.nn.Module = model
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
@@ -181,65 +213,27 @@ def train(cfg: TrainConfig) -> TrainResult:
         model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay if cfg.parametrization == "op" else 0.0
     )
     sampler = torch.Generator().manual_seed(cfg.seed + 1)
-    metrics_path = Path(cfg.metrics or f"{cfg.out}.metrics.jsonl")
-    if rank == 0:
-        metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        metrics_path.write_text("")
-    info = {"dataset": cfg.dataset, "config": dataclasses.asdict(cfg)}
-    history: list[dict] = []
-    best = -1.0
-    progress = Progress(cfg.steps, cfg.progress and rank == 0)
-    start = time.perf_counter()
+    log = _Log(cfg, model, data, enabled=rank == 0)
     local = cfg.batch_size // world
-    loss_value = float("nan")
     interrupted = False
-
-    def checkpoint_and_log(step: int) -> None:
-        nonlocal best
-        scores = evaluate_model(model, x_test, y_test)
-        record = {
-            "step": step,
-            "loss": loss_value,
-            **scores,
-            "seconds": round(time.perf_counter() - start, 3),
-        }
-        if scores["test_acc_discrete"] > best:
-            best = scores["test_acc_discrete"]
-            save_checkpoint(cfg.out, model, encoder, {**info, "step": step, **scores})
-        record["best_discrete"] = best
-        history.append(record)
-        with metrics_path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        progress.update(
-            step,
-            f"loss {loss_value:.4f} acc {scores['test_acc']:.4f} "
-            f"discrete {scores['test_acc_discrete']:.4f} best {best:.4f}",
-            force=True,
-        )
-
     try:
         for step in range(1, cfg.steps + 1):
-            index = torch.randint(0, len(x_train), (cfg.batch_size,), generator=sampler)
+            index = torch.randint(0, len(data.x_train), (cfg.batch_size,), generator=sampler)
             index = index[rank * local : (rank + 1) * local]
-            logits = trained(x_train[index].to(device).to(activation_dtype))
-            loss = nnf.cross_entropy(logits, y_train[index].to(device))
+            logits = trained(data.x_train[index].to(device).to(activation_dtype))
+            loss = nnf.cross_entropy(logits, data.y_train[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_value = float(loss.detach())
-            if rank == 0:
-                progress.update(step, f"loss {loss_value:.4f}")
-                if step % cfg.eval_every == 0 or step == cfg.steps:
-                    checkpoint_and_log(step)
+            log.step(step, float(loss.detach()))
         if cfg.steps == 0 and rank == 0:
-            checkpoint_and_log(0)
+            log.evaluate(0, float("nan"))
     except KeyboardInterrupt:
         interrupted = True
-        if rank == 0 and not Path(cfg.out).exists():
-            save_checkpoint(cfg.out, model, encoder, {**info, "step": "interrupted"})
+        log.interrupted()
     finally:
-        progress.close()
-    return TrainResult(model, encoder, history, best, time.perf_counter() - start, interrupted)
+        log.progress.close()
+    return TrainResult(model, data.encoder, log.history, log.best, time.perf_counter() - log.start, interrupted)
 
 
 def setup_distributed(device: str = "cpu") -> bool:

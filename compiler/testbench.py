@@ -1,5 +1,6 @@
-"""cocotb testbench for an emitted lgn module: drives every vector, checks every score and the class
-against the IR evaluator's answers (computed before the simulation), records what it saw.
+"""The cocotb testbench for an emitted lgn module, run by :func:`lgn.compiler.hdl_sim.simulate` as the test
+module ``lgn.compiler.testbench``: drives every vector, checks every score and the class against the IR
+evaluator's answers (computed before the simulation), records what it saw.
 
 Data in: the .npz named by LGN_TB_DATA (inputs as little-endian bytes per vector, expected scores and
 classes, the interface). Results out: the .npz named by LGN_TB_OUT.

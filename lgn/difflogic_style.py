@@ -16,14 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler import truth
-from compiler.ir import GateGraph
+from lgn.compiler.ir import GateGraph
+from lgn.compiler.lowering import Dialect, gate_expression
 
-_EXPR = {
-    0x0: "0", 0x1: "~({a} | {b})", 0x2: "{a} & ~{b}", 0x3: "~{b}", 0x4: "~{a} & {b}", 0x5: "~{a}",
-    0x6: "{a} ^ {b}", 0x7: "~({a} & {b})", 0x8: "{a} & {b}", 0x9: "~({a} ^ {b})", 0xA: "{a}",
-    0xB: "{a} | ~{b}", 0xC: "{b}", 0xD: "~{a} | {b}", 0xE: "{a} | {b}", 0xF: "~(uint64_t)0",
-}  # fmt: skip
+# difflogic writes plain 64-bit integer expressions: the shared gate functions in that dialect.
+_WORD = Dialect("0", "~(uint64_t)0")
 
 
 def emit(graph: GateGraph) -> str:
@@ -46,7 +43,7 @@ def emit(graph: GateGraph) -> str:
         "static void net(const uint64_t *inp, uint64_t *out) {",
     ]
     for i, (row, table) in enumerate(zip(graph.fanins.tolist(), graph.tables.tolist())):
-        expr = _EXPR[table].format(a=name(row[0]), b=name(row[1]))
+        expr = gate_expression(table, name(row[0]), name(row[1]), _WORD)
         lines.append(f"    const uint64_t v{graph.first_gate + i} = {expr};")
     for j, (node, neg) in enumerate(zip(graph.outputs.tolist(), graph.output_negated.tolist())):
         lines.append(f"    out[{j}] = {'~' if neg else ''}{name(node)};")
@@ -110,6 +107,3 @@ class BaselineNet:
         for path in self.folder.iterdir():
             os.unlink(path)
         self.folder.rmdir()
-
-
-assert truth  # the gate tables above follow compiler.truth's bit order

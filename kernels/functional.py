@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from compiler.truth import DIFFLOGIC_TABLES
+from lgn.compiler.truth import DIFFLOGIC_TABLES
 
 RHOS = ("sin01", "sigmoid")
 

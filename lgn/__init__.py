@@ -1,0 +1,13 @@
+"""lgn: logic gate networks, trained in PyTorch, compiled to bit-parallel C and Verilog.
+
+One installed namespace. Its parts, lowest first (no part imports one above it; a test walks the imports):
+
+- ``lgn.compiler``: the gate-graph IR, the passes, the C and Verilog backends and the verifiers (numpy only).
+- ``lgn.kernels``: the gate math in pure torch and the operators that run it fast (CUDA, vectorised C++).
+- ``lgn.training``: datasets, encoders, layers, the trainer, checkpoints and the export to the IR.
+- ``lgn`` itself (this folder): the application layer, the ``lgn`` command line and the demo.
+"""
+
+from lgn.compiler.lowering import VERSION as __version__
+
+__all__ = ["__version__"]

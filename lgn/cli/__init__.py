@@ -1,0 +1,57 @@
+"""The ``lgn`` command line. Exit codes: 0 success, 1 a check failed, 2 bad usage or bad input (one line on
+stderr, ``lgn: error: ...``), 130 interrupted.
+
+One module per command group, each holding its commands' arguments next to their handlers; the libraries
+below speak parameters and raise :class:`~lgn.compiler.errors.LgnError`, which this module prints with the
+parameters named by their flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lgn.compiler.errors import LgnError
+
+from . import bench, demo, graphs, synth, train, verify
+from . import compile as compile_group
+from .common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, missing_extra, user_message
+
+COMMAND_GROUPS = (graphs, verify, train, compile_group, synth, bench, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lgn", description="Logic gate networks: train, compile, verify.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LgnError as exc:
+        print(f"lgn: error: {user_message(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        print(
+            f"lgn: error: lgn {args.command} needs the [{extra}] extra ({exc.name} is not installed): "
+            f"pip install 'lgn[{extra}]'",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("lgn: error: out of memory (try a smaller network or fewer vectors)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("lgn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

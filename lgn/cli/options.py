@@ -1,0 +1,76 @@
+"""Command-line options generated from a configuration dataclass's fields (their defaults, help and choices),
+so a setting is described once, in the library, and every command that exposes it agrees."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from typing import Any
+
+from .common import flag
+
+
+def _value_type(field: dataclasses.Field, owner: type) -> type:
+    """The field's scalar type, without ``| None``."""
+    hint = typing.get_type_hints(owner)[field.name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return hint
+
+
+def add_config_options(
+    parser: argparse.ArgumentParser, config: type, skip: tuple[str, ...] = (), defaults: Any = None
+) -> None:
+    """One option per field of ``config`` that is meant for the command line, except those in ``skip``.
+
+    Booleans that default to True become ``--no-NAME`` switches. Values are passed through unchanged: the
+    configuration validates them when the command builds it (:func:`config_from_args`).
+    """
+    for field in dataclasses.fields(config):
+        if field.name in skip or not field.metadata.get("cli", True):
+            continue
+        default = getattr(defaults, field.name) if defaults is not None else field.default
+        help_text = field.metadata.get("help", "")
+        kind = _value_type(field, config)
+        if kind is bool:
+            name = flag(field.name) if not default else f"--no-{field.name.replace('_', '-')}"
+            action = "store_false" if default else "store_true"
+            parser.add_argument(name, dest=field.name, action=action, default=default, help=help_text)
+            continue
+        shown = f" (default: {default})" if default is not None else ""
+        parser.add_argument(
+            flag(field.name),
+            dest=field.name,
+            type=kind,
+            default=default,
+            choices=field.metadata.get("choices"),
+            help=help_text + shown,
+            metavar=None if field.metadata.get("choices") else field.name.upper(),
+        )
+
+
+def config_from_args(config: type, args: argparse.Namespace, **overrides: Any):
+    """A ``config`` built from the parsed options (fields the command does not expose keep their defaults)."""
+    names = {f.name for f in dataclasses.fields(config)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    values.update(overrides)
+    return config(**values)
+
+
+def command_line(program: str, cfg: Any, skip: tuple[str, ...] = ()) -> str:
+    """The shortest command that rebuilds ``cfg``: ``program`` with an option for each field that differs
+    from the default (except those in ``skip``)."""
+    import shlex
+
+    words = [program]
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        if field.name in skip or value == field.default or not field.metadata.get("cli", True):
+            continue
+        if isinstance(value, bool):
+            words.append(flag(field.name) if value else f"--no-{field.name.replace('_', '-')}")
+        else:
+            words += [flag(field.name), shlex.quote(str(value))]
+    return " ".join(words)

@@ -1,0 +1,59 @@
+"""``lgn train`` and ``lgn export``: the commands that need PyTorch (imported only when one runs, so the
+compiler's commands never load torch)."""
+
+from __future__ import annotations
+
+import os
+
+from lgn.compiler import formats
+from lgn.compiler.errors import LgnError
+from lgn.training.config import TrainConfig
+
+from .common import EXIT_INTERRUPTED, EXIT_OK, load_any
+from .options import add_config_options, config_from_args
+
+
+def cmd_train(args) -> int:
+    cfg = config_from_args(TrainConfig, args)  # validates every value before torch is even imported
+    import torch
+
+    from lgn.training.trainer import setup_distributed, train
+
+    distributed = setup_distributed(cfg.device)
+    try:
+        result = train(cfg)
+    finally:
+        if distributed:
+            torch.distributed.destroy_process_group()
+    if result.interrupted:
+        print(f"interrupted; the best checkpoint so far is {cfg.out}")
+        return EXIT_INTERRUPTED
+    if int(os.environ.get("RANK", "0")) == 0:
+        last = result.history[-1] if result.history else {}
+        print(
+            f"trained {cfg.steps} steps in {result.seconds:.1f} s; best discretized test accuracy "
+            f"{result.best_discrete:.4f} (last: relaxed {last.get('test_acc', float('nan')):.4f}, "
+            f"discretized {last.get('test_acc_discrete', float('nan')):.4f}); wrote {cfg.out}"
+        )
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    graph = load_any(args.model)
+    try:
+        formats.save_npz(graph, args.out)
+    except OSError as exc:
+        raise LgnError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    print(f"wrote {args.out}: {graph.n_inputs} inputs, {graph.n_gates} gates, {graph.n_classes} classes")
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a logic gate network (OP or IWP) on an offline dataset")
+    add_config_options(p, TrainConfig)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="export a trained model's discretized network as an IR graph")
+    p.add_argument("model")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,171 @@
+"""``lgn verify``: hold an implementation against the reference evaluator, bit for bit.
+
+- ``lgn verify MODEL --dataset D``: the discretized torch model against its IR on a test split;
+- ``lgn verify G --against G2``: the evaluator on G2 against G;
+- ``lgn verify G --backend c``: every runnable ISA and code shape of the C library;
+- ``lgn verify G --backend verilog``: the Verilog under a simulator.
+
+``--formal`` has one meaning: prove with ABC that the implementation's gate network computes the reference
+graph's output bits (G2 against G; the emitted Verilog against G). Every verify prints
+``N vectors, M mismatches`` last and exits 1 unless M is 0.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lgn.compiler import c_build, c_emit, formal, formats, hdl_sim
+from lgn.compiler.errors import LgnError, ParameterError
+from lgn.compiler.ir import GateGraph
+from lgn.compiler.verify import Comparison, test_vectors, verify_c, verify_c_features, verify_graphs
+
+from .common import EXIT_CHECK_FAILED, EXIT_OK, load_any
+
+
+def _report(comparison: Comparison) -> int:
+    if comparison.first is not None:
+        print(comparison.first.describe())
+    print(comparison.summary())
+    return EXIT_OK if comparison.ok else EXIT_CHECK_FAILED
+
+
+def _dataset(graph: GateGraph, args) -> tuple[np.ndarray, np.ndarray]:
+    """Raw features and input bits of the test split (through the graph's encoder)."""
+    from lgn.training.data import encoded_test_split
+
+    if graph.encoder is None:
+        raise LgnError("--dataset needs a graph with encoder thresholds (exported from a trained model)")
+    raw, bits, _ = encoded_test_split(graph.encoder, args.dataset, args.data_dir)
+    return raw, bits
+
+
+def _vectors(graph: GateGraph, args) -> tuple[np.ndarray | None, np.ndarray, bool, str]:
+    """(raw features or None, input bits, exhaustive, how they were chosen), limited by ``--limit``."""
+    if args.dataset:
+        raw, bits = _dataset(graph, args)
+        exhaustive, how = False, f"{args.dataset} test split"
+    else:
+        raw = None
+        bits, exhaustive = test_vectors(graph.n_inputs, args.vectors, args.seed)
+        how = "exhaustive" if exhaustive else f"structured + {args.vectors} random, seed {args.seed}"
+    if args.limit is not None:
+        bits = bits[: args.limit]
+        raw = raw[: args.limit] if raw is not None else None
+    return raw, bits, exhaustive, how
+
+
+def _verify_model(args) -> int:
+    from lgn.training.checkpoint import load_checkpoint
+    from lgn.training.data import encoded_test_split
+    from lgn.training.export import to_graph, verify_model
+
+    model, encoder, _ = load_checkpoint(args.graph)
+    graph = to_graph(model, encoder)
+    _, bits, labels = encoded_test_split(encoder, args.dataset, args.data_dir)
+    start = time.perf_counter()
+    comparison = verify_model(model, graph, bits)
+    assert comparison.got is not None and comparison.expected is not None
+    print(
+        f"discretized torch accuracy {np.mean(comparison.got.classes == labels):.4f}, IR evaluator accuracy "
+        f"{np.mean(comparison.expected.classes == labels):.4f} ({args.dataset} test split, "
+        f"{time.perf_counter() - start:.1f} s)"
+    )
+    return _report(comparison)
+
+
+def _verify_c(graph: GateGraph, args) -> int:
+    raw, bits, exhaustive, how = _vectors(graph, args)
+    isas = c_build.host_isas() if args.isa == "all" else [c_build.resolve_isa(args.isa)]
+    shapes = ["table"] + (["straight"] if graph.n_gates <= 5 * c_emit.STRAIGHT_LINE_MAX_GATES else [])
+    total = Comparison(0, np.zeros(0, dtype=np.int64), exhaustive)
+    for isa in isas:
+        for shape in shapes:
+            start = time.perf_counter()
+            net = c_build.compile_c(graph, isa=isa, shape=shape)
+            report = verify_c(graph, net, bits, exhaustive)
+            print(f"C {isa}/{shape} vs evaluator ({how}): {report.summary()} in {time.perf_counter() - start:.2f} s")
+            total += report
+            if raw is not None and raw.dtype in (np.uint8, np.float32):
+                # The raw-feature entry points too: the thresholds applied in C.
+                from_raw = verify_c_features(graph, net, raw)
+                print(f"C {isa}/{shape} from raw {raw.dtype}: {from_raw.summary()}")
+                total += from_raw
+    return _report(total)
+
+
+def _prove(reference: GateGraph, other: GateGraph | None, what: str) -> bool:
+    start = time.perf_counter()
+    proven = formal.prove_verilog(reference) if other is None else formal.prove_graphs(reference, other)
+    verdict = "equivalent" if proven else "NOT equivalent"
+    print(f"formal (ABC cec), {what}: {verdict} in {time.perf_counter() - start:.1f} s")
+    return proven
+
+
+def _verify_verilog(graph: GateGraph, args) -> int:
+    if args.formal and not _prove(graph, None, f"the Verilog's gate network vs the graph ({graph.n_gates} gates)"):
+        return EXIT_CHECK_FAILED
+    raw, bits, _, how = _vectors(graph, args)
+    if raw is not None and raw.dtype != np.uint8:
+        raw = None  # tabular features: the Verilog takes the encoded bits
+    mode = "bubbles" if args.bubbles else "back-to-back"
+    result = hdl_sim.simulate(graph, bits, sim=args.sim, pipeline=args.pipeline, raw=raw, mode=mode, seed=args.seed)
+    timing = f", latency {result.latency} cycles" if args.pipeline else ""
+    print(
+        f"Verilog on {args.sim} vs evaluator ({how}{timing}): build {result.build_seconds:.1f} s, "
+        f"simulation {result.sim_seconds:.1f} s ({result.vectors / max(result.sim_seconds, 1e-9):.0f} vectors/s)"
+    )
+    if not result.latency_ok:
+        print(f"latency: outputs came after {result.latency} cycles, the design documents a different latency")
+    print(result.summary())
+    return EXIT_OK if result.ok else EXIT_CHECK_FAILED
+
+
+def _verify_against(graph: GateGraph, args) -> int:
+    other = load_any(args.against)
+    start = time.perf_counter()
+    bits, exhaustive = test_vectors(graph.n_inputs, args.vectors, args.seed)
+    report = verify_graphs(graph, other, bits, exhaustive)
+    how = "exhaustive" if exhaustive else f"structured + {args.vectors} random, seed {args.seed}"
+    print(f"evaluator vs evaluator ({how}) in {time.perf_counter() - start:.2f} s")
+    proven = _prove(graph, other, "the second graph vs the first") if args.formal else True
+    code = _report(report)
+    return code if proven else EXIT_CHECK_FAILED
+
+
+def cmd_verify(args) -> int:
+    if args.vectors < 0:
+        raise ParameterError(f"vectors must not be negative, got {args.vectors}", "vectors")
+    if args.formal and args.backend == "c":
+        raise ParameterError("formal applies to --against G2 and --backend verilog, not to the C library", "formal")
+    if args.dataset and args.backend is None and args.against is None:
+        if not formats.looks_like_checkpoint(args.graph):
+            raise LgnError("verify --dataset without --backend compares a trained MODEL with its IR: give a model")
+        return _verify_model(args)
+    graph = load_any(args.graph)
+    if args.backend == "c":
+        return _verify_c(graph, args)
+    if args.backend == "verilog":
+        return _verify_verilog(graph, args)
+    if args.against is None:
+        raise LgnError("nothing to verify against: give --against G2.npz or --backend c")
+    return _verify_against(graph, args)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("verify", help="check that two implementations agree bit for bit")
+    p.add_argument("graph")
+    p.add_argument("--against", help="a second graph to compare with the first")
+    p.add_argument("--vectors", type=int, default=10_000, help="random vectors (beyond the structured ones)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--formal", action="store_true", help="also prove the implementation equal to the graph (ABC)")
+    p.add_argument("--backend", choices=["c", "verilog"], help="check a compiled backend against the evaluator")
+    p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus", help="with --backend verilog")
+    p.add_argument("--pipeline", type=int, help="with --backend verilog: register stage every N logic levels")
+    p.add_argument("--bubbles", action="store_true", help="pipelined: random gaps between inputs")
+    p.add_argument("--limit", type=int, help="use only the first N vectors")
+    p.add_argument("--isa", default="all", help="with --backend c: native, avx512, avx2, portable or all")
+    p.add_argument("--dataset", help="verify on a dataset's test split (a model, or a graph with an encoder)")
+    p.add_argument("--data-dir", help="folder of the dataset (cifar10, cifar100, idx)")
+    p.set_defaults(func=cmd_verify)

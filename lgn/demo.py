@@ -1,0 +1,255 @@
+"""``lgn demo``: the main job end to end. Train a network on an offline dataset, export and simplify it,
+compile it to a C library and run it on the whole test split, emit Verilog and simulate it (Verilator on
+the whole test split, Icarus on a sample), synthesize it with yosys, and write one folder with the
+artifacts, report.md and PNG plots. Exits non-zero if any two implementations disagree."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lgn.compiler import c_build, c_emit, formats, hdl_sim, hdl_tools, pipeline, verilog_emit
+from lgn.compiler.errors import LgnError
+from lgn.compiler.ir import GateGraph
+from lgn.compiler.verify import Comparison, verify_c, verify_c_features, verify_graphs
+from lgn.training.checkpoint import load_checkpoint
+from lgn.training.config import TrainConfig
+from lgn.training.data import encoded_test_split
+from lgn.training.export import to_graph, verify_model
+from lgn.training.trainer import train
+
+from .benchmark import rate
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSettings:
+    """What the demo does beyond training."""
+
+    out: Path
+    icarus_sample: int = 300
+    synth: bool = True
+    synth_timeout: float = 600.0
+
+
+def _plot_curves(path: Path, history: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in history]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    ax.plot(steps, [r["test_acc"] for r in history], marker="o", label="relaxed (continuous)")
+    ax.plot(steps, [r["test_acc_discrete"] for r in history], marker="o", label="discretized")
+    ax.set(title="Test accuracy during training", xlabel="step", ylabel="accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plot_gates(path: Path, before: GateGraph, after: GateGraph) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    depth = max(before.depth, after.depth, 1)
+    levels = np.arange(1, depth + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    width = 0.4
+    ax.bar(levels - width / 2, np.bincount(before.levels, minlength=depth + 1)[1:], width, label="exported")
+    ax.bar(levels + width / 2, np.bincount(after.levels, minlength=depth + 1)[1:], width, label="simplified")
+    ax.set(title="Gates per layer (logic level)", xlabel="level", ylabel="gates")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+@dataclasses.dataclass
+class _Report:
+    """The figures of one demo run, in the order report.md lists them."""
+
+    accuracy: dict[str, float] = dataclasses.field(default_factory=dict)
+    checks: dict[str, Comparison] = dataclasses.field(default_factory=dict)
+    figures: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        rows = [f"| accuracy: {k} | {v:.4f} |" for k, v in self.accuracy.items()]
+        rows += [f"| mismatches: {k} | {v.mismatches} |" for k, v in self.checks.items()]
+        return rows + [f"| {k} | {v} |" for k, v in self.figures]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks.values())
+
+
+def _accuracy(classes: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(classes == labels)) if len(classes) == len(labels) else float("nan")
+
+
+def _check_c(simple: GateGraph, raw: np.ndarray, bits: np.ndarray, labels, out: Path, report: _Report) -> None:
+    say("compiling the C library and running it on the test split")
+    isa = c_build.resolve_isa("native")
+    (out / "c").mkdir(exist_ok=True)
+    for name, text in c_emit.library_files(simple, isa=isa).files.items():
+        (out / "c" / name).write_text(text)
+    start = time.perf_counter()
+    net = c_build.compile_c(simple, isa=isa, threads=1)
+    t_compile = time.perf_counter() - start
+    features_u8 = raw.dtype == np.uint8
+    check = verify_c_features(simple, net, raw) if features_u8 else verify_c(simple, net, bits)
+    report.checks["IR vs C (scores and class)"] = check
+    assert check.got is not None
+    report.accuracy["compiled C"] = _accuracy(check.got.classes, labels)
+    feed = raw if features_u8 else bits
+    call = net.predict_features if features_u8 else net.predict
+    big = np.concatenate([feed] * max(1, 50_000 // len(feed)))
+    rate_one = rate(call, big)
+    net.threads = os.cpu_count() or 1
+    rate_all = rate(call, big)
+    report.figures += [
+        (f"C: build + load ({isa})", f"{t_compile:.1f} s"),
+        (
+            f"C throughput, one core, {'uint8 pixels' if features_u8 else 'input bits'} to classes",
+            f"{rate_one / 1e6:.2f} M samples/s",
+        ),
+        (f"C throughput, all {os.cpu_count()} cores", f"{rate_all / 1e6:.2f} M samples/s"),
+    ]
+
+
+def _check_verilog(simple: GateGraph, raw, bits, labels, out: Path, settings: DemoSettings, report: _Report) -> None:
+    say("emitting Verilog and simulating it (Verilator on the whole test split, Icarus on a sample)")
+    features_u8 = raw.dtype == np.uint8
+    (out / "verilog").mkdir(exist_ok=True)
+    raw_hdl = raw if features_u8 else None
+    for name, text in verilog_emit.package_files(simple, raw_input=features_u8).files.items():
+        (out / "verilog" / name).write_text(text)
+    build_root = out / "verilog" / "sim"
+    verilator = hdl_sim.simulate(simple, bits, sim="verilator", raw=raw_hdl, build_root=build_root)
+    sample = min(settings.icarus_sample, len(bits))
+    icarus = hdl_sim.simulate(
+        simple,
+        bits[:sample],
+        sim="icarus",
+        raw=raw_hdl[:sample] if raw_hdl is not None else None,
+        build_root=build_root,
+    )
+    report.checks["IR vs Verilog on Verilator"] = verilator.comparison
+    report.checks[f"IR vs Verilog on Icarus ({sample} samples)"] = icarus.comparison
+    report.accuracy["Verilog on Verilator"] = _accuracy(verilator.classes, labels)
+    report.figures.append(
+        ("Verilator: build, simulation", f"{verilator.build_seconds:.0f} s, {verilator.sim_seconds:.0f} s")
+    )
+
+
+def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report) -> None:
+    say(f"synthesizing with yosys (LUT6, generic; at most {settings.synth_timeout:.0f} s)")
+    try:
+        parts = hdl_tools.synth_report(simple, target="generic", timeout=settings.synth_timeout, progress=say)
+    except hdl_tools.SynthTimeout as exc:
+        say(f"synthesis stopped: {exc}; the report has no LUT counts (raise --synth-timeout, or run lgn synth)")
+        report.figures.append(("yosys synthesis", f"stopped: {exc}"))
+        return
+    for part in parts:
+        report.figures.append((f"yosys LUT6 / FF: {part.name}", f"{part.luts} / {part.ffs} (`{part.script}`)"))
+
+
+def _reproduce(cfg: TrainConfig, out: Path) -> list[str]:
+    from lgn.cli.options import command_line
+
+    model_arg = f"{out}/model.safetensors"
+    return [
+        "",
+        "Reproduce each figure:",
+        "",
+        f"- training: `{command_line('lgn train', cfg.replace(out=model_arg), skip=('progress', 'metrics'))}`",
+        f"- torch vs IR: `lgn verify {model_arg} --dataset {cfg.dataset}`",
+        f"- C vs IR: `lgn verify {model_arg} --backend c --dataset {cfg.dataset}`",
+        f"- Verilog vs IR: `lgn verify {model_arg} --backend verilog --sim verilator --dataset {cfg.dataset}`",
+        f"- LUTs: `lgn synth {model_arg}`; gates: `lgn simplify {out}/graph.npz --out s.npz`",
+        f"- throughput: `lgn bench {model_arg}`",
+        "",
+        "Plots: training_curves.png, gates_per_layer.png.",
+    ]
+
+
+def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
+    """Train per ``cfg`` (its ``out`` is replaced by the demo folder's model), then check every
+    implementation against the evaluator and write the report. 0 when all agree, 1 otherwise."""
+    out = settings.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LgnError(f"{out}: cannot create the output folder: {exc.strerror or exc}") from None
+    cfg = cfg.replace(out=str(out / "model.safetensors"), metrics=None)
+    say(
+        f"training {cfg.parametrization.upper()} {cfg.layers} x {cfg.width} (arity {cfg.arity}) on {cfg.dataset} "
+        f"for {cfg.steps} steps"
+    )
+    result = train(cfg)
+    if result.interrupted:
+        say("interrupted")
+        return 130
+    _plot_curves(out / "training_curves.png", result.history)
+    model, encoder, info = load_checkpoint(cfg.out)  # the best discretized checkpoint
+    raw, bits, labels = encoded_test_split(encoder, cfg.dataset, cfg.data_dir)
+
+    say("exporting and simplifying")
+    graph = to_graph(model, encoder)
+    formats.save_npz(graph, out / "graph.npz")
+    start = time.perf_counter()
+    simple = pipeline.simplify(graph)
+    t_simplify = time.perf_counter() - start
+    formats.save_npz(simple, out / "graph.simplified.npz")
+    _plot_gates(out / "gates_per_layer.png", graph, simple)
+    pass_share = pipeline.pass_through_count(graph) / max(1, graph.n_gates)
+
+    report = _Report()
+    with torch.no_grad():
+        relaxed = model(torch.as_tensor(bits, dtype=torch.float32)).argmax(-1).numpy()
+    model_check = verify_model(model, graph, bits)
+    simplify_check = verify_graphs(graph, simple, bits)
+    assert model_check.got is not None and simplify_check.got is not None
+    report.accuracy["relaxed (continuous) network, torch"] = _accuracy(relaxed, labels)
+    report.accuracy["discretized network, torch"] = _accuracy(model_check.got.classes, labels)
+    report.accuracy["IR evaluator (simplified graph)"] = _accuracy(simplify_check.got.classes, labels)
+    report.checks["discretized torch vs IR (exported)"] = model_check
+    report.checks["IR exported vs IR simplified"] = simplify_check
+    _check_c(simple, raw, bits, labels, out, report)
+    _check_verilog(simple, raw, bits, labels, out, settings, report)
+    report.figures[:0] = [
+        ("gates exported", f"{graph.n_gates} ({pass_share:.1%} pass-throughs)"),
+        (
+            "gates after simplification (pass-throughs removed, as the literature counts)",
+            f"{simple.n_gates} (in {t_simplify:.2f} s)",
+        ),
+    ]
+    if settings.synth:
+        _synthesize(simple, settings, report)
+
+    title = [
+        f"# lgn demo: {cfg.parametrization.upper()} on {cfg.dataset}",
+        "",
+        f"{cfg.layers} x {cfg.width} gates of {cfg.arity} inputs, {cfg.steps} steps in {result.seconds / 60:.1f} min; "
+        f"the best discretized checkpoint is from step {info.get('step')}. Test split: {len(labels)} samples.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+    ]
+    table = report.lines()
+    (out / "report.md").write_text("\n".join(title + table + _reproduce(cfg, out)) + "\n")
+    print("\n".join(title[4:] + table))
+    say(f"wrote {out}/report.md; {'every pair of implementations agrees' if report.ok else 'MISMATCHES FOUND'}")
+    return 0 if report.ok else 1
