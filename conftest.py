@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -14,6 +15,8 @@ settings.load_profile(os.environ.get("LGN_HYPOTHESIS_PROFILE", "default"))
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+    parser.addoption("--run-hdl", action="store_true", help="also run tests marked hdl (simulators, yosys, ABC)")
+    parser.addoption("--update-golden", action="store_true", help="rewrite the golden files from the current emitters")
 
 
 def pytest_configure(config):
@@ -30,13 +33,34 @@ def _cuda_available() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    run_slow = config.getoption("--run-slow")
-    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow")
-    skip_cuda = None
+    """Default ``pytest`` is fast: tests marked slow or hdl run only when asked for (the README's test command
+    asks for both); cuda tests are skipped without a GPU."""
+    skips = {
+        "slow": None if config.getoption("--run-slow") else pytest.mark.skip(reason="slow: run with --run-slow"),
+        "hdl": None if config.getoption("--run-hdl") else pytest.mark.skip(reason="hdl: run with --run-hdl"),
+    }
     if any("cuda" in item.keywords for item in items) and not _cuda_available():
-        skip_cuda = pytest.mark.skip(reason="no CUDA GPU here: the CUDA kernels cannot run on this machine")
+        skips["cuda"] = pytest.mark.skip(reason="no CUDA GPU here: the CUDA kernels cannot run on this machine")
     for item in items:
-        if "slow" in item.keywords and not run_slow:
-            item.add_marker(skip_slow)
-        if "cuda" in item.keywords and skip_cuda is not None:
-            item.add_marker(skip_cuda)
+        for marker, skip in skips.items():
+            if skip is not None and marker in item.keywords:
+                item.add_marker(skip)
+
+
+GOLDEN = Path(__file__).parent / "tests" / "golden"
+
+
+def check_golden(name: str, text: str, update: bool = False) -> None:
+    """``text`` must equal the golden file ``tests/golden/NAME``; with ``update`` the file is rewritten first."""
+    path = GOLDEN / name
+    if update:
+        path.write_text(text)
+    assert path.exists(), f"{path} is missing: run pytest --update-golden once, and review the new file"
+    assert text == path.read_text(), f"{path} differs (regenerate with --update-golden only for an intended change)"
+
+
+@pytest.fixture
+def golden(request):
+    """``golden(name, text)``: :func:`check_golden`, rewriting the file under ``pytest --update-golden``."""
+    update = request.config.getoption("--update-golden")
+    return lambda name, text: check_golden(name, text, update)

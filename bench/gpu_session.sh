@@ -11,10 +11,10 @@ out=bench/results
 mkdir -p "$out"
 status=0
 "$py" -c "import torch; assert torch.cuda.is_available(), 'no GPU visible'; print(torch.cuda.get_device_name(0), torch.__version__)" || exit 1
-echo "== python -m kernels --check"
-"$py" -m kernels --check || status=1
-echo "== python -m kernels --build"
-"$py" -m kernels --build > "$out/kernel-build.txt" 2>&1 || { tail -40 "$out/kernel-build.txt"; status=1; }
+echo "== python -m lgn.kernels --check"
+"$py" -m lgn.kernels --check || status=1
+echo "== python -m lgn.kernels --build"
+"$py" -m lgn.kernels --build > "$out/kernel-build.txt" 2>&1 || { tail -40 "$out/kernel-build.txt"; status=1; }
 echo "== pytest -m cuda tests/test_kernels.py"
 "$py" -m pytest -q -m cuda tests/test_kernels.py 2>&1 | tee "$out/cuda-tests.txt" | tail -15
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1

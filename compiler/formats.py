@@ -52,7 +52,7 @@ def to_npz_bytes(graph: GateGraph) -> bytes:
         fields["encoder_feature"] = graph.encoder.feature
         fields["encoder_threshold"] = graph.encoder.threshold
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **fields)
+    np.savez_compressed(buffer, **fields)  # type: ignore[arg-type]  # numpy's stub types the keywords as bool
     return buffer.getvalue()
 
 
@@ -181,8 +181,13 @@ _KEYED = re.compile(r"(inputs|arity|classes|encoder) (\d+)$")
 def from_text(text: str) -> GateGraph:
     """Parse the text form; raise :class:`GraphFormatError` naming the offending line."""
     header: dict[str, int] = {}
-    fanins, tables, outputs, negated, out_class = [], [], [], [], []
-    features, thresholds = [], []
+    fanins: list[list[int]] = []
+    tables: list[int] = []
+    outputs: list[int] = []
+    negated: list[bool] = []
+    out_class: list[int] = []
+    features: list[int] = []
+    thresholds: list[float] = []
     lines = text.splitlines()
     if not lines or lines[0].strip() != TEXT_HEADER:
         raise GraphFormatError(f"line 1: expected {TEXT_HEADER!r}")

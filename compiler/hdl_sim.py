@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LgnError, ToolMissingError
+from .errors import LgnError, ParameterError, ToolMissingError
 from .ir import GateGraph
 from .verify import Answers, Comparison, compare, evaluator_answers
 from .verilog_emit import emit_verilog, interface
@@ -87,7 +87,7 @@ def _toolchain_fingerprint(sim: str, env: dict[str, str]) -> str:
 
 def check_simulator(sim: str) -> dict[str, str]:
     if sim not in SIMULATORS:
-        raise LgnError(f"unknown simulator {sim!r}; choose {' or '.join(SIMULATORS)}")
+        raise ParameterError(f"sim {sim!r} is unknown; choose {' or '.join(SIMULATORS)}", "sim")
     if sim == "icarus":
         if shutil.which("iverilog") is None or shutil.which("vvp") is None:
             raise ToolMissingError(
@@ -194,7 +194,7 @@ def simulate(
     source_text = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=use_raw)[f"{module}.v"]
     build_dir = _build_dir(source_text, sim, module, env, build_root)
     expected = evaluator_answers(reference if reference is not None else graph, bits, with_outputs=False)
-    rows = raw.astype(np.uint8) if use_raw else np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+    rows = raw.astype(np.uint8) if raw is not None else np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
     data = build_dir / f"data-{os.getpid()}.npz"
     out = build_dir / f"out-{os.getpid()}.npz"
     np.savez(

@@ -145,10 +145,14 @@ class GateGraph:
         mine, theirs = self.encoder, other.encoder
         if (mine is None) != (theirs is None):
             return False
-        if mine is not None and (
-            mine.n_features != theirs.n_features
-            or not np.array_equal(mine.feature, theirs.feature)
-            or not np.array_equal(mine.threshold, theirs.threshold)
+        if (
+            mine is not None
+            and theirs is not None
+            and (
+                mine.n_features != theirs.n_features
+                or not np.array_equal(mine.feature, theirs.feature)
+                or not np.array_equal(mine.threshold, theirs.threshold)
+            )
         ):
             return False
         return (
@@ -243,6 +247,7 @@ def _check_outputs(g: GateGraph) -> None:
 
 def _check_encoder(g: GateGraph) -> None:
     e = g.encoder
+    assert e is not None  # callers check
     if e.feature.shape != (g.n_inputs,) or e.threshold.shape != (g.n_inputs,):
         raise GraphError(
             f"encoder must give a feature and a threshold for each of the {g.n_inputs} inputs, got "

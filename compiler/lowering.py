@@ -54,14 +54,10 @@ VERILOG = Dialect("1'b0", "1'b1")
 
 def render(expr: Expr, a: str, b: str, dialect: Dialect) -> str:
     """``expr`` as text, with operands ``a`` and ``b``; negations of compound terms get parentheses."""
-    if expr == 0:
-        return dialect.zero
-    if expr == 1:
-        return dialect.one
-    if expr == A:
-        return a
-    if expr == B:
-        return b
+    if isinstance(expr, int):
+        return dialect.one if expr else dialect.zero
+    if isinstance(expr, str):
+        return a if expr == A else b
     op, *args = expr
     if op == "not":
         inner = render(args[0], a, b, dialect)

@@ -74,7 +74,7 @@ def _enumerate_cuts(graph: GateGraph, fanins: list[list[int]], k: int) -> list[l
     limit = 4 * CUTS_PER_NODE
     for gate, row in enumerate(fanins):
         node = first + gate
-        merged = {frozenset()}
+        merged: set[frozenset] = {frozenset()}
         for s in sorted({s for s in row if s >= 2}):
             options = [frozenset((s,))] + cuts[s]
             grown = set()

@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from .errors import LgnError, ParameterError
-from .ir import FIRST_INPUT, GateGraph
+from .ir import FIRST_INPUT, Encoder, GateGraph
 from .lowering import (
     VERILOG,
     VERSION,
@@ -159,9 +159,15 @@ def _adder_tree(
     return total
 
 
+def _encoder(graph: GateGraph) -> Encoder:
+    if graph.encoder is None:
+        raise LgnError("raw-feature input needs a graph with encoder thresholds")
+    return graph.encoder
+
+
 def _encoder_assigns(graph: GateGraph) -> list[str]:
     """One comparator per input bit: x[i] = feature > floor(threshold) (exact for integer features)."""
-    e = graph.encoder
+    e = _encoder(graph)
     lines = []
     for i, (feature, t) in enumerate(zip(e.feature.tolist(), integer_thresholds(e).tolist())):
         rhs = "1'b1" if t < 0 else "1'b0" if t >= 255 else f"features[{8 * feature} +: 8] > 8'd{t}"
@@ -294,7 +300,7 @@ def emit_verilog(
         argmax="\n".join(argmax_lines),
     )
     text = _ENV.get_template("lgn_net.v.j2").render(**context)
-    return Emitted({f"{module}.v": text}, shapes, context["model_hash"])
+    return Emitted({f"{module}.v": text}, shapes, model_hash(graph))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,7 +332,7 @@ def interface(
 def emit_encoder(graph: GateGraph, module: str) -> str:
     """The encoder alone (uint8 features in, input bits out), for per-part synthesis reports."""
     check_module_name(module)
-    e = graph.encoder
+    e = _encoder(graph)
     lines = [
         f"module {module} (input wire [{8 * e.n_features - 1}:0] features, output wire [{graph.n_inputs - 1}:0] x);"
     ]

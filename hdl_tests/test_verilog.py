@@ -17,7 +17,6 @@ from lgn.compiler.verify import test_vectors as make_vectors
 from tests.strategies import gate_graphs, tiny_graph
 
 pytestmark = pytest.mark.hdl
-GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
 HAVE_ICARUS = shutil.which("iverilog") is not None
 HAVE_YOSYS = shutil.which("yosys") is not None
 try:
@@ -33,14 +32,6 @@ yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="yosys not installed (bash .ci
 @pytest.fixture(scope="module")
 def build_root(tmp_path_factory):
     return tmp_path_factory.mktemp("hdl")
-
-
-@pytest.mark.parametrize("pipeline_levels", [None, 2])
-def test_golden_verilog(pipeline_levels):
-    files = verilog_emit.emit_verilog(tiny_graph(), pipeline=pipeline_levels)
-    golden = GOLDEN / f"verilog_tiny_{pipeline_levels or 'comb'}.v"
-    assert files["lgn_net.v"] == golden.read_text()
-    assert verilog_emit.emit_verilog(tiny_graph(), pipeline=pipeline_levels) == files
 
 
 @pytest.mark.parametrize(
@@ -149,7 +140,7 @@ def test_missing_simulator_says_how_to_install(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(LgnError, match="apt-get install iverilog"):
         hdl_sim.check_simulator("icarus")
-    with pytest.raises(LgnError, match="unknown simulator"):
+    with pytest.raises(LgnError, match="is unknown; choose icarus or verilator"):
         hdl_sim.check_simulator("modelsim")
 
 

@@ -4,7 +4,7 @@
   ``lgn::op_corners`` (OP's softmax expectation per corner, with autograd) and ``lgn::packed_layer``
   (the discretized layer on bit-packed samples). CUDA tensors run the kernels in ``csrc/``; every other
   device runs the pure-torch reference.
-- ``build``: compiles the kernels on first use; ``python -m kernels --check`` compiles them with nvcc
+- ``build``: compiles the kernels on first use; ``python -m lgn.kernels --check`` compiles them with nvcc
   for sm_80 and sm_90 without a GPU.
 - ``emulation``: the kernels' per-thread code (``csrc/lgn_gate_math.cuh``) built for the host and run
   over every thread index, so their arithmetic and indexing are tested without a GPU.

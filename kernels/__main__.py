@@ -1,5 +1,5 @@
-"""``python -m kernels --check``: compile every CUDA source with nvcc for the target GPUs (no GPU needed);
-``python -m kernels --build``: build and load the extension on this machine (needs a GPU toolchain)."""
+"""``python -m lgn.kernels --check``: compile every CUDA source with nvcc for the target GPUs (no GPU needed);
+``python -m lgn.kernels --build``: build and load the extension on this machine (needs a GPU toolchain)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .build import TARGET_ARCHES, load_extension, main_check
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kernels", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lgn.kernels", description=__doc__)
     parser.add_argument("--check", action="store_true", help="compile every source with nvcc; exit 1 on any error")
     parser.add_argument("--arch", action="append", help=f"compute capability digits (default: {TARGET_ARCHES})")
     parser.add_argument("--build", action="store_true", help="build and import the PyTorch extension")

@@ -1,6 +1,6 @@
 """Building the CUDA kernels: on first use through PyTorch's extension tooling (compiled once, cached under
-``TORCH_EXTENSIONS_DIR``), and ``check()``, which compiles every source with nvcc for the target
-architectures on a machine without a GPU.
+``TORCH_EXTENSIONS_DIR``), and ``check()``, which compiles every source with nvcc, with the flags PyTorch's
+builder adds, for the target architectures on a machine without a GPU.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def check(arches=TARGET_ARCHES, nvcc: str | None = None) -> list[CheckResult]:
                     nvcc,
                     CXX_STANDARD,
                     *NVCC_FLAGS,
+                    *_torch_nvcc_flags(),
                     *gencode_flags([arch]),
                     "-Xcompiler",
                     "-Wall",
@@ -134,7 +135,7 @@ def check(arches=TARGET_ARCHES, nvcc: str | None = None) -> list[CheckResult]:
 
 
 def main_check(arches=TARGET_ARCHES) -> int:
-    """``python -m kernels --check``: print one line per compilation; 0 only if all compiled."""
+    """``python -m lgn.kernels --check``: print one line per compilation; 0 only if all compiled."""
     try:
         results = check(arches)
     except FileNotFoundError as exc:

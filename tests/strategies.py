@@ -101,3 +101,9 @@ def tiny_graph() -> GateGraph:
         output_negated=[False, True, False, False],
         class_offsets=[0, 2, 4],
     )
+
+
+def tiny_encoder_graph() -> GateGraph:
+    """``tiny_graph`` reading raw features: bit i is feature i above its threshold (the direct uint8 path in C),
+    thresholds that always fire (-4) and never fire (300) included."""
+    return tiny_graph().replace(encoder=Encoder(3, np.array([0, 1, 2]), np.array([127.5, -4.0, 300.0])))

@@ -1,13 +1,17 @@
 """The lgn command line: the documented flows, exit codes, and one clear line for bad input."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lgn.cli import main
 from lgn.compiler import formats
+from lgn.compiler.ir import Encoder
+from lgn.compiler.random_graph import random_layered
 
 
 def run(capsys, *argv):
@@ -159,3 +163,75 @@ def test_argparse_errors_exit_2(capsys):
 def test_console_entry_point_runs_as_module(net):
     proc = subprocess.run([sys.executable, "-m", "lgn", "info", str(net)], capture_output=True, text=True)
     assert proc.returncode == 0 and "gates       240" in proc.stdout
+
+
+def test_compile_to_verilog_writes_the_module_and_its_readme(net, tmp_path, capsys):
+    code, out, _ = run(capsys, "compile", str(net), "--target", "verilog", "--pipeline", "2", "--out", str(tmp_path))
+    assert code == 0 and "pipelined, latency" in out
+    text = (tmp_path / "lgn_net.v").read_text()
+    assert text.startswith("// lgn_net.v") and "module lgn_net (" in text and "always @(posedge clk)" in text
+    assert "`out_valid`" in (tmp_path / "README.md").read_text()
+
+
+@pytest.mark.hdl
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed (bash .ci/bootstrap installs it)")
+def test_verify_the_verilog_on_icarus(net, capsys):
+    code, out, _ = run(capsys, "verify", str(net), "--backend", "verilog", "--sim", "icarus", "--vectors", "60")
+    assert code == 0 and "Verilog on icarus vs evaluator" in out
+    assert out.strip().splitlines()[-1] == f"{2 + 2 * 20 + 60} vectors, 0 mismatches"
+
+
+@pytest.mark.hdl
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed (bash .ci/bootstrap installs it)")
+def test_synth_reports_every_part_as_it_finishes(net, capsys):
+    code, out, _ = run(capsys, "synth", str(net), "--timeout", "600")
+    assert code == 0
+    for part in ("gate network", "GroupSum", "argmax", "whole design (flat)"):
+        assert any(line.strip().startswith(part) for line in out.splitlines()), part
+    assert "abc -fast -lut 6" in out  # the whole design's script is named beside its count
+
+
+def test_synth_time_limit_is_one_clear_line(net, capsys):
+    code, _, err = run(capsys, "synth", str(net), "--timeout", "0")
+    assert code == 2 and err.startswith("lgn: error: --timeout must be positive") and err.count("\n") == 1
+
+
+def test_bench_prints_the_table(net, capsys):
+    code, out, _ = run(capsys, "bench", str(net), "--no-baseline", "--samples", "3000")
+    assert code == 0
+    assert "lgn C" in out and "numpy reference evaluator" in out and "samples/s" in out
+
+
+BLOCK_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+from lgn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("argv", [["train", "--steps", "1"], ["demo", "--steps", "1"]])
+def test_a_command_whose_extra_is_missing_names_the_extra(argv, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH, *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"lgn: error: lgn {argv[0]} needs the [train] extra") and "pip install" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    """README's "From Python" block, run as written on a graph file with an encoder."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("From Python:\n\n```python\n", 1)[1].split("```", 1)[0]
+    graph = random_layered(64, 3, 40, classes=4, pass_through=0.3, seed=2)
+    thresholds = np.random.default_rng(1).uniform(0, 255, 64)
+    formats.save_npz(graph.replace(encoder=Encoder(64, np.arange(64), thresholds)), tmp_path / "graph.npz")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LGN_CACHE_DIR", str(tmp_path / "cache"))
+    exec(compile(block, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip().endswith("1000 vectors, 0 mismatches")

@@ -15,8 +15,6 @@ from lgn.compiler.ir import Encoder, GateGraph
 
 from .strategies import gate_graphs
 
-GOLDEN = Path(__file__).parent / "golden"
-
 
 @given(gate_graphs())
 def test_text_round_trip(graph):
@@ -43,12 +41,6 @@ def golden_graph() -> GateGraph:
         class_offsets=[0, 2, 5],
         encoder=Encoder(2, np.array([0, 0, 1]), np.array([127.5, 63.75, 0.1])),
     )
-
-
-def test_golden_text():
-    expected = (GOLDEN / "tiny_graph.txt").read_text()
-    assert formats.to_text(golden_graph()) == expected
-    assert formats.from_text(expected).same_as(golden_graph())
 
 
 def test_save_load_and_load_graph_sniffs_text(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Where each installed package's modules live in the repository (pyproject's package-dir).
-PACKAGES = {"compiler": ROOT / "compiler", "kernels": ROOT / "kernels", "training": ROOT / "training", "app": ROOT / "lgn"}
+PACKAGES = {name: ROOT / name for name in ("compiler", "kernels", "training")} | {"app": ROOT / "lgn"}
 # Who may import whom (besides itself): lgn -> training -> (kernels, compiler), kernels -> compiler.
 ALLOWED = {
     "compiler": set(),
@@ -40,7 +40,7 @@ def _imports(package: str, path: Path) -> set[str]:
     """Every module ``path`` imports, relative imports resolved, at any depth of the file (lazy ones too)."""
     name = _module_name(package, path)
     is_package = path.name == "__init__.py"
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from lgn import kernels  # noqa: E402
 from lgn.kernels import build, ops  # noqa: E402
@@ -292,7 +293,7 @@ def test_cuda_deterministic(arity, parametrization):
 def test_cuda_network_auto_uses_kernels_and_agrees(arity):
     net = LogicNet(64, 4, layers=3, width=40, arity=arity, seed=1).cuda()
     bits = torch.randint(0, 2, (130, 64), generator=torch.Generator().manual_seed(1)).cuda()
-    assert kernels.use_kernels(net.implementation, bits)
+    assert kernels.use_kernels(net.implementation, bits, arity)
     logits = net(bits.float())
     scores = net.discrete_scores(bits)
     net.set_implementation("torch")

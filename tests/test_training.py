@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
+import torch  # noqa: E402
 
 from lgn.cli import main  # noqa: E402
 from lgn.compiler import evaluate, formats  # noqa: E402

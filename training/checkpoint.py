@@ -21,7 +21,7 @@ from lgn.compiler.ir import Encoder
 from .layers import LogicNet
 
 FORMAT, VERSION = "lgn-model", 1
-CONFIG_TYPES = dict(
+CONFIG_TYPES: dict[str, type | tuple[type, ...]] = dict(
     in_features=int,
     classes=int,
     layers=int,

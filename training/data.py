@@ -74,7 +74,8 @@ def _mnist() -> Dataset:
         store = zarr.storage.ZipStore(str(archive), mode="r")
         group = zarr.open_group(store, mode="r")
         arrays = {
-            key: np.asarray(group[key][:]) for key in ("train_images", "train_labels", "test_images", "test_labels")
+            key: np.asarray(group[key][:])  # type: ignore[index]  # zarr's stubs type a group's items loosely
+            for key in ("train_images", "train_labels", "test_images", "test_labels")
         }
         store.close()
     except (ImportError, ModuleNotFoundError, FileNotFoundError, KeyError) as exc:

@@ -30,6 +30,9 @@ class LogicLayer(nn.Module):
     ``in`` (every input used when ``arity * out >= in``), fixed and saved as a buffer.
     """
 
+    wiring: torch.Tensor  # int64 [out, arity], a buffer: saved with the model
+    op_tables: torch.Tensor
+
     def __init__(
         self,
         in_features: int,
@@ -155,6 +158,8 @@ class GroupSum(nn.Module):
 class LogicNet(nn.Module):
     """``layers`` LogicLayers of ``width`` gates over ``in_features`` input bits, then GroupSum."""
 
+    layers: list[LogicLayer]  # an nn.ModuleList at run time
+
     def __init__(
         self,
         in_features: int,
@@ -186,8 +191,9 @@ class LogicNet(nn.Module):
             tau=tau,
             seed=seed,
         )
+        self.arity = arity
         sizes = [in_features] + [width] * layers
-        self.layers = nn.ModuleList(
+        self.layers = nn.ModuleList(  # type: ignore[assignment]  # typed below as the list it holds
             LogicLayer(sizes[i], sizes[i + 1], arity, parametrization, rho, init, seed * 1000 + i, implementation)
             for i in range(layers)
         )
@@ -202,7 +208,7 @@ class LogicNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits of the relaxed network for input probabilities (or bits) ``x [batch, in]``."""
-        if kernels.use_kernels(self.implementation, x, self.config["arity"]):
+        if kernels.use_kernels(self.implementation, x, self.arity):
             # Feature-major end to end: one transpose in, GroupSum reads the last layer's rows.
             h = x.t().contiguous()
             for layer in self.layers:

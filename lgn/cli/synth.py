@@ -20,7 +20,11 @@ def cmd_synth(args) -> int:
         graph = pipeline.simplify(graph)
     start = time.perf_counter()
     parts = synth_report(
-        graph, target=args.target, pipeline=args.pipeline, timeout=args.timeout, progress=lambda line: print(f"  {line}")
+        graph,
+        target=args.target,
+        pipeline=args.pipeline,
+        timeout=args.timeout,
+        progress=lambda line: print(f"  {line}", flush=True),
     )
     print(
         f"yosys {args.target} synthesis of {graph.n_gates} gates ({time.perf_counter() - start:.1f} s); "
