@@ -9,9 +9,9 @@
 - ``emulation``: the kernels' per-thread code (``csrc/lgn_gate_math.cuh``) built for the host and run
   over every thread index, so their arithmetic and indexing are tested without a GPU.
 
-Layers choose with ``implementation``: ``"auto"`` (the operators on a GPU, and on the CPU for 2-input
-gates, where vectorised C++ runs them; ``training.functional`` otherwise), ``"torch"`` (always
-``training.functional``), ``"kernels"`` (always these operators).
+Layers choose with ``implementation``: ``"auto"`` (the operators on a GPU, and on the CPU for float32 and
+float64 activations, where vectorised C++ runs them for every arity and for candidate mixtures;
+``functional`` otherwise), ``"torch"`` (always ``functional``), ``"kernels"`` (always these operators).
 """
 
 from __future__ import annotations
@@ -30,16 +30,17 @@ def check_implementation(name: str) -> str:
     return name
 
 
-def use_kernels(implementation: str, tensor: Tensor, arity: int) -> bool:
-    """Whether a layer with this ``implementation`` setting runs the operators on ``tensor``: always
-    for ``"kernels"``; for ``"auto"`` on a GPU, and on the CPU where the fast 2-input operators apply."""
+def use_kernels(implementation: str, tensor: Tensor) -> bool:
+    """Whether a layer with this ``implementation`` setting runs the operators on ``tensor``: always for
+    ``"kernels"``; for ``"auto"`` on a GPU, and on the CPU where the fast C++ operators apply (float32 and
+    float64, any arity, when they could be built)."""
     if implementation != "auto":
         return implementation == "kernels"
     if tensor.is_cuda:
         return True
     from . import host
 
-    return arity == 2 and tensor.dtype in (torch.float32, torch.float64) and host.cpu_library() is not None
+    return tensor.dtype in (torch.float32, torch.float64) and host.cpu_library() is not None
 
 
 def consumer_lists(wiring: Tensor, in_features: int) -> tuple[Tensor, Tensor]:
@@ -73,6 +74,36 @@ def prepare_wiring(wiring: Tensor, in_features: int, device: torch.device) -> Ke
     wiring32 = wiring.to(device=device, dtype=torch.int32).contiguous()
     offsets, entries = consumer_lists(wiring32, in_features)
     return KernelWiring(wiring32, offsets, entries)
+
+
+@dataclass(frozen=True)
+class KernelPool:
+    """A layer's candidate pools (learned wiring) as the operators take them, on one device."""
+
+    pool: Tensor  # int32 [slots, candidates]
+    consumer_offsets: Tensor
+    consumer_entries: Tensor
+
+
+def prepare_pool(pool: Tensor, in_features: int, device: torch.device) -> KernelPool:
+    """Validate the candidate indices once and build who-reads-each-feature lists over the flattened pool."""
+    if pool.dim() != 2:
+        raise ValueError(f"pool must be [slots, candidates], got {tuple(pool.shape)}")
+    if pool.numel() and (int(pool.min()) < 0 or int(pool.max()) >= in_features):
+        raise ValueError(f"candidate pools read outside their {in_features} inputs")
+    if pool.numel() >= 2**31:
+        raise ValueError("too many candidates for the operators' int32 indices")
+    pool32 = pool.to(device=device, dtype=torch.int32).contiguous()
+    offsets, entries = consumer_lists(pool32, in_features)
+    return KernelPool(pool32, offsets, entries)
+
+
+def mix_candidates(x: Tensor, prepared: KernelPool, weight: Tensor) -> Tensor:
+    """``x [in, batch]`` -> ``[slots, batch]``: each slot the ``weight``-mixture of its candidates
+    (``lgn::mix_forward``, differentiable in x and weight)."""
+    from . import ops
+
+    return ops.mix_forward(x, prepared.pool, weight, prepared.consumer_offsets, prepared.consumer_entries)
 
 
 def relaxed_gates(x: Tensor, prepared: KernelWiring, corners: Tensor) -> Tensor:

@@ -111,3 +111,98 @@ def corner_signs(n: int, pattern: str) -> torch.Tensor:
     else:
         raise ValueError(pattern)
     return torch.where(on, 1.0, -1.0)
+
+
+# ---- hard-forward estimators -------------------------------------------------------------------------
+# A hard estimator runs the forward pass on the discrete choice and takes the gradient through the
+# relaxation: value = hard + soft - soft.detach(). "gumbel" perturbs the choice with noise drawn once per
+# call (shared by the whole batch) before it is made; "soft" is the plain relaxation.
+ESTIMATORS = ("soft", "ste", "gumbel")
+
+
+def straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """``hard``'s values with ``soft``'s gradient."""
+    return hard + soft - soft.detach()
+
+
+def gumbel_noise(shape, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-10, 1 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+def choice_weights(logits: torch.Tensor, estimator: str, temperature: float, noise: torch.Tensor | None = None):
+    """Weights over the last axis of ``logits`` (candidates of a slot, or OP's 16 gates): the softmax at
+    ``temperature`` (soft), or a one-hot of the argmax carrying the softmax's gradient (ste; gumbel with
+    ``noise`` added to the logits first)."""
+    if estimator == "gumbel":
+        if noise is None:
+            noise = gumbel_noise(logits.shape, device=logits.device)
+        logits = logits + noise
+    soft = torch.softmax(logits / temperature, dim=-1)
+    if estimator == "soft":
+        return soft
+    hard = torch.zeros_like(soft).scatter_(-1, logits.argmax(dim=-1, keepdim=True), 1.0)
+    return straight_through(hard, soft)
+
+
+def iwp_corners(omega: torch.Tensor, kind: str, estimator: str, temperature: float = 1.0, noise=None):
+    """IWP corner values for the forward pass: rho(omega) (soft), the rounded corners with rho's gradient
+    (ste), or the corners rounded after logistic noise with a sigmoid relaxation at ``temperature``
+    (gumbel: each corner is a Bernoulli choice)."""
+    soft = rho(omega, kind)
+    if estimator == "soft":
+        return soft
+    if estimator == "ste":
+        return straight_through((soft > 0.5).to(soft.dtype), soft)
+    if noise is None:
+        u = torch.rand(omega.shape, device=omega.device).clamp_(1e-7, 1 - 1e-7)
+        noise = torch.log(u) - torch.log1p(-u)  # logistic
+    logit = torch.logit(soft.clamp(1e-6, 1 - 1e-6)) + noise
+    return straight_through((logit > 0).to(soft.dtype), torch.sigmoid(logit / temperature))
+
+
+def op_corners_estimated(logits: torch.Tensor, estimator: str, temperature: float = 1.0, noise=None):
+    """OP corner values for the forward pass: the softmax expectation (soft), or the corners of the chosen
+    gate (ste: the argmax; gumbel: after Gumbel noise) carrying the tempered softmax's gradient."""
+    if estimator == "soft":
+        return op_corners(logits)
+    weights = choice_weights(logits, estimator, temperature, noise)
+    return weights @ op_corner_matrix(logits.dtype, logits.device)
+
+
+class _HardSelect(torch.autograd.Function):
+    """The hard choice of one candidate per slot, with the straight-through gradient of a soft mixture.
+
+    Forward: ``out[..., s] = x[..., index[s]]`` (a gather: the discrete network). Backward: ``x`` gets the
+    gradient of the gather (the chosen input only); ``weights`` (the soft mixture the gradient flows
+    through, ``[slots, candidates]`` over ``candidates``) gets ``d out / d weight[s, c] = x[..., candidate c]``,
+    so every candidate is scored by how it would move the loss."""
+
+    @staticmethod
+    def forward(ctx, x, index, candidates, weights):  # x [B, in]; index [S]; candidates [S, K] or None (all)
+        ctx.save_for_backward(x, index, candidates if candidates is not None else index)
+        ctx.full = candidates is None
+        return x.index_select(1, index)
+
+    @staticmethod
+    def backward(ctx, grad_out):  # grad_out [B, S]
+        x, index, candidates = ctx.saved_tensors
+        grad_x = torch.zeros_like(x).index_add_(1, index, grad_out) if ctx.needs_input_grad[0] else None
+        if ctx.full:
+            grad_weights = grad_out.t() @ x.to(grad_out.dtype)  # [S, in]
+        else:
+            grad_weights = torch.einsum("bs,bsk->sk", grad_out, x[:, candidates].to(grad_out.dtype))
+        return grad_x, None, None, grad_weights
+
+
+def select_inputs(x: torch.Tensor, weights: torch.Tensor, candidates: torch.Tensor | None, hard: bool) -> torch.Tensor:
+    """``x [batch, in]`` -> ``[batch, slots]``: each slot's ``weights``-mixture of its candidates
+    (``candidates [slots, K]`` indices into x, or every input when None). ``hard``: the weights' values are
+    one-hot (a hard estimator), so the forward is a gather and the mixture only shapes the gradient."""
+    if not hard:
+        if candidates is None:
+            return x.to(weights.dtype) @ weights.t()
+        return (x[:, candidates].to(weights.dtype) * weights).sum(-1)
+    chosen = weights.detach().argmax(dim=-1)
+    index = chosen if candidates is None else candidates.gather(1, chosen.unsqueeze(1)).squeeze(1)
+    return _HardSelect.apply(x, index, candidates, weights)

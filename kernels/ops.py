@@ -82,67 +82,116 @@ def reference_packed_layer(bits: Tensor, wiring: Tensor, tables: Tensor) -> Tens
     return values[0].contiguous()
 
 
-# ---- the fast CPU path (2-input gates) ------------------------------------------------------------
+# ---- the fast CPU path (gates of 1 to 6 inputs, candidate mixtures) ---------------------------------------
 
 CPU_DTYPES = {torch.float32: 0, torch.float64: 1}
 
 
-def fast_cpu_applies(x: Tensor, wiring: Tensor, corners: Tensor) -> bool:
-    return x.device.type == "cpu" and wiring.shape[1] == 2 and x.dtype in CPU_DTYPES and corners.dtype == x.dtype
+def fast_cpu_applies(x: Tensor, corners: Tensor) -> bool:
+    return x.device.type == "cpu" and x.dtype in CPU_DTYPES and corners.dtype == x.dtype
 
 
-def _address(t: Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(t.data_ptr())
+def _address(t: Tensor | None) -> ctypes.c_void_p | None:
+    return ctypes.c_void_p(t.data_ptr()) if t is not None else None
+
+
+def _check_consumers(features: int, n: int, offsets: Tensor, entries: Tensor) -> None:
+    if offsets.shape != (features + 1,) or entries.shape != (n,):
+        raise ValueError("consumer lists do not match the wiring (see kernels.consumer_lists)")
+    if int(offsets[0]) != 0 or int(offsets[-1]) != n or bool((offsets[1:] < offsets[:-1]).any()):
+        raise ValueError("consumer offsets must rise from 0 to the number of gate inputs")
+    if n and (int(entries.min()) < 0 or int(entries.max()) >= n):
+        raise ValueError("consumer entries must index gate inputs")
 
 
 def _check_indices(x: Tensor, wiring: Tensor, corners: Tensor, offsets=None, entries=None) -> None:
     """The C++ loops trust every index; a bad one must be an error here, not a crash there."""
-    gates = wiring.shape[0]
-    if x.dim() != 2 or corners.shape != (gates, 4):
+    gates, arity = wiring.shape
+    if x.dim() != 2 or corners.shape != (gates, 1 << arity) or not 1 <= arity <= 6:
         raise ValueError(
-            f"x must be [in, batch] and corners [{gates}, 4]; got {tuple(x.shape)}, {tuple(corners.shape)}"
+            f"x must be [in, batch], wiring [gates, 1..6] and corners [{gates}, {1 << arity}]; got "
+            f"{tuple(x.shape)}, {tuple(wiring.shape)}, {tuple(corners.shape)}"
         )
     if wiring.numel() and (int(wiring.min()) < 0 or int(wiring.max()) >= x.shape[0]):
         raise ValueError(f"wiring reads outside the {x.shape[0]} input features")
     if offsets is not None:
-        n = wiring.numel()
-        if offsets.shape != (x.shape[0] + 1,) or entries.shape != (n,):
-            raise ValueError("consumer lists do not match the wiring (see kernels.consumer_lists)")
-        if int(offsets[0]) != 0 or int(offsets[-1]) != n or bool((offsets[1:] < offsets[:-1]).any()):
-            raise ValueError("consumer offsets must rise from 0 to the number of gate inputs")
-        if n and (int(entries.min()) < 0 or int(entries.max()) >= n):
-            raise ValueError("consumer entries must index gate inputs")
+        _check_consumers(x.shape[0], wiring.numel(), offsets, entries)
 
 
-def cpu_forward2(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
-    """``gate_forward`` for 2-input gates on the CPU (vectorised C++)."""
+def _int32(t: Tensor) -> Tensor:
+    return t.to(torch.int32).contiguous()
+
+
+def cpu_forward(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
+    """``gate_forward`` on the CPU (vectorised C++), any arity 1..6."""
     _check_indices(x, wiring, corners)
-    x, corners = x.contiguous(), corners.contiguous()
-    wiring = wiring.to(torch.int32).contiguous()
+    x, corners, wiring = x.contiguous(), corners.contiguous(), _int32(wiring)
     y = torch.empty(wiring.shape[0], x.shape[1], dtype=x.dtype)
-    library.lgn_cpu_forward2(
-        CPU_DTYPES[x.dtype], _address(x), ctypes.c_int64(x.shape[1]), _address(wiring),
+    library.lgn_cpu_forward(
+        CPU_DTYPES[x.dtype], wiring.shape[1], _address(x), ctypes.c_int64(x.shape[1]), _address(wiring),
         ctypes.c_int64(wiring.shape[0]), _address(corners), _address(y), torch.get_num_threads(),
     )  # fmt: skip
     return y
 
 
-def cpu_backward2(library, grad_y, x, wiring, corners, offsets, entries, need_input_grad: bool):
-    """``gate_backward`` for 2-input gates on the CPU (vectorised C++)."""
+def cpu_backward(library, grad_y, x, wiring, corners, offsets, entries, need_input_grad: bool):
+    """``gate_backward`` on the CPU (vectorised C++), any arity 1..6."""
     _check_indices(x, wiring, corners, offsets, entries)
     if grad_y.shape != (wiring.shape[0], x.shape[1]):
         raise ValueError(f"grad_y must be [gates, batch] = [{wiring.shape[0]}, {x.shape[1]}]")
-    grad_y, x, corners = grad_y.contiguous(), x.contiguous(), corners.contiguous()
-    wiring = wiring.to(torch.int32).contiguous()
-    offsets, entries = offsets.to(torch.int32).contiguous(), entries.to(torch.int32).contiguous()
+    grad_y, x, corners, wiring = grad_y.contiguous(), x.contiguous(), corners.contiguous(), _int32(wiring)
+    offsets, entries = _int32(offsets), _int32(entries)
     grad_x = torch.empty_like(x) if need_input_grad else torch.zeros_like(x)
     grad_corners = torch.empty_like(corners)
-    library.lgn_cpu_backward2(
-        CPU_DTYPES[x.dtype], _address(grad_y), _address(x), ctypes.c_int64(x.shape[1]), ctypes.c_int64(x.shape[0]),
-        _address(wiring), ctypes.c_int64(wiring.shape[0]), _address(corners), _address(offsets), _address(entries),
-        _address(grad_x) if need_input_grad else None, _address(grad_corners), torch.get_num_threads(),
+    library.lgn_cpu_backward(
+        CPU_DTYPES[x.dtype], wiring.shape[1], _address(grad_y), _address(x), ctypes.c_int64(x.shape[1]),
+        ctypes.c_int64(x.shape[0]), _address(wiring), ctypes.c_int64(wiring.shape[0]), _address(corners),
+        _address(offsets), _address(entries), _address(grad_x) if need_input_grad else None, _address(grad_corners),
+        torch.get_num_threads(),
     )  # fmt: skip
     return grad_x, grad_corners
+
+
+def _check_pool(x: Tensor, pool: Tensor, weight: Tensor, offsets=None, entries=None) -> None:
+    if x.dim() != 2 or pool.dim() != 2 or weight.shape != pool.shape:
+        raise ValueError(
+            f"x must be [in, batch] and pool and weight [slots, candidates]; got {tuple(x.shape)}, "
+            f"{tuple(pool.shape)}, {tuple(weight.shape)}"
+        )
+    if pool.numel() and (int(pool.min()) < 0 or int(pool.max()) >= x.shape[0]):
+        raise ValueError(f"candidate pools read outside the {x.shape[0]} input features")
+    if offsets is not None:
+        _check_consumers(x.shape[0], pool.numel(), offsets, entries)
+
+
+def cpu_mix_forward(library, x: Tensor, pool: Tensor, weight: Tensor) -> Tensor:
+    """``mix_forward`` on the CPU (vectorised C++)."""
+    _check_pool(x, pool, weight)
+    x, pool, weight = x.contiguous(), _int32(pool), weight.to(x.dtype).contiguous()
+    out = torch.empty(pool.shape[0], x.shape[1], dtype=x.dtype)
+    library.lgn_cpu_mix_forward(
+        CPU_DTYPES[x.dtype], _address(x), ctypes.c_int64(x.shape[1]), _address(pool), _address(weight),
+        ctypes.c_int64(pool.shape[0]), ctypes.c_int64(pool.shape[1]), _address(out), torch.get_num_threads(),
+    )  # fmt: skip
+    return out
+
+
+def cpu_mix_backward(library, grad_slots, x, pool, weight, offsets, entries, need_input_grad: bool):
+    """``mix_backward`` on the CPU (vectorised C++)."""
+    _check_pool(x, pool, weight, offsets, entries)
+    if grad_slots.shape != (pool.shape[0], x.shape[1]):
+        raise ValueError(f"grad_slots must be [slots, batch] = [{pool.shape[0]}, {x.shape[1]}]")
+    grad_slots, x, pool = grad_slots.to(x.dtype).contiguous(), x.contiguous(), _int32(pool)
+    weight, offsets, entries = weight.to(x.dtype).contiguous(), _int32(offsets), _int32(entries)
+    grad_x = torch.empty_like(x) if need_input_grad else torch.zeros_like(x)
+    grad_weight = torch.empty(pool.shape, dtype=x.dtype)
+    library.lgn_cpu_mix_backward(
+        CPU_DTYPES[x.dtype], _address(grad_slots), _address(x), ctypes.c_int64(x.shape[1]), ctypes.c_int64(x.shape[0]),
+        _address(pool), _address(weight), ctypes.c_int64(pool.shape[0]), ctypes.c_int64(pool.shape[1]),
+        _address(offsets), _address(entries), _address(grad_x) if need_input_grad else None, _address(grad_weight),
+        torch.get_num_threads(),
+    )  # fmt: skip
+    return grad_x, grad_weight
 
 
 # ---- the operators --------------------------------------------------------------------------------
@@ -158,8 +207,8 @@ def gate_forward(
 ) -> Tensor:
     """Relaxed gates: ``x [in, batch]``, ``wiring int32 [gates, n]``, ``corners [gates, 2^n]`` ->
     ``[gates, batch]``. The consumer lists (see ``consumer_lists``) are used by the backward only."""
-    if fast_cpu_applies(x, wiring, corners) and (library := host.cpu_library()) is not None:
-        return cpu_forward2(library, x, wiring, corners)
+    if fast_cpu_applies(x, corners) and (library := host.cpu_library()) is not None:
+        return cpu_forward(library, x, wiring, corners)
     return reference_forward(x, wiring, corners)
 
 
@@ -186,8 +235,8 @@ def gate_backward(
 ) -> tuple[Tensor, Tensor]:
     """Gradients of ``gate_forward``: (d/dx ``[in, batch]``, zeros unless ``need_input_grad``;
     d/dcorners ``[gates, 2^n]``)."""
-    if fast_cpu_applies(x, wiring, corners) and (library := host.cpu_library()) is not None:
-        return cpu_backward2(library, grad_y, x, wiring, corners, consumer_offsets, consumer_entries, need_input_grad)
+    if fast_cpu_applies(x, corners) and (library := host.cpu_library()) is not None:
+        return cpu_backward(library, grad_y, x, wiring, corners, consumer_offsets, consumer_entries, need_input_grad)
     return reference_backward(grad_y, x, wiring, corners, need_input_grad)
 
 
@@ -291,3 +340,73 @@ def _packed_layer_cuda(bits, wiring, tables):
 @packed_layer.register_fake
 def _packed_layer_fake(bits, wiring, tables):
     return bits.new_empty((wiring.shape[0], bits.shape[1]))
+
+
+# ---- candidate mixtures (learned wiring) -----------------------------------------------------------------
+
+
+def reference_mix_forward(x: Tensor, pool: Tensor, weight: Tensor) -> Tensor:
+    """``[slots, batch]``: slot s = sum_c weight[s, c] * x[pool[s, c]] (x feature-major ``[in, batch]``)."""
+    return (x[pool] * weight.to(x.dtype).unsqueeze(-1)).sum(1)
+
+
+def reference_mix_backward(grad_slots, x, pool, weight, need_input_grad: bool) -> tuple[Tensor, Tensor]:
+    gathered = x[pool]  # [slots, candidates, batch]
+    grad_weight = (gathered * grad_slots.unsqueeze(1)).sum(-1)
+    grad_x = torch.zeros_like(x)
+    if need_input_grad:
+        contributions = weight.to(x.dtype).unsqueeze(-1) * grad_slots.unsqueeze(1)  # [slots, candidates, batch]
+        grad_x.index_add_(0, pool.reshape(-1), contributions.reshape(-1, x.shape[1]))
+    return grad_x, grad_weight.to(weight.dtype)
+
+
+@torch.library.custom_op("lgn::mix_forward", mutates_args=())
+def mix_forward(x: Tensor, pool: Tensor, weight: Tensor, consumer_offsets: Tensor, consumer_entries: Tensor) -> Tensor:
+    """Candidate mixtures: ``x [in, batch]``, ``pool int32 [slots, candidates]``, ``weight [slots, candidates]``
+    -> ``[slots, batch]``, slot s = sum_c weight[s, c] x[pool[s, c]]. Zero weights cost nothing on the CPU
+    (a hard choice is a one-hot weight). The consumer lists (of the flattened pool) serve the backward."""
+    if fast_cpu_applies(x, weight) and (library := host.cpu_library()) is not None:
+        return cpu_mix_forward(library, x, pool, weight)
+    return reference_mix_forward(x, pool, weight)
+
+
+@mix_forward.register_fake
+def _mix_forward_fake(x, pool, weight, consumer_offsets, consumer_entries):
+    return x.new_empty((pool.shape[0], x.shape[1]))
+
+
+@torch.library.custom_op("lgn::mix_backward", mutates_args=())
+def mix_backward(
+    grad_slots: Tensor,
+    x: Tensor,
+    pool: Tensor,
+    weight: Tensor,
+    consumer_offsets: Tensor,
+    consumer_entries: Tensor,
+    need_input_grad: bool,
+) -> tuple[Tensor, Tensor]:
+    """Gradients of ``mix_forward``: (d/dx ``[in, batch]``, zeros unless ``need_input_grad``; d/dweight)."""
+    if fast_cpu_applies(x, weight) and (library := host.cpu_library()) is not None:
+        return cpu_mix_backward(
+            library, grad_slots, x, pool, weight, consumer_offsets, consumer_entries, need_input_grad
+        )
+    return reference_mix_backward(grad_slots, x, pool, weight, need_input_grad)
+
+
+@mix_backward.register_fake
+def _mix_backward_fake(grad_slots, x, pool, weight, consumer_offsets, consumer_entries, need_input_grad):
+    return torch.empty_like(x), torch.empty_like(weight)
+
+
+def _mix_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _mix_backward_rule(ctx, grad_slots):
+    x, pool, weight, offsets, entries = ctx.saved_tensors
+    need_x = ctx.needs_input_grad[0]
+    grad_x, grad_weight = mix_backward(grad_slots, x, pool, weight, offsets, entries, need_x)
+    return (grad_x if need_x else None), None, grad_weight, None, None
+
+
+mix_forward.register_autograd(_mix_backward_rule, setup_context=_mix_setup)

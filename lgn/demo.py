@@ -42,11 +42,13 @@ def _plot_curves(path: Path, history: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [r["step"] for r in history]
+    evaluations = [r for r in history if not r.get("final")]
+    steps = [r["step"] for r in evaluations]
+    split = evaluations[0]["split"] if evaluations else "validation"
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
-    ax.plot(steps, [r["test_acc"] for r in history], marker="o", label="relaxed (continuous)")
-    ax.plot(steps, [r["test_acc_discrete"] for r in history], marker="o", label="discretized")
-    ax.set(title="Test accuracy during training", xlabel="step", ylabel="accuracy")
+    ax.plot(steps, [r["acc"] for r in evaluations], marker="o", label="relaxed (continuous)")
+    ax.plot(steps, [r["acc_discrete"] for r in evaluations], marker="o", label="discretized")
+    ax.set(title=f"Accuracy during training ({split} split)", xlabel="step", ylabel="accuracy")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

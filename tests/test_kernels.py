@@ -436,7 +436,7 @@ def test_kernel_code_packed_layer(emulator, arity):
     assert torch.equal(got, F.hard_layer(bits, wiring, tables))
 
 
-# ---- the fast CPU operators (2-input gates, csrc/lgn_cpu.cpp) ------------------------------------
+# ---- the fast CPU operators (every arity, candidate mixtures; csrc/lgn_cpu.cpp) ------------------------
 
 
 @pytest.fixture(scope="module")
@@ -449,29 +449,82 @@ def cpu_library():
     return library
 
 
-@given(st.integers(1, 30), st.integers(1, 40), st.integers(1, 130), st.booleans(), st.integers(0, 2**31))
-def test_fast_cpu_operators_equal_reference(cpu_library, in_features, gates, batch, double, seed):
+def _tolerance(double: bool, batch: int, arity: int = 2) -> dict:
+    if double:
+        return dict(rtol=1e-11, atol=1e-11)
+    return dict(rtol=5e-5, atol=5e-5 * max(1, batch / 16) * (1 << max(0, arity - 2)))
+
+
+@given(
+    st.integers(1, 6), st.integers(1, 30), st.integers(1, 40), st.integers(1, 150), st.booleans(), st.integers(0, 2**31)
+)  # fmt: skip
+def test_fast_cpu_operators_equal_reference(cpu_library, arity, in_features, gates, batch, double, seed):
     dtype = torch.float64 if double else torch.float32
-    wiring, x, corners, grad_y = _random_case(2, in_features, gates, batch, dtype, seed, repeated=True)
+    wiring, x, corners, grad_y = _random_case(arity, in_features, gates, batch, dtype, seed, repeated=True)
     offsets, entries = kernels.consumer_lists(wiring, in_features)
-    tolerance = dict(rtol=1e-12, atol=1e-12) if double else dict(rtol=2e-5, atol=2e-5 * max(1, batch / 16))
+    tolerance = _tolerance(double, batch, arity)
     torch.testing.assert_close(
-        ops.cpu_forward2(cpu_library, x, wiring, corners), ops.reference_forward(x, wiring, corners), **tolerance
+        ops.cpu_forward(cpu_library, x, wiring, corners), ops.reference_forward(x, wiring, corners), **tolerance
     )
-    got = ops.cpu_backward2(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
+    got = ops.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
     want = ops.reference_backward(grad_y, x, wiring, corners, True)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, **tolerance)
-    _, corners_only = ops.cpu_backward2(cpu_library, grad_y, x, wiring, corners, offsets, entries, False)
+    _, corners_only = ops.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, False)
     assert torch.equal(corners_only, got[1])
 
 
-def test_auto_uses_fast_cpu_path_for_two_inputs_only(cpu_library):
+def _random_pools(in_features, slots, candidates, batch, dtype, seed, hard):
+    gen = torch.Generator().manual_seed(seed)
+    pool = torch.randint(0, in_features, (slots, candidates), generator=gen)
+    pool[::3, -1] = pool[::3, 0]  # a candidate repeated within its slot counts twice
+    x = torch.rand(in_features, batch, generator=gen, dtype=dtype)
+    weight = torch.softmax(torch.randn(slots, candidates, generator=gen, dtype=dtype), -1)
+    if hard:
+        weight = torch.zeros_like(weight).scatter_(1, weight.argmax(1, keepdim=True), 1.0)
+    grad = torch.randn(slots, batch, generator=gen, dtype=dtype)
+    return pool, x, weight, grad
+
+
+@given(
+    st.integers(1, 30), st.integers(1, 40), st.integers(1, 12), st.integers(1, 150), st.booleans(), st.booleans(),
+    st.integers(0, 2**31),
+)  # fmt: skip
+def test_fast_cpu_mixtures_equal_reference(cpu_library, in_features, slots, candidates, batch, double, hard, seed):
+    dtype = torch.float64 if double else torch.float32
+    pool, x, weight, grad = _random_pools(in_features, slots, candidates, batch, dtype, seed, hard)
+    offsets, entries = kernels.consumer_lists(pool, in_features)
+    tolerance = _tolerance(double, batch * candidates)
+    torch.testing.assert_close(
+        ops.cpu_mix_forward(cpu_library, x, pool, weight), ops.reference_mix_forward(x, pool, weight), **tolerance
+    )
+    got = ops.cpu_mix_backward(cpu_library, grad, x, pool, weight, offsets, entries, True)
+    want = ops.reference_mix_backward(grad, x, pool, weight, True)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, **tolerance)
+
+
+def test_mixture_operator_equals_autograd_of_the_reference():
+    pool, x, weight, _ = _random_pools(13, 9, 5, 7, torch.float64, 3, hard=False)
+    prepared = kernels.prepare_pool(pool, 13, torch.device("cpu"))
+    x1, w1 = x.clone().requires_grad_(True), weight.clone().requires_grad_(True)
+    x2, w2 = x.clone().requires_grad_(True), weight.clone().requires_grad_(True)
+    upstream = torch.randn(9, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    (kernels.mix_candidates(x1, prepared, w1) * upstream).sum().backward()
+    (ops.reference_mix_forward(x2, pool, w2) * upstream).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad)
+    torch.testing.assert_close(w1.grad, w2.grad)
+    assert torch.autograd.gradcheck(
+        lambda a, b: kernels.mix_candidates(a, prepared, b),
+        (x.clone().requires_grad_(True), w1.detach().clone().requires_grad_(True)),
+    )
+
+
+def test_auto_uses_the_fast_cpu_path_for_every_arity(cpu_library):
     x = torch.rand(4, 10)
-    assert kernels.use_kernels("auto", x, 2)
-    assert not kernels.use_kernels("auto", x, 3)  # other arities: training.functional
-    assert not kernels.use_kernels("auto", x.bfloat16(), 2)
-    assert not kernels.use_kernels("torch", x, 2) and kernels.use_kernels("kernels", x, 3)
+    assert kernels.use_kernels("auto", x) and kernels.use_kernels("auto", x.double())
+    assert not kernels.use_kernels("auto", x.bfloat16())  # bfloat16 on the CPU: the reference
+    assert not kernels.use_kernels("torch", x) and kernels.use_kernels("kernels", x.bfloat16())
 
 
 def test_without_a_compiler_everything_falls_back_to_the_reference(monkeypatch):
@@ -479,8 +532,8 @@ def test_without_a_compiler_everything_falls_back_to_the_reference(monkeypatch):
 
     monkeypatch.setattr(host, "cpu_library", lambda: None)
     x = torch.rand(9, 17, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert not kernels.use_kernels("auto", x, 2)
-    layer = LogicLayer(17, 11, 2, "iwp", init="gaussian", seed=2).double()
+    assert not kernels.use_kernels("auto", x)
+    layer = LogicLayer(17, 11, 3, "iwp", init="gaussian", seed=2).double()
     for want, got in zip(layer_grads(layer, x, "torch"), layer_grads(layer, x, "kernels")):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
@@ -495,33 +548,28 @@ def test_fast_cpu_operators_refuse_bad_indices(cpu_library):
         ops.gate_backward(torch.rand(2, 3), x, good, corners, offsets, entries + 100, True)
     with pytest.raises(ValueError, match=r"corners \[2, 4\]"):
         ops.gate_forward(x, good, torch.rand(2, 3), offsets, entries)
+    pool = torch.tensor([[0, 5]], dtype=torch.int32)
+    with pytest.raises(ValueError, match="candidate pools read outside"):
+        ops.mix_forward(x, pool, torch.rand(1, 2), offsets, entries)
 
 
-def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library):
-    wiring, x, corners, grad_y = _random_case(2, 3000, 4000, 100, torch.float32, 11, repeated=True)
+@pytest.mark.parametrize("arity", [2, 5])
+def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library, arity):
+    wiring, x, corners, grad_y = _random_case(arity, 3000, 4000 >> (arity - 2), 100, torch.float32, 11, repeated=True)
     offsets, entries = kernels.consumer_lists(wiring, 3000)
+    pool, _, weight, grad_slots = _random_pools(3000, 3000, 8, 100, torch.float32, 12, hard=False)
+    pool_offsets, pool_entries = kernels.consumer_lists(pool, 3000)
     saved = torch.get_num_threads()
     results = []
     try:
         for threads in (1, 4):  # 4 ranges of gates even on a 2-core machine
             torch.set_num_threads(threads)
-            y = ops.cpu_forward2(cpu_library, x, wiring, corners)
-            results.append((y, *ops.cpu_backward2(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)))
+            y = ops.cpu_forward(cpu_library, x, wiring, corners)
+            grads = ops.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
+            mixed = ops.cpu_mix_forward(cpu_library, x, pool, weight)
+            mix_grads = ops.cpu_mix_backward(cpu_library, grad_slots, x, pool, weight, pool_offsets, pool_entries, True)
+            results.append((y, *grads, mixed, *mix_grads))
     finally:
         torch.set_num_threads(saved)
     for one, many in zip(*results):
         assert torch.equal(one, many)
-
-
-def test_bench_scripts_do_not_shadow_the_kernels_package():
-    """lgn bench loads bench/c_backend.py as a module; bench/kernels.py must not then hide the package."""
-    code = (
-        "import importlib.util, sys\n"
-        "spec = importlib.util.spec_from_file_location('b', 'bench/c_backend.py')\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-        "sys.modules.pop('kernels', None)\n"
-        "import kernels\n"
-        "assert hasattr(kernels, 'use_kernels'), kernels.__file__\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr

@@ -169,17 +169,22 @@ def test_trained_tiny_net_learns_and_matches_its_ir(tiny_trained):
     path, result = tiny_trained
     assert result.best_discrete > 0.5  # 10 classes: chance is 0.1
     lines = [json.loads(line) for line in Path(f"{path}.metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in lines] == [100, 200, 300]
-    assert {"loss", "test_acc", "test_acc_discrete", "best_discrete"} <= set(lines[0])
+    evaluations, final = lines[:-1], lines[-1]
+    assert [r["step"] for r in evaluations] == [100, 200, 300]
+    assert {"loss", "acc", "acc_discrete", "gap", "trivial_gates", "unused_gates", "best_discrete"} <= set(lines[0])
+    assert all(r["split"] == "validation" for r in evaluations)
+    assert final["final"] and final["selection"] == "validation" and final == result.final
     model, encoder, info = load_checkpoint(path)
-    assert info["test_acc_discrete"] == result.best_discrete
+    assert info["acc_discrete"] == result.best_discrete and info["step"] == final["step"]
     graph = to_graph(model, encoder)
     data = datasets.load_dataset("digits")
     bits = encoding.encode(encoder, data.x_test)
     assert np.array_equal(evaluate.encode(graph, data.x_test), bits)
     torch_pred = model.discrete_predict(torch.as_tensor(bits)).numpy()
     assert np.array_equal(torch_pred, evaluate.predict(graph, bits))
-    assert np.mean(torch_pred == data.y_test) == pytest.approx(result.best_discrete)
+    # the test split is evaluated once, on the checkpoint chosen on validation
+    assert np.mean(torch_pred == data.y_test) == pytest.approx(final["test_acc_discrete"])
+    assert info["test_acc_discrete"] == final["test_acc_discrete"]
 
 
 def test_training_is_deterministic(tmp_path):
@@ -246,26 +251,80 @@ def pickle_bytes() -> bytes:
     return buffer.getvalue()
 
 
-def test_checkpoint_with_edited_config_is_refused(tiny_trained, tmp_path):
+def _rewrite(path, target, config_edit=None, tensor_edit=None, resign=False):
+    """Copy a checkpoint with its config or a tensor edited; ``resign`` recomputes the checksum as a forger
+    who knows the format would."""
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    path, _ = tiny_trained
+    from lgn.training.checkpoint import _checksum, _meaning
+
     with safe_open(str(path), framework="pt") as handle:
         meta = dict(handle.metadata())
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}
-    meta["config"] = meta["config"].replace('"width": 300', '"width": 210')
-    save_file(tensors, str(tmp_path / "edited.safetensors"), metadata=meta)
-    with pytest.raises(CheckpointError, match="do not match the config"):
-        load_checkpoint(tmp_path / "edited.safetensors")
-    tensors["layers.0.wiring"] = tensors["layers.0.wiring"] + 10_000
-    meta["config"] = meta["config"].replace('"width": 210', '"width": 300')
+    if config_edit:
+        meta["config"] = config_edit(meta["config"])
+    if tensor_edit:
+        tensor_edit(tensors)
+    if resign:
+        meta["checksum"] = _checksum(tensors, _meaning(meta["config"], meta["encoder_n_features"]))
+    save_file(tensors, str(target), metadata=meta)
+    return target
+
+
+def test_checkpoint_with_edited_config_is_refused(tiny_trained, tmp_path):
+    path, _ = tiny_trained
+
+    def narrower(config: str) -> str:
+        assert '"widths": [300, 300]' in config
+        return config.replace('"widths": [300, 300]', '"widths": [300, 210]')
+
+    # The checksum covers the config: an edited config is caught like an edited tensor.
+    edited = _rewrite(path, tmp_path / "edited.st", config_edit=narrower)
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_checkpoint(edited)
+    edited = _rewrite(path, tmp_path / "classes.st", config_edit=lambda c: c.replace('"classes": 10', '"classes": 20'))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_checkpoint(edited)
+    # Re-signed, the config is still held against the tensors before any network is built from it.
+    forged = _rewrite(path, tmp_path / "forged.st", config_edit=narrower, resign=True)
+    with pytest.raises(CheckpointError, match="layer 1 wiring does not match 210 gates"):
+        load_checkpoint(forged)
+
+    def outside(tensors):
+        tensors["layers.0.wiring"] = tensors["layers.0.wiring"] + 10_000
+
+    forged = _rewrite(path, tmp_path / "wiring.st", tensor_edit=outside, resign=True)
+    with pytest.raises(CheckpointError, match="wiring reads outside"):
+        load_checkpoint(forged)
+
+
+def test_version_1_checkpoints_still_load(tiny_trained, tmp_path):
+    """A file written before learned wiring (version 1: layers x width, checksum over the tensors only)."""
+    import json as _json
+
     from lgn.training.checkpoint import _checksum
 
-    meta["checksum"] = _checksum(tensors)
-    save_file(tensors, str(tmp_path / "wiring.safetensors"), metadata=meta)
-    with pytest.raises(CheckpointError, match="wiring reads outside"):
-        load_checkpoint(tmp_path / "wiring.safetensors")
+    path, _ = tiny_trained
+
+    def as_version_1(config: str) -> str:
+        data = _json.loads(config)
+        widths = data.pop("widths")
+        data.pop("candidates")
+        return _json.dumps({**data, "layers": len(widths), "width": widths[0]}, sort_keys=True)
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = dict(handle.metadata())
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    meta.update(version="1", config=as_version_1(meta["config"]), checksum=_checksum(tensors))
+    save_file(tensors, str(tmp_path / "v1.st"), metadata=meta)
+    old, _, _ = load_checkpoint(tmp_path / "v1.st")
+    new, _, _ = load_checkpoint(path)
+    bits = torch.randint(0, 2, (50, new.layers[0].in_features), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(old.discrete_scores(bits), new.discrete_scores(bits))
 
 
 # ---- datasets ------------------------------------------------------------------------------------
@@ -448,7 +507,7 @@ def test_ctrl_c_leaves_a_valid_checkpoint(tmp_path):
     assert proc.returncode == 130, stderr
     assert "interrupted" in stdout
     model, _, _ = load_checkpoint(out)
-    assert model.config["width"] == 100
+    assert model.config["widths"][-1] == 100
 
 
 def test_cli_train_export_verify(tmp_path, capsys):

@@ -1,7 +1,9 @@
-"""Checkpoints: one safetensors file holding the weights, the wiring, the encoder thresholds and, in
-its metadata, the JSON config. Loading never runs code from the file: pickles (``torch.save`` files)
-are refused, the header is parsed by safetensors, every field is checked, and a checksum over the
-tensors catches a file edited after it was written.
+"""Checkpoints: one safetensors file holding the weights, the wiring (fixed, or learned: candidate pools
+and their logits), the encoder thresholds and, in its metadata, the JSON config. Loading never runs code
+from the file: pickles (``torch.save`` files) are refused, the header is parsed by safetensors, every field
+is checked, the config is held against the tensors before anything is built from it, and a checksum over
+the tensors and the config catches a file edited after it was written. Version-1 files (fixed wiring,
+``layers`` x ``width``) still load.
 """
 
 from __future__ import annotations
@@ -20,32 +22,45 @@ from lgn.compiler.ir import Encoder
 
 from .layers import LogicNet
 
-FORMAT, VERSION = "lgn-model", 1
+FORMAT, VERSION = "lgn-model", 2
+READS = ("1", "2")  # version 1: fixed wiring, layers x width, a checksum over the tensors only
 CONFIG_TYPES: dict[str, type | tuple[type, ...]] = dict(
     in_features=int,
     classes=int,
-    layers=int,
-    width=int,
+    widths=list,
     arity=int,
     parametrization=str,
     rho=str,
     init=str,
     tau=(int, float),
     seed=int,
+    candidates=list,
 )
+V1_CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
+    **{k: v for k, v in CONFIG_TYPES.items() if k not in ("widths", "candidates")},
+    "layers": int,
+    "width": int,
+}
 
 
 class CheckpointError(LgnError):
     """A checkpoint file is missing, foreign, pickled, malformed or modified."""
 
 
-def _checksum(tensors: dict[str, torch.Tensor]) -> str:
+def _checksum(tensors: dict[str, torch.Tensor], meaning: str = "") -> str:
+    """SHA-256 over every tensor (name, dtype, shape, bytes) and, from version 2, ``meaning``: the config and
+    the encoder's feature count, so an edited config is caught like an edited tensor."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].contiguous()
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
         digest.update(t.numpy().tobytes())
+    digest.update(meaning.encode())
     return digest.hexdigest()
+
+
+def _meaning(config: str, n_features: str) -> str:
+    return f"config:{config}\nencoder_n_features:{n_features}\n"
 
 
 def save_checkpoint(path: str | Path, model: LogicNet, encoder: Encoder, info: dict | None = None) -> None:
@@ -55,13 +70,14 @@ def save_checkpoint(path: str | Path, model: LogicNet, encoder: Encoder, info: d
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     tensors["encoder.feature"] = torch.as_tensor(encoder.feature, dtype=torch.int64)
     tensors["encoder.threshold"] = torch.as_tensor(encoder.threshold, dtype=torch.float64)
+    config, n_features = json.dumps(model.config, sort_keys=True), str(encoder.n_features)
     metadata = {
         "format": FORMAT,
         "version": str(VERSION),
-        "config": json.dumps(model.config, sort_keys=True),
-        "encoder_n_features": str(encoder.n_features),
+        "config": config,
+        "encoder_n_features": n_features,
         "info": json.dumps(info or {}, sort_keys=True),
-        "checksum": _checksum(tensors),
+        "checksum": _checksum(tensors, _meaning(config, n_features)),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,17 +119,20 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
         raise CheckpointError(f"{path}: not an lgn checkpoint ({type(exc).__name__}: {exc})") from None
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an lgn checkpoint (format {metadata.get('format')!r})")
-    if metadata.get("version") != str(VERSION):
-        raise CheckpointError(f"{path}: checkpoint version {metadata.get('version')} is not supported")
-    if metadata.get("checksum") != _checksum(tensors):
+    version = metadata.get("version")
+    if version not in READS:
+        raise CheckpointError(f"{path}: checkpoint version {version} is not supported (this tool reads {READS})")
+    meaning = "" if version == "1" else _meaning(metadata.get("config", ""), metadata.get("encoder_n_features", ""))
+    if metadata.get("checksum") != _checksum(tensors, meaning):
         raise CheckpointError(f"{path}: checksum mismatch: the file was modified after it was written")
     try:
         config = json.loads(metadata["config"])
         info = json.loads(metadata.get("info", "{}"))
         n_features = int(metadata["encoder_n_features"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: malformed metadata ({exc})") from None
-    _check_config(path, config)
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: malformed metadata ({type(exc).__name__})") from None
+    config = _checked_config(path, config, version)
+    _check_shapes(path, config, tensors)
     try:
         model = LogicNet(**config)
         model_tensors = {k: v for k, v in tensors.items() if not k.startswith("encoder.")}
@@ -121,8 +140,9 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
     except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{path}: tensors do not match the config ({str(exc).splitlines()[0]})") from None
     for i, layer in enumerate(model.layers):
-        if layer.wiring.min() < 0 or layer.wiring.max() >= layer.in_features:
-            raise CheckpointError(f"{path}: layer {i} wiring reads outside its {layer.in_features} inputs")
+        for name, indices in (("wiring", layer.wiring), ("candidate pool", getattr(layer, "pool", None))):
+            if indices is not None and indices.numel() and (indices.min() < 0 or indices.max() >= layer.in_features):
+                raise CheckpointError(f"{path}: layer {i} {name} reads outside its {layer.in_features} inputs")
     try:
         encoder = Encoder(
             n_features,
@@ -139,9 +159,38 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
     return model, encoder, info
 
 
-def _check_config(path: Path, config) -> None:
-    if not isinstance(config, dict) or set(config) != set(CONFIG_TYPES):
-        raise CheckpointError(f"{path}: config must have exactly the keys {sorted(CONFIG_TYPES)}")
-    for key, kind in CONFIG_TYPES.items():
+def _checked_config(path: Path, config, version: str) -> dict:
+    """The config's keys and types checked; a version-1 config in today's terms."""
+    kinds = V1_CONFIG_TYPES if version == "1" else CONFIG_TYPES
+    if not isinstance(config, dict) or set(config) != set(kinds):
+        raise CheckpointError(f"{path}: config must have exactly the keys {sorted(kinds)}")
+    for key, kind in kinds.items():
         if not isinstance(config[key], kind) or isinstance(config[key], bool):
             raise CheckpointError(f"{path}: config {key!r} has the wrong type")
+    if version == "1":
+        layers, width = config.pop("layers"), config.pop("width")
+        if not 1 <= layers <= 100_000:
+            raise CheckpointError(f"{path}: config 'layers' must be between 1 and 100000, got {layers}")
+        config = {**config, "widths": [width] * layers, "candidates": [0] * layers}
+    return config
+
+
+def _check_shapes(path: Path, config: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """The config against the tensors, before any network is built from it: a config that declares more
+    layers, gates or inputs than the file holds is refused without allocating them."""
+    widths, candidates = config["widths"], config["candidates"]
+    if not widths or len(candidates) != len(widths):
+        raise CheckpointError(f"{path}: config gives {len(widths)} widths and {len(candidates)} candidate counts")
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in widths + candidates) or min(widths) < 1:
+        raise CheckpointError(f"{path}: config widths and candidates must be non-negative integers")
+    layers = {name.split(".")[1] for name in tensors if name.startswith("layers.")}
+    if layers != {str(i) for i in range(len(widths))}:
+        raise CheckpointError(f"{path}: the config has {len(widths)} layers, the tensors {len(layers)}")
+    inputs = [config["in_features"]] + widths
+    for i, width in enumerate(widths):
+        wiring = tensors.get(f"layers.{i}.wiring")
+        if wiring is None or tuple(wiring.shape) != (width, config["arity"]):
+            raise CheckpointError(f"{path}: layer {i} wiring does not match {width} gates of {config['arity']} inputs")
+        logits = tensors.get(f"layers.{i}.wiring_logits")
+        if candidates[i] and (logits is None or logits.shape[-1] != min(candidates[i], inputs[i])):
+            raise CheckpointError(f"{path}: layer {i} wiring logits do not match {candidates[i]} candidates")

@@ -20,6 +20,9 @@ THRESHOLD_METHODS = ("uniform", "quantile")
 DEVICES = ("auto", "cpu", "cuda")
 IMPLEMENTATIONS = ("auto", "torch", "kernels")
 ACTIVATIONS = ("float32", "bfloat16")
+CONNECTIONS = ("random", "learned")
+POOLS = ("random", "local")
+ESTIMATORS = ("soft", "ste", "gumbel")
 MAX_SEED = 2**63 - 1
 
 
@@ -40,8 +43,31 @@ class TrainConfig:
     parametrization: str = setting("iwp", "gate parametrization: input-wise (iwp) or the 16-gate original (op)",
                                    PARAMETRIZATIONS)  # fmt: skip
     arity: int = setting(2, "inputs per gate, 1..6 (op: 2)")
-    layers: int = setting(4, "logic layers")
+    layers: int = setting(4, "logic layers (with --width; --widths gives each layer its own)")
     width: int = setting(2000, "gates per layer (a multiple of the number of classes)")
+    widths: tuple[int, ...] | None = setting(
+        None, "gates per layer, e.g. 8000,4000,1000 (instead of --layers and --width; the last feeds GroupSum)"
+    )
+    connections: str = setting("random", "wiring: random and fixed, or learned among candidates", CONNECTIONS)
+    candidates: str = setting(
+        "8", "learned wiring: candidates per fan-in slot, one value or one per layer (0: that layer's wiring "
+        "stays fixed; all: every input of the layer)"
+    )  # fmt: skip
+    pool: str = setting("random", "learned wiring: candidates drawn at random, or half of them near the "
+                        "starting input for images (first layer)", POOLS)  # fmt: skip
+    estimator: str = setting(
+        "soft", "training forward of the gates and the wiring: soft relaxation, or hard choices with straight-"
+        "through gradients (ste; gumbel adds noise); GATES,WIRING sets them apart, e.g. soft,ste"
+    )  # fmt: skip
+    temperature: tuple[float, ...] = setting(
+        (1.0,), "softmax temperature of the wiring and of the hard estimators; START,END anneals it "
+        "geometrically over the run"
+    )  # fmt: skip
+    wiring_lr: float | None = setting(None, "Adam learning rate of the wiring logits (default: --lr)")
+    val_fraction: float = setting(
+        0.1, "fraction of the training split held out (stratified, seeded) to choose the checkpoint; the test "
+        "split is evaluated once, at the end (0: choose on the test split, as the 2022 paper did)"
+    )  # fmt: skip
     tau: float = setting(10.0, "GroupSum temperature: class logit = popcount / tau")
     thresholds: int = setting(1, "thermometer thresholds per feature")
     threshold_method: str = setting("uniform", "where the thresholds sit", THRESHOLD_METHODS)
@@ -94,10 +120,75 @@ class TrainConfig:
         _check_float(self, "tau", positive=True)
         _check_float(self, "lr", positive=True)
         _check_float(self, "weight_decay", positive=False)
+        if self.wiring_lr is not None:
+            _check_float(self, "wiring_lr", positive=True)
+        _check_float(self, "val_fraction", positive=False)
+        if self.val_fraction >= 0.5:
+            raise ParameterError(f"val_fraction must be below 0.5, got {self.val_fraction}", "val_fraction")
+        self._check_architecture()
         if self.parametrization == "op" and self.arity != 2:
             raise ParameterError(
                 "parametrization op has 2-input gates only: use arity 2 (or iwp)", "parametrization", "arity"
             )
+
+    def _check_architecture(self) -> None:
+        if self.widths is not None and (not self.widths or any(not isinstance(w, int) or w < 1 for w in self.widths)):
+            raise ParameterError(f"widths must be positive integers, got {self.widths}", "widths")
+        self.layer_candidates()  # parses and checks
+        parts = self.estimator.split(",")
+        if len(parts) > 2 or any(p not in ESTIMATORS for p in parts):
+            raise ParameterError(
+                f"estimator must be one of {', '.join(ESTIMATORS)}, or two of them (gates,wiring), got "
+                f"{self.estimator!r}",
+                "estimator",
+            )
+        if not 1 <= len(self.temperature) <= 2 or any(
+            not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0 for t in self.temperature
+        ):
+            raise ParameterError(
+                f"temperature must be one or two positive numbers (START,END), got {self.temperature}", "temperature"
+            )
+
+    @property
+    def layer_widths(self) -> list[int]:
+        return list(self.widths) if self.widths is not None else [self.width] * self.layers
+
+    def layer_candidates(self) -> list[int | None]:
+        """Per layer: 0 (fixed wiring), a pool size, or None (every input). All 0 for random connections."""
+        n = len(self.layer_widths)
+        if self.connections == "random":
+            return [0] * n
+        values: list[int | None] = []
+        for word in self.candidates.split(","):
+            word = word.strip()
+            if word == "all":
+                values.append(None)
+            elif word.isdigit():
+                values.append(int(word))
+            else:
+                raise ParameterError(f"candidates must be numbers or all, got {self.candidates!r}", "candidates")
+        if len(values) == 1:
+            values *= n
+        if len(values) != n:
+            raise ParameterError(f"candidates gives {len(values)} layers, the network has {n}", "candidates")
+        return values
+
+    @property
+    def gate_estimator(self) -> str:
+        return self.estimator.split(",")[0]
+
+    @property
+    def wiring_estimator(self) -> str:
+        return self.estimator.split(",")[-1]
+
+    def temperature_at(self, step: int) -> float:
+        """The temperature at ``step`` (1-based): constant, or geometric from START at step 1 to END at the
+        last step."""
+        start, end = self.temperature[0], self.temperature[-1]
+        if self.steps <= 1 or start == end:
+            return float(start)
+        fraction = min(1.0, max(0.0, (step - 1) / (self.steps - 1)))
+        return float(start * (end / start) ** fraction)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

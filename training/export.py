@@ -18,7 +18,7 @@ def to_graph(model: LogicNet, encoder: Encoder | None = None) -> GateGraph:
     reads_from = FIRST_INPUT  # node id of the first value the current layer reads
     next_gate = FIRST_INPUT + model.layers[0].in_features
     for layer in model.layers:
-        fanins.append(reads_from + layer.wiring.cpu().numpy().astype(np.int64))
+        fanins.append(reads_from + layer.selected_wiring().cpu().numpy().astype(np.int64))
         tables.append(layer.truth_tables().cpu().numpy().astype(np.int64).view(np.uint64))
         reads_from, next_gate = next_gate, next_gate + layer.out_features
     first_output = reads_from  # the last layer's first gate

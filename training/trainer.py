@@ -1,7 +1,9 @@
-"""Training: Adam on the relaxed network, periodic evaluation of the relaxed and the discretized network
-on the test split, metrics as JSONL, the best discretized checkpoint kept. Deterministic for a seed on
-the CPU; data-parallel over processes under ``torchrun`` (gloo), where every rank draws the same global
-batch and trains on its slice, so DDP's gradient average equals the single-process gradient.
+"""Training: Adam on the relaxed network (soft, or hard forward passes with straight-through gradients),
+periodic evaluation of the relaxed and the discretized network on a validation split held out of the
+training data, the best discretized checkpoint kept and evaluated once on the test split, metrics as
+JSONL. Deterministic for a seed on the CPU; data-parallel over processes under ``torchrun`` (gloo), where
+every rank draws the same global batch and trains on its slice, so DDP's gradient average equals the
+single-process gradient.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as nnf
 
@@ -20,22 +23,24 @@ from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import Encoder
 
 from . import encoding
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import load_dataset
 from .layers import LogicNet
+from .wiring import image_positions
 
 __all__ = ["TrainConfig", "TrainResult", "build_model", "evaluate_model", "train"]
 
 
 @dataclasses.dataclass
 class TrainResult:
-    model: LogicNet
+    model: LogicNet  # the network at the end of training (the best checkpoint is the file cfg.out)
     encoder: object
-    history: list[dict]
-    best_discrete: float
+    history: list[dict]  # one record per evaluation, then the final test record
+    best_discrete: float  # the best discretized accuracy on the selection split
     seconds: float
     interrupted: bool = False
+    final: dict | None = None  # the chosen checkpoint on the test split (None when interrupted)
 
 
 ACTIVATION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -58,7 +63,8 @@ def resolve_device(name: str) -> torch.device:
 
 @torch.no_grad()
 def evaluate_model(model: LogicNet, bits: torch.Tensor, labels: torch.Tensor, batch: int = 2000) -> dict:
-    """Test accuracy of the relaxed network (on the bits) and of the discretized network."""
+    """Accuracy of the relaxed network (soft, on the bits) and of the discretized network, and the gap."""
+    was_training = model.training
     model.eval()
     relaxed = discrete = 0
     for start in range(0, len(bits), batch):
@@ -66,8 +72,24 @@ def evaluate_model(model: LogicNet, bits: torch.Tensor, labels: torch.Tensor, ba
         y = labels[start : start + batch]
         relaxed += int((model(x.float()).argmax(-1) == y).sum())
         discrete += int((model.discrete_predict(x) == y).sum())
-    model.train()
-    return {"test_acc": relaxed / len(bits), "test_acc_discrete": discrete / len(bits)}
+    model.train(was_training)
+    n = max(1, len(bits))
+    return {"acc": relaxed / n, "acc_discrete": discrete / n, "gap": (relaxed - discrete) / n}
+
+
+def gate_usage(model: LogicNet) -> dict:
+    """How much of the discretized network does work: ``trivial_gates``, the fraction of gates that are a
+    constant or a pass-through of one input; ``unused_gates``, the fraction that simplification removes
+    (constants, pass-throughs, duplicates, and gates no output depends on); ``gates_simplified``."""
+    from lgn.compiler import pipeline
+
+    from .export import to_graph
+
+    graph = to_graph(model)
+    simple = pipeline.simplify(graph)
+    n = max(1, graph.n_gates)
+    trivial = int((pipeline.support_sizes(graph) <= 1).sum())
+    return {"trivial_gates": trivial / n, "unused_gates": 1 - simple.n_gates / n, "gates_simplified": simple.n_gates}
 
 
 class Progress:
@@ -98,7 +120,8 @@ class Progress:
 
 @dataclasses.dataclass
 class _Data:
-    """A run's data, encoded: training bits (CPU), evaluation bits and labels (on the run's device)."""
+    """A run's data, encoded: training bits (CPU), the evaluation split that chooses the checkpoint and the
+    test split (both on the run's device)."""
 
     encoder: Encoder
     classes: int
@@ -106,48 +129,99 @@ class _Data:
     y_train: torch.Tensor
     x_eval: torch.Tensor
     y_eval: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    selection: str  # "validation" or "test": the split x_eval comes from
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training indices, validation indices) of a training split: ``fraction`` of every class, drawn with
+    ``seed``, held out; both ascending. The test split is never touched."""
+    rng = np.random.default_rng([seed, 0x5EED])
+    held = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        held.append(rng.permutation(members)[: int(round(fraction * len(members)))])
+    validation = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    keep = np.ones(len(labels), dtype=bool)
+    keep[validation] = False
+    return np.flatnonzero(keep), validation
 
 
 def _prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
     data = load_dataset(cfg.dataset, cfg.data_dir)
-    if cfg.width % data.classes:
+    if cfg.layer_widths[-1] % data.classes:
         raise ParameterError(
-            f"width {cfg.width} must be a multiple of the {data.classes} classes of {cfg.dataset}", "width"
+            f"width {cfg.layer_widths[-1]} (the last layer's) must be a multiple of the {data.classes} classes of "
+            f"{cfg.dataset}",
+            "width",
         )
     thresholds = encoding.fit_thresholds(data.x_train, cfg.thresholds, cfg.threshold_method, data.value_range)
     encoder = encoding.encoder_from_thresholds(thresholds)
     if cfg.crop is not None:
         encoder = encoding.center_crop(encoder, cfg.crop)
-    n_eval = len(data.x_test) if cfg.eval_samples is None else min(cfg.eval_samples, len(data.x_test))
+    train, held = validation_split(data.y_train, cfg.val_fraction, cfg.seed)
+    if cfg.val_fraction > 0 and len(held) == 0:
+        raise ParameterError(f"val_fraction {cfg.val_fraction} holds out no sample of {cfg.dataset}", "val_fraction")
+
+    def bits(raw: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(encoding.encode(encoder, raw), dtype=torch.uint8)
+
+    x_test, y_test = bits(data.x_test).to(device), torch.as_tensor(data.y_test).to(device)
+    if cfg.val_fraction > 0:
+        x_eval, y_eval = bits(data.x_train[held]).to(device), torch.as_tensor(data.y_train[held]).to(device)
+    else:
+        x_eval, y_eval = x_test, y_test
+    n_eval = len(x_eval) if cfg.eval_samples is None else min(cfg.eval_samples, len(x_eval))
     return _Data(
         encoder,
         data.classes,
-        torch.as_tensor(encoding.encode(encoder, data.x_train), dtype=torch.uint8),
-        torch.as_tensor(data.y_train),
-        torch.as_tensor(encoding.encode(encoder, data.x_test[:n_eval]), dtype=torch.uint8).to(device),
-        torch.as_tensor(data.y_test[:n_eval]).to(device),
+        bits(data.x_train[train]),
+        torch.as_tensor(data.y_train[train]),
+        x_eval[:n_eval],
+        y_eval[:n_eval],
+        x_test,
+        y_test,
+        "validation" if cfg.val_fraction > 0 else "test",
     )
 
 
-def build_model(cfg: TrainConfig, in_features: int, classes: int) -> LogicNet:
-    """The network ``cfg`` describes over ``in_features`` input bits (initialised on the CPU: the same weights
+def build_model(cfg: TrainConfig, encoder: Encoder, classes: int) -> LogicNet:
+    """The network ``cfg`` describes over ``encoder``'s input bits (initialised on the CPU: the same weights
     whatever the device)."""
+    in_features = len(encoder.feature)
+    sizes = [in_features] + cfg.layer_widths
+    candidates = [sizes[i] if k is None else k for i, k in enumerate(cfg.layer_candidates())]
+    positions = image_positions(encoder.feature, encoder.n_features) if cfg.pool == "local" else None
     try:
         return LogicNet(
             in_features,
             classes,
-            cfg.layers,
-            cfg.width,
-            cfg.arity,
-            cfg.parametrization,
-            cfg.rho,
-            cfg.init,
-            cfg.tau,
-            cfg.seed,
-            cfg.implementation,
+            arity=cfg.arity,
+            parametrization=cfg.parametrization,
+            rho=cfg.rho,
+            init=cfg.init,
+            tau=cfg.tau,
+            seed=cfg.seed,
+            implementation=cfg.implementation,
+            widths=cfg.layer_widths,
+            candidates=candidates,
+            positions=positions,
         )
     except ValueError as exc:
         raise LgnError(str(exc)) from None
+
+
+def _optimizer(cfg: TrainConfig, model: LogicNet) -> torch.optim.Optimizer:
+    """Adam: gates at ``lr`` (weight decay for OP only: IWP parameters near 0 mean an undecided gate, not a
+    small one), wiring logits at ``wiring_lr``."""
+    gates = [layer.weight for layer in model.layers]
+    wiring = [layer.wiring_logits for layer in model.layers if layer.wiring_logits is not None]
+    decay = cfg.weight_decay if cfg.parametrization == "op" else 0.0
+    groups: list[dict] = [{"params": gates, "lr": cfg.lr, "weight_decay": decay}]
+    if wiring:
+        groups.append({"params": wiring, "lr": cfg.wiring_lr or cfg.lr, "weight_decay": 0.0})
+    return torch.optim.Adam(groups)
 
 
 class _Log:
@@ -156,9 +230,10 @@ class _Log:
     def __init__(self, cfg: TrainConfig, model: LogicNet, data: _Data, enabled: bool):
         self.cfg, self.model, self.data, self.enabled = cfg, model, data, enabled
         self.metrics_path = Path(cfg.metrics or f"{cfg.out}.metrics.jsonl")
-        self.info = {"dataset": cfg.dataset, "config": dataclasses.asdict(cfg)}
+        self.info = {"dataset": cfg.dataset, "config": dataclasses.asdict(cfg), "selection": data.selection}
         self.history: list[dict] = []
         self.best = -1.0
+        self.best_step: int | None = None
         self.progress = Progress(cfg.steps, cfg.progress and enabled)
         self.start = time.perf_counter()
         if enabled:
@@ -172,22 +247,46 @@ class _Log:
         if step % self.cfg.evaluation_interval == 0 or step == self.cfg.steps:
             self.evaluate(step, loss)
 
-    def evaluate(self, step: int, loss: float) -> None:
-        scores = evaluate_model(self.model, self.data.x_eval, self.data.y_eval)
-        record = {"step": step, "loss": loss, **scores, "seconds": round(time.perf_counter() - self.start, 3)}
-        if scores["test_acc_discrete"] > self.best:
-            self.best = scores["test_acc_discrete"]
-            save_checkpoint(self.cfg.out, self.model, self.data.encoder, {**self.info, "step": step, **scores})
-        record["best_discrete"] = self.best
+    def _write(self, record: dict) -> None:
         self.history.append(record)
         with self.metrics_path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+
+    def evaluate(self, step: int, loss: float) -> None:
+        scores = evaluate_model(self.model, self.data.x_eval, self.data.y_eval)
+        record = {"step": step, "loss": loss, "split": self.data.selection, **scores, **gate_usage(self.model)}
+        record["temperature"] = self.model.layers[0].temperature
+        record["seconds"] = round(time.perf_counter() - self.start, 3)
+        if scores["acc_discrete"] > self.best:
+            self.best, self.best_step = scores["acc_discrete"], step
+            save_checkpoint(self.cfg.out, self.model, self.data.encoder, {**self.info, "step": step, **scores})
+        record["best_discrete"] = self.best
+        self._write(record)
         self.progress.update(
             step,
-            f"loss {loss:.4f} acc {scores['test_acc']:.4f} discrete {scores['test_acc_discrete']:.4f} "
+            f"loss {loss:.4f} {self.data.selection} acc {scores['acc']:.4f} discrete {scores['acc_discrete']:.4f} "
             f"best {self.best:.4f}",
             force=True,
         )
+
+    def finish(self) -> dict:
+        """The chosen checkpoint on the test split, once: recorded in the metrics and the checkpoint."""
+        model, encoder, info = load_checkpoint(self.cfg.out)
+        model.to(self.data.x_test.device)
+        test = evaluate_model(model, self.data.x_test, self.data.y_test)
+        record = {
+            "final": True,
+            "step": info.get("step"),
+            "selection": self.data.selection,
+            f"{self.data.selection}_acc_discrete": self.best,
+            "test_acc": test["acc"],
+            "test_acc_discrete": test["acc_discrete"],
+            "seconds": round(time.perf_counter() - self.start, 3),
+        }
+        self._write(record)
+        info.update(test_acc=test["acc"], test_acc_discrete=test["acc_discrete"])
+        save_checkpoint(self.cfg.out, model, encoder, info)
+        return record
 
     def interrupted(self) -> None:
         if self.enabled and not Path(self.cfg.out).exists():
@@ -195,7 +294,8 @@ class _Log:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    """Train per ``cfg``; write the best discretized checkpoint to ``cfg.out`` and metrics as JSONL."""
+    """Train per ``cfg``; write the best discretized checkpoint (chosen on the validation split) to
+    ``cfg.out``, evaluate it once on the test split, and write metrics as JSONL."""
     rank, world = _rank()
     if cfg.batch_size % world:
         raise ParameterError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes", "batch_size")
@@ -203,21 +303,19 @@ def train(cfg: TrainConfig) -> TrainResult:
     activation_dtype = ACTIVATION_DTYPES[cfg.activations]
     torch.manual_seed(cfg.seed)
     data = _prepare_data(cfg, device)
-    model = build_model(cfg, data.x_train.shape[1], data.classes).to(device)
+    model = build_model(cfg, data.encoder, data.classes).to(device)
     trained: torch.nn.Module = model
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    # No weight decay for IWP: parameters near 0 mean an undecided gate, not a small one.
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay if cfg.parametrization == "op" else 0.0
-    )
+    optimizer = _optimizer(cfg, model)
     sampler = torch.Generator().manual_seed(cfg.seed + 1)
     log = _Log(cfg, model, data, enabled=rank == 0)
     local = cfg.batch_size // world
-    interrupted = False
+    interrupted, final = False, None
     try:
         for step in range(1, cfg.steps + 1):
+            model.set_estimator(cfg.gate_estimator, cfg.wiring_estimator, cfg.temperature_at(step))
             index = torch.randint(0, len(data.x_train), (cfg.batch_size,), generator=sampler)
             index = index[rank * local : (rank + 1) * local]
             logits = trained(data.x_train[index].to(device).to(activation_dtype))
@@ -228,12 +326,15 @@ def train(cfg: TrainConfig) -> TrainResult:
             log.step(step, float(loss.detach()))
         if cfg.steps == 0 and rank == 0:
             log.evaluate(0, float("nan"))
+        if rank == 0:
+            final = log.finish()
     except KeyboardInterrupt:
         interrupted = True
         log.interrupted()
     finally:
         log.progress.close()
-    return TrainResult(model, data.encoder, log.history, log.best, time.perf_counter() - log.start, interrupted)
+    seconds = time.perf_counter() - log.start
+    return TrainResult(model, data.encoder, log.history, log.best, seconds, interrupted, final)
 
 
 def setup_distributed(device: str = "cpu") -> bool:

@@ -34,3 +34,78 @@ def layer_wiring(rng: np.random.Generator, n_in: int, n_out: int, arity: int) ->
             if other != gate and b not in row and a not in np.delete(wiring[other], other_slot):
                 wiring[gate, slot], wiring[other, other_slot] = b, a
     return wiring
+
+
+def draw_pools(
+    rng: np.random.Generator,
+    initial: np.ndarray,
+    n_in: int,
+    candidates: int,
+    positions: np.ndarray | None = None,
+    radius: int = 3,
+) -> np.ndarray:
+    """``int[slots, candidates]`` candidate inputs of every fan-in slot (``initial`` flattened gives one per
+    slot, kept as candidate 0 so the starting choice covers every input).
+
+    The others are distinct random inputs; with ``positions`` (``int[n_in, 2]`` pixel coordinates, for
+    image inputs) half of them come from within ``radius`` pixels of the slot's starting input instead, so
+    a gate can refine a local feature as well as reach across the image.
+    """
+    slots = initial.reshape(-1)
+    pools = np.empty((slots.size, candidates), dtype=np.int64)
+    pools[:, 0] = slots
+    if candidates == 1:
+        return pools
+    pools[:, 1:] = rng.integers(0, n_in, size=(slots.size, candidates - 1))
+    if positions is not None:
+        local = candidates // 2
+        near = _nearby(rng, positions, slots, local, radius)
+        pools[:, 1 : 1 + local] = near
+    _redraw_repeats(rng, pools, n_in)
+    return pools
+
+
+def _nearby(rng: np.random.Generator, positions: np.ndarray, slots: np.ndarray, count: int, radius: int) -> np.ndarray:
+    """For every slot, ``count`` distinct inputs other than its own whose pixels lie within ``radius`` of its
+    starting input's pixel (thresholds of one pixel share its position; the window is clipped to the image,
+    and tops up with random inputs where it holds too few)."""
+    rows, cols = positions[:, 0], positions[:, 1]
+    windows: dict[tuple[int, int], np.ndarray] = {}
+    out = np.empty((slots.size, count), dtype=np.int64)
+    for s, start in enumerate(slots.tolist()):
+        pixel = (int(rows[start]), int(cols[start]))
+        if pixel not in windows:
+            near = (np.abs(rows - pixel[0]) <= radius) & (np.abs(cols - pixel[1]) <= radius)
+            windows[pixel] = np.flatnonzero(near)
+        window = windows[pixel]
+        window = window[window != start]
+        if len(window) >= count:
+            out[s] = rng.choice(window, size=count, replace=False)
+        else:
+            out[s] = np.concatenate([window, rng.integers(0, len(positions), count - len(window))])
+    return out
+
+
+def _redraw_repeats(rng: np.random.Generator, pools: np.ndarray, n_in: int, rounds: int = 16) -> None:
+    """Replace candidates that repeat an earlier one of their slot (where enough inputs exist)."""
+    if pools.shape[1] > n_in:
+        return
+    for _ in range(rounds):
+        ordered = np.sort(pools, axis=1)
+        if not (ordered[:, 1:] == ordered[:, :-1]).any():
+            return
+        for row in np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)):
+            seen: set[int] = set()
+            for c in range(pools.shape[1]):
+                if int(pools[row, c]) in seen:
+                    pools[row, c] = rng.integers(n_in)
+                seen.add(int(pools[row, c]))
+
+
+def image_positions(features: np.ndarray, n_features: int) -> np.ndarray | None:
+    """``int[n_inputs, 2]`` (row, column) of the pixel each input bit reads, when the raw features are a
+    square image; None otherwise."""
+    side = int(round(np.sqrt(n_features)))
+    if side * side != n_features or side < 4:
+        return None
+    return np.stack(np.divmod(np.asarray(features, dtype=np.int64), side), axis=1)

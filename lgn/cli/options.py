@@ -12,12 +12,22 @@ from typing import Any
 from .common import flag
 
 
-def _value_type(field: dataclasses.Field, owner: type) -> type:
-    """The field's scalar type, without ``| None``."""
+def _value_type(field: dataclasses.Field, owner: type) -> Any:
+    """The field's scalar type without ``| None``; a tuple field's parser of comma-separated values."""
     hint = typing.get_type_hints(owner)[field.name]
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return _comma_list(typing.get_args(hint)[0])
     return hint
+
+
+def _comma_list(element: type):
+    def parse(text: str) -> tuple:
+        return tuple(element(word) for word in text.split(","))
+
+    parse.__name__ = f"comma-separated {element.__name__}"  # argparse names it in its message
+    return parse
 
 
 def add_config_options(
@@ -39,7 +49,7 @@ def add_config_options(
             action = "store_false" if default else "store_true"
             parser.add_argument(name, dest=field.name, action=action, default=default, help=help_text)
             continue
-        shown = f" (default: {default})" if default is not None else ""
+        shown = f" (default: {_text(default)})" if default is not None else ""
         parser.add_argument(
             flag(field.name),
             dest=field.name,
@@ -49,6 +59,11 @@ def add_config_options(
             help=help_text + shown,
             metavar=None if field.metadata.get("choices") else field.name.upper(),
         )
+
+
+def _text(value: Any) -> str:
+    """A value as its option is spelled: tuples comma-separated."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def config_from_args(config: type, args: argparse.Namespace, **overrides: Any):
@@ -72,5 +87,5 @@ def command_line(program: str, cfg: Any, skip: tuple[str, ...] = ()) -> str:
         if isinstance(value, bool):
             words.append(flag(field.name) if value else f"--no-{field.name.replace('_', '-')}")
         else:
-            words += [flag(field.name), shlex.quote(str(value))]
+            words += [flag(field.name), shlex.quote(_text(value))]
     return " ".join(words)

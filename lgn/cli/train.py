@@ -28,12 +28,14 @@ def cmd_train(args) -> int:
     if result.interrupted:
         print(f"interrupted; the best checkpoint so far is {cfg.out}")
         return EXIT_INTERRUPTED
-    if int(os.environ.get("RANK", "0")) == 0:
-        last = result.history[-1] if result.history else {}
+    if int(os.environ.get("RANK", "0")) == 0 and result.final is not None:
+        final = result.final
+        chosen = f"chosen on the {final['selection']} split at step {final['step']}"
+        if final["selection"] == "validation":
+            chosen += f" (validation {result.best_discrete:.4f})"
         print(
-            f"trained {cfg.steps} steps in {result.seconds:.1f} s; best discretized test accuracy "
-            f"{result.best_discrete:.4f} (last: relaxed {last.get('test_acc', float('nan')):.4f}, "
-            f"discretized {last.get('test_acc_discrete', float('nan')):.4f}); wrote {cfg.out}"
+            f"trained {cfg.steps} steps in {result.seconds:.1f} s; test accuracy of the checkpoint {chosen}: "
+            f"discretized {final['test_acc_discrete']:.4f}, relaxed {final['test_acc']:.4f}; wrote {cfg.out}"
         )
     return EXIT_OK
 
