@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 import torch  # noqa: E402
 
 from lgn import kernels  # noqa: E402
-from lgn.kernels import build, ops  # noqa: E402
+from lgn.kernels import build, cpu, ops  # noqa: E402
 from lgn.kernels import functional as F  # noqa: E402
 from lgn.training.layers import LogicLayer, LogicNet  # noqa: E402
 
@@ -464,13 +464,13 @@ def test_fast_cpu_operators_equal_reference(cpu_library, arity, in_features, gat
     offsets, entries = kernels.consumer_lists(wiring, in_features)
     tolerance = _tolerance(double, batch, arity)
     torch.testing.assert_close(
-        ops.cpu_forward(cpu_library, x, wiring, corners), ops.reference_forward(x, wiring, corners), **tolerance
+        cpu.cpu_forward(cpu_library, x, wiring, corners), ops.reference_forward(x, wiring, corners), **tolerance
     )
-    got = ops.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
+    got = cpu.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
     want = ops.reference_backward(grad_y, x, wiring, corners, True)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, **tolerance)
-    _, corners_only = ops.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, False)
+    _, corners_only = cpu.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, False)
     assert torch.equal(corners_only, got[1])
 
 
@@ -496,9 +496,9 @@ def test_fast_cpu_mixtures_equal_reference(cpu_library, in_features, slots, cand
     offsets, entries = kernels.consumer_lists(pool, in_features)
     tolerance = _tolerance(double, batch * candidates)
     torch.testing.assert_close(
-        ops.cpu_mix_forward(cpu_library, x, pool, weight), ops.reference_mix_forward(x, pool, weight), **tolerance
+        cpu.cpu_mix_forward(cpu_library, x, pool, weight), ops.reference_mix_forward(x, pool, weight), **tolerance
     )
-    got = ops.cpu_mix_backward(cpu_library, grad, x, pool, weight, offsets, entries, True)
+    got = cpu.cpu_mix_backward(cpu_library, grad, x, pool, weight, offsets, entries, True)
     want = ops.reference_mix_backward(grad, x, pool, weight, True)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, **tolerance)
@@ -564,10 +564,10 @@ def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library, arity
     try:
         for threads in (1, 4):  # 4 ranges of gates even on a 2-core machine
             torch.set_num_threads(threads)
-            y = ops.cpu_forward(cpu_library, x, wiring, corners)
-            grads = ops.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
-            mixed = ops.cpu_mix_forward(cpu_library, x, pool, weight)
-            mix_grads = ops.cpu_mix_backward(cpu_library, grad_slots, x, pool, weight, pool_offsets, pool_entries, True)
+            y = cpu.cpu_forward(cpu_library, x, wiring, corners)
+            grads = cpu.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
+            mixed = cpu.cpu_mix_forward(cpu_library, x, pool, weight)
+            mix_grads = cpu.cpu_mix_backward(cpu_library, grad_slots, x, pool, weight, pool_offsets, pool_entries, True)
             results.append((y, *grads, mixed, *mix_grads))
     finally:
         torch.set_num_threads(saved)

@@ -1,0 +1,119 @@
+"""The fast CPU path of the operators: ctypes calls into ``csrc/lgn_cpu.cpp`` (gates of 1 to 6 inputs, candidate
+mixtures), with every index checked first: the C++ loops trust them, so a bad one is a ValueError here,
+never a crash there."""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+from torch import Tensor
+
+CPU_DTYPES = {torch.float32: 0, torch.float64: 1}
+
+
+def fast_cpu_applies(x: Tensor, corners: Tensor) -> bool:
+    return x.device.type == "cpu" and x.dtype in CPU_DTYPES and corners.dtype == x.dtype
+
+
+def _address(t: Tensor | None) -> ctypes.c_void_p | None:
+    return ctypes.c_void_p(t.data_ptr()) if t is not None else None
+
+
+def _check_consumers(features: int, n: int, offsets: Tensor, entries: Tensor) -> None:
+    if offsets.shape != (features + 1,) or entries.shape != (n,):
+        raise ValueError("consumer lists do not match the wiring (see kernels.consumer_lists)")
+    if int(offsets[0]) != 0 or int(offsets[-1]) != n or bool((offsets[1:] < offsets[:-1]).any()):
+        raise ValueError("consumer offsets must rise from 0 to the number of gate inputs")
+    if n and (int(entries.min()) < 0 or int(entries.max()) >= n):
+        raise ValueError("consumer entries must index gate inputs")
+
+
+def _check_indices(x: Tensor, wiring: Tensor, corners: Tensor, offsets=None, entries=None) -> None:
+    """The C++ loops trust every index; a bad one must be an error here, not a crash there."""
+    gates, arity = wiring.shape
+    if x.dim() != 2 or corners.shape != (gates, 1 << arity) or not 1 <= arity <= 6:
+        raise ValueError(
+            f"x must be [in, batch], wiring [gates, 1..6] and corners [{gates}, {1 << arity}]; got "
+            f"{tuple(x.shape)}, {tuple(wiring.shape)}, {tuple(corners.shape)}"
+        )
+    if wiring.numel() and (int(wiring.min()) < 0 or int(wiring.max()) >= x.shape[0]):
+        raise ValueError(f"wiring reads outside the {x.shape[0]} input features")
+    if offsets is not None:
+        _check_consumers(x.shape[0], wiring.numel(), offsets, entries)
+
+
+def _int32(t: Tensor) -> Tensor:
+    return t.to(torch.int32).contiguous()
+
+
+def cpu_forward(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
+    """``gate_forward`` on the CPU (vectorised C++), any arity 1..6."""
+    _check_indices(x, wiring, corners)
+    x, corners, wiring = x.contiguous(), corners.contiguous(), _int32(wiring)
+    y = torch.empty(wiring.shape[0], x.shape[1], dtype=x.dtype)
+    library.lgn_cpu_forward(
+        CPU_DTYPES[x.dtype], wiring.shape[1], _address(x), ctypes.c_int64(x.shape[1]), _address(wiring),
+        ctypes.c_int64(wiring.shape[0]), _address(corners), _address(y), torch.get_num_threads(),
+    )  # fmt: skip
+    return y
+
+
+def cpu_backward(library, grad_y, x, wiring, corners, offsets, entries, need_input_grad: bool):
+    """``gate_backward`` on the CPU (vectorised C++), any arity 1..6."""
+    _check_indices(x, wiring, corners, offsets, entries)
+    if grad_y.shape != (wiring.shape[0], x.shape[1]):
+        raise ValueError(f"grad_y must be [gates, batch] = [{wiring.shape[0]}, {x.shape[1]}]")
+    grad_y, x, corners, wiring = grad_y.contiguous(), x.contiguous(), corners.contiguous(), _int32(wiring)
+    offsets, entries = _int32(offsets), _int32(entries)
+    grad_x = torch.empty_like(x) if need_input_grad else torch.zeros_like(x)
+    grad_corners = torch.empty_like(corners)
+    library.lgn_cpu_backward(
+        CPU_DTYPES[x.dtype], wiring.shape[1], _address(grad_y), _address(x), ctypes.c_int64(x.shape[1]),
+        ctypes.c_int64(x.shape[0]), _address(wiring), ctypes.c_int64(wiring.shape[0]), _address(corners),
+        _address(offsets), _address(entries), _address(grad_x) if need_input_grad else None, _address(grad_corners),
+        torch.get_num_threads(),
+    )  # fmt: skip
+    return grad_x, grad_corners
+
+
+def _check_pool(x: Tensor, pool: Tensor, weight: Tensor, offsets=None, entries=None) -> None:
+    if x.dim() != 2 or pool.dim() != 2 or weight.shape != pool.shape:
+        raise ValueError(
+            f"x must be [in, batch] and pool and weight [slots, candidates]; got {tuple(x.shape)}, "
+            f"{tuple(pool.shape)}, {tuple(weight.shape)}"
+        )
+    if pool.numel() and (int(pool.min()) < 0 or int(pool.max()) >= x.shape[0]):
+        raise ValueError(f"candidate pools read outside the {x.shape[0]} input features")
+    if offsets is not None:
+        _check_consumers(x.shape[0], pool.numel(), offsets, entries)
+
+
+def cpu_mix_forward(library, x: Tensor, pool: Tensor, weight: Tensor) -> Tensor:
+    """``mix_forward`` on the CPU (vectorised C++)."""
+    _check_pool(x, pool, weight)
+    x, pool, weight = x.contiguous(), _int32(pool), weight.to(x.dtype).contiguous()
+    out = torch.empty(pool.shape[0], x.shape[1], dtype=x.dtype)
+    library.lgn_cpu_mix_forward(
+        CPU_DTYPES[x.dtype], _address(x), ctypes.c_int64(x.shape[1]), _address(pool), _address(weight),
+        ctypes.c_int64(pool.shape[0]), ctypes.c_int64(pool.shape[1]), _address(out), torch.get_num_threads(),
+    )  # fmt: skip
+    return out
+
+
+def cpu_mix_backward(library, grad_slots, x, pool, weight, offsets, entries, need_input_grad: bool):
+    """``mix_backward`` on the CPU (vectorised C++)."""
+    _check_pool(x, pool, weight, offsets, entries)
+    if grad_slots.shape != (pool.shape[0], x.shape[1]):
+        raise ValueError(f"grad_slots must be [slots, batch] = [{pool.shape[0]}, {x.shape[1]}]")
+    grad_slots, x, pool = grad_slots.to(x.dtype).contiguous(), x.contiguous(), _int32(pool)
+    weight, offsets, entries = weight.to(x.dtype).contiguous(), _int32(offsets), _int32(entries)
+    grad_x = torch.empty_like(x) if need_input_grad else torch.zeros_like(x)
+    grad_weight = torch.empty(pool.shape, dtype=x.dtype)
+    library.lgn_cpu_mix_backward(
+        CPU_DTYPES[x.dtype], _address(grad_slots), _address(x), ctypes.c_int64(x.shape[1]), ctypes.c_int64(x.shape[0]),
+        _address(pool), _address(weight), ctypes.c_int64(pool.shape[0]), ctypes.c_int64(pool.shape[1]),
+        _address(offsets), _address(entries), _address(grad_x) if need_input_grad else None, _address(grad_weight),
+        torch.get_num_threads(),
+    )  # fmt: skip
+    return grad_x, grad_weight
