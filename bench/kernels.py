@@ -3,8 +3,11 @@ our CUDA kernels vs the pure-torch reference, on one GPU, in one run. See docs/b
 
     python bench/kernels.py              # 20 and 80 layers of 8k, 32k, 128k gates; batch 1, 25, 100, 1000
     python bench/kernels.py --quick      # 20 layers of 8k and 32k gates; a couple of minutes
-    python bench/kernels.py --device cpu           # the CPU operators (vectorised C++ for 2-input gates)
-                                                   # vs the torch reference, 6 x 8,000 gates, batch 1 and 100
+    python bench/kernels.py --device cpu           # the CPU operators (vectorised C++, every arity, candidate
+                                                   # mixtures) vs the torch reference, 6 x 8,000 gates, batch
+                                                   # 1 and 100; then whole training steps of compact nets:
+                                                   # arity 6 vs arity 2 at the same parameter count, learned
+                                                   # wiring (K = 8) vs fixed wiring
     python bench/kernels.py --quick --device cpu   # the same on tiny sizes: a smoke run of this script
 
 A step = forward of the relaxed network (GroupSum included) and, separately timed, backward of a
@@ -25,7 +28,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as nnf
 
+from lgn.training.config import TrainConfig
 from lgn.training.layers import LogicNet
+from lgn.training.trainer import _optimizer
 
 IN_FEATURES, CLASSES = 784, 10
 
@@ -90,6 +95,55 @@ def measure(layers: int, width: int, batch: int, device: torch.device, repeats: 
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
     return row
+
+
+def training_step_ms(net: LogicNet, estimator: str, batch: int, repeats: int) -> float:
+    """Median milliseconds of a whole training step on the CPU: forward, backward and the Adam update."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 2, (batch, IN_FEATURES), generator=gen).float()
+    y = torch.randint(0, CLASSES, (batch,), generator=gen)
+    optimizer = _optimizer(TrainConfig(), net)
+    net.set_estimator(estimator.split(",")[0], estimator.split(",")[-1], 1.0)
+    times = []
+    for i in range(repeats + 2):
+        began = time.perf_counter()
+        loss = nnf.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i >= 2:
+            times.append(1000 * (time.perf_counter() - began))
+    return statistics.median(times)
+
+
+def compact_rows(quick: bool, repeats: int, batch: int = 128) -> list[dict]:
+    """Side by side, one run: (1) arity 2 vs arity 6 at the same parameter count (4 vs 64 per gate, so 16x
+    fewer arity-6 gates), (2) fixed wiring vs learned wiring with 8 candidates per slot (soft and hard)."""
+    width2 = 800 if quick else 8000
+    width6 = width2 // 16
+    cases = [
+        ("arity 2, fixed", dict(widths=[width2, width2], arity=2), "soft"),
+        ("arity 6, fixed, same parameters", dict(widths=[width6, width6], arity=6), "soft"),
+        ("arity 2, learned K=8, soft", dict(widths=[width2, width2], arity=2, candidates=[8, 8]), "soft"),
+        ("arity 2, learned K=8, ste", dict(widths=[width2, width2], arity=2, candidates=[8, 8]), "soft,ste"),
+    ]
+    rows = []
+    for name, shape, estimator in cases:
+        row = {"case": name, "estimator": estimator, "params": 0}
+        for implementation in ("auto", "torch"):
+            net = LogicNet(IN_FEATURES, CLASSES, implementation=implementation, **shape)
+            row["params"] = sum(layer.weight.numel() for layer in net.layers)
+            row[f"{implementation}_ms"] = training_step_ms(net, estimator, batch, repeats)
+        rows.append(row)
+        print(f"  measured {name}", file=sys.stderr, flush=True)
+    base = rows[0]["auto_ms"]
+    print(f"\nwhole training steps on the CPU, batch {batch}, {torch.get_num_threads()} threads (median ms):")
+    print(f"{'case':36s} {'gate params':>11s} {'C++ ops':>9s} {'torch':>9s} {'vs arity 2, fixed':>18s}")
+    for r in rows:
+        print(
+            f"{r['case']:36s} {r['params']:>11,d} {r['auto_ms']:9.1f} {r['torch_ms']:9.1f} {r['auto_ms'] / base:17.2f}x"
+        )
+    return rows
 
 
 def ratio(a, b) -> str:
@@ -162,10 +216,10 @@ def main(argv=None) -> int:
             f"discretized {grid[0][0]} x {width}: packed kernel {fast / 1e6:.2f} M samples/s, "
             f"reference {slow / 1e6:.3f} M samples/s ({fast / slow:.1f}x)"
         )
+    compact = compact_rows(args.quick, repeats) if device.type == "cpu" else []
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps({"device": gpu, "torch": torch.__version__, "rows": rows, "packed": packed}, indent=1)
-    )
+    report = {"device": gpu, "torch": torch.__version__, "rows": rows, "packed": packed, "compact": compact}
+    args.out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
     return 0
 

@@ -64,3 +64,25 @@ def test_a_non_editable_install_works_from_another_folder(tmp_path):
     out = _run([str(lgn), "demo", "--dataset", "digits", "--steps", "300", "--quiet", "--out", "demo"], elsewhere)
     assert "every pair of implementations agrees" in out
     assert (elsewhere / "demo" / "report.md").exists()
+
+
+def test_the_compiler_installs_alone_and_commands_name_their_extra(tmp_path):
+    """``pip install .`` is the compiler (numpy, jinja2, cffi): graphs compile to C; training and simulation
+    exit 2 naming the extra they need."""
+    source, elsewhere = tmp_path / "clone", tmp_path / "elsewhere"
+    source.mkdir()
+    elsewhere.mkdir()
+    _clean_copy(source)
+    venv = tmp_path / "v"
+    _run([sys.executable, "-m", "venv", str(venv)], tmp_path)
+    python, lgn = venv / "bin" / "python", venv / "bin" / "lgn"
+    _run([str(python), "-m", "pip", "install", "-q", "."], source, timeout=900)
+    assert subprocess.run([str(python), "-c", "import torch"], cwd=elsewhere).returncode != 0
+    _run([str(lgn), "random", "--inputs", "12", "--layers", "2", "--width", "20", "--classes", "2", "--out", "g.npz"],
+         elsewhere)  # fmt: skip
+    _run([str(lgn), "compile", "g.npz", "--out", "c"], elsewhere)
+    out = _run([str(lgn), "verify", "g.npz", "--backend", "c", "--isa", "portable"], elsewhere)
+    assert out.strip().endswith("0 mismatches")
+    for argv, extra in ((["train", "--steps", "1"], "train"), (["verify", "g.npz", "--backend", "verilog"], "hdl")):
+        proc = subprocess.run([str(lgn), *argv], cwd=elsewhere, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and f"[{extra}]" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
