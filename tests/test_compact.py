@@ -175,3 +175,10 @@ def test_temperature_anneals_geometrically():
     assert cfg.temperature_at(1) == pytest.approx(1.0)
     assert cfg.temperature_at(51) == pytest.approx(0.1)
     assert cfg.temperature_at(101) == pytest.approx(0.01)
+
+
+def test_cosine_learning_rate_schedule():
+    cfg = TrainConfig(steps=101, lr_schedule="cosine")
+    assert cfg.lr_factor(1) == pytest.approx(1.0) and cfg.lr_factor(101) == pytest.approx(0.01)
+    assert cfg.lr_factor(51) == pytest.approx(0.505)
+    assert TrainConfig(steps=101).lr_factor(51) == 1.0

@@ -23,6 +23,7 @@ ACTIVATIONS = ("float32", "bfloat16")
 CONNECTIONS = ("random", "learned")
 POOLS = ("random", "local")
 ESTIMATORS = ("soft", "ste", "gumbel")
+LR_SCHEDULES = ("constant", "cosine")
 MAX_SEED = 2**63 - 1
 
 
@@ -77,6 +78,8 @@ class TrainConfig:
     steps: int = setting(10_000, "optimizer steps")
     batch_size: int = setting(100, "samples per step")
     lr: float = setting(0.01, "Adam learning rate")
+    lr_schedule: str = setting("constant", "learning rates over the run: constant, or cosine decay to 1% of the "
+                               "start", LR_SCHEDULES)  # fmt: skip
     weight_decay: float = setting(0.0, "Adam weight decay (op only; IWP parameters near 0 are undecided gates)")
     seed: int = setting(0, "random seed (wiring, initialisation, batches)")
     eval_every: int | None = setting(None, "evaluate every N steps (default: 6 evaluations over the run)")
@@ -189,6 +192,13 @@ class TrainConfig:
             return float(start)
         fraction = min(1.0, max(0.0, (step - 1) / (self.steps - 1)))
         return float(start * (end / start) ** fraction)
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' multiplier at ``step`` (1-based)."""
+        if self.lr_schedule == "constant" or self.steps <= 1:
+            return 1.0
+        fraction = min(1.0, max(0.0, (step - 1) / (self.steps - 1)))
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction))
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

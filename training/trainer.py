@@ -309,6 +309,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         device_ids = [device.index] if device.type == "cuda" else None
         trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     optimizer = _optimizer(cfg, model)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
     sampler = torch.Generator().manual_seed(cfg.seed + 1)
     log = _Log(cfg, model, data, enabled=rank == 0)
     local = cfg.batch_size // world
@@ -316,6 +317,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     try:
         for step in range(1, cfg.steps + 1):
             model.set_estimator(cfg.gate_estimator, cfg.wiring_estimator, cfg.temperature_at(step))
+            for group, base in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = base * cfg.lr_factor(step)
             index = torch.randint(0, len(data.x_train), (cfg.batch_size,), generator=sampler)
             index = index[rank * local : (rank + 1) * local]
             logits = trained(data.x_train[index].to(device).to(activation_dtype))
