@@ -135,7 +135,8 @@ def _environment(env: dict[str, str]):
                 os.environ[k] = v
 
 
-def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], data: Path, out: Path) -> tuple:
+def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], data: Path, out: Path, files,
+                defines: dict | None = None) -> tuple:  # fmt: skip
     """Build (cached by the runner) and run the testbench; (build seconds, simulation seconds)."""
     from cocotb_tools.runner import get_runner
 
@@ -146,7 +147,8 @@ def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], dat
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
         try:
             runner.build(
-                sources=[build_dir / f"{module}.v"],
+                sources=files,
+                defines=defines or {},
                 hdl_toplevel=module,
                 build_dir=build_dir,
                 build_args=build_args,
@@ -172,6 +174,79 @@ def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], dat
     return build_seconds, time.perf_counter() - start
 
 
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """What the testbench needs to drive a module and read its answers."""
+
+    module: str
+    raw_input: bool  # ``features`` (bytes of raw features) or ``x`` (input bits)
+    pipelined: bool
+    latency: int
+    n_classes: int
+    score_width: int
+    with_scores: bool = True  # False: the module has only ``class_out``
+
+
+def run_testbench(
+    sources: dict[str, str],
+    bench: Bench,
+    rows: np.ndarray,
+    expected: Answers,
+    sim: str = "icarus",
+    mode: str = "back-to-back",
+    build_root: Path | None = None,
+    seed: int = 0,
+    libraries: tuple[Path, ...] = (),
+    defines: dict | None = None,
+) -> SimResult:
+    """Simulate ``sources`` (file name -> text; ``libraries`` are extra files, e.g. vendor cell models) with the
+    cocotb testbench on ``rows`` (one row of bytes per vector: raw features, or input bits packed LSB first) and
+    compare its answers with ``expected``."""
+    env = check_simulator(sim)
+    _cocotb()
+    text = "\n".join(sources[name] for name in sorted(sources))
+    library_text = "".join(str(p) for p in libraries) + repr(sorted((defines or {}).items()))
+    build_dir = _build_dir(text + library_text, sim, bench.module, env, build_root)
+    for name, source in sources.items():
+        target = build_dir / name
+        if not target.exists() or target.read_text() != source:
+            target.write_text(source)
+    data = build_dir / f"data-{os.getpid()}.npz"
+    out = build_dir / f"out-{os.getpid()}.npz"
+    n = len(rows)
+    np.savez(
+        data,
+        inputs=np.ascontiguousarray(rows),
+        scores=expected.scores if expected.scores is not None else np.zeros((n, bench.n_classes), np.int64),
+        classes=expected.classes,
+        **{k: v for k, v in dataclasses.asdict(bench).items() if k != "module"},
+        mode=mode,
+        seed=seed,
+    )
+    files = [build_dir / name for name in sorted(sources)] + list(libraries)
+    try:
+        build_seconds, sim_seconds = _run_cocotb(sim, bench.module, build_dir, env, data, out, files, defines)
+        if not out.exists():
+            raise LgnError(f"{sim} simulation produced no results (see the logs in {build_dir})")
+        with np.load(out) as seen:
+            got = Answers(seen["scores"] if bench.with_scores else None, seen["classes"])
+            in_edges, out_edges = seen["in_edges"], seen["out_edges"]
+    finally:
+        data.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
+    latency, latency_ok = bench.latency, True
+    if bench.pipelined and len(out_edges) and len(in_edges) == len(out_edges):
+        delays = set((out_edges - in_edges + 1).tolist())
+        latency_ok = delays == {bench.latency}
+        latency = max(delays)
+    return SimResult(compare(expected, got), build_seconds, sim_seconds, latency, latency_ok)
+
+
+def input_rows(bits: np.ndarray, raw: np.ndarray | None) -> np.ndarray:
+    """What the testbench drives: raw uint8 features, or input bits packed 8 to a byte, LSB first."""
+    return raw.astype(np.uint8) if raw is not None else np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+
+
 def simulate(
     graph: GateGraph,
     bits: np.ndarray,
@@ -187,42 +262,59 @@ def simulate(
     """Simulate the Verilog of ``graph`` on ``bits`` (or on raw uint8 features ``raw``, through the
     encoder) and compare every score and class with the evaluator's answers for ``reference`` (default:
     ``graph`` itself; tests pass a mutated design with the original as reference)."""
-    env = check_simulator(sim)
-    _cocotb()
     use_raw = raw is not None
     iface = interface(graph, module, pipeline, raw_input=use_raw)
-    source_text = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=use_raw)[f"{module}.v"]
-    build_dir = _build_dir(source_text, sim, module, env, build_root)
+    sources = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=use_raw).files
     expected = evaluator_answers(reference if reference is not None else graph, bits, with_outputs=False)
-    rows = raw.astype(np.uint8) if raw is not None else np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
-    data = build_dir / f"data-{os.getpid()}.npz"
-    out = build_dir / f"out-{os.getpid()}.npz"
-    np.savez(
-        data,
-        inputs=np.ascontiguousarray(rows),
-        scores=expected.scores,
-        classes=expected.classes,
-        n_classes=graph.n_classes,
-        score_width=iface.score_width,
-        pipelined=iface.pipelined,
-        latency=iface.latency,
-        raw_input=use_raw,
-        mode=mode,
-        seed=seed,
-    )
-    try:
-        build_seconds, sim_seconds = _run_cocotb(sim, module, build_dir, env, data, out)
-        if not out.exists():
-            raise LgnError(f"{sim} simulation produced no results (see the logs in {build_dir})")
-        with np.load(out) as seen:
-            got = Answers(seen["scores"], seen["classes"])
-            in_edges, out_edges = seen["in_edges"], seen["out_edges"]
-    finally:
-        data.unlink(missing_ok=True)
-        out.unlink(missing_ok=True)
-    latency, latency_ok = iface.latency, True
-    if iface.pipelined and len(out_edges) and len(in_edges) == len(out_edges):
-        delays = set((out_edges - in_edges + 1).tolist())
-        latency_ok = delays == {iface.latency}
-        latency = max(delays)
-    return SimResult(compare(expected, got), build_seconds, sim_seconds, latency, latency_ok)
+    bench = Bench(module, use_raw, iface.pipelined, iface.latency, graph.n_classes, iface.score_width)
+    return run_testbench(sources, bench, input_rows(bits, raw), expected, sim, mode, build_root, seed)
+
+
+def ice40_cell_models() -> Path:
+    """yosys' simulation models of the iCE40 cells (``ice40/cells_sim.v``)."""
+    override = os.environ.get("LGN_YOSYS_SHARE")
+    yosys = shutil.which("yosys")
+    share = Path(override) if override else Path(yosys).resolve().parent.parent / "share" / "yosys" if yosys else None
+    if share is None or not (share / "ice40" / "cells_sim.v").exists():
+        raise ToolMissingError(
+            "yosys' iCE40 cell models (share/yosys/ice40/cells_sim.v) are not found: `apt-get install yosys`, "
+            "or set LGN_YOSYS_SHARE"
+        )
+    return share / "ice40" / "cells_sim.v"
+
+
+def simulate_design(
+    reference: GateGraph,
+    design,
+    bits: np.ndarray,
+    raw: np.ndarray | None = None,
+    target: str = "generic",
+    sim: str = "icarus",
+    pipeline: int | None = None,
+    module: str = "lgn_net",
+    mode: str = "back-to-back",
+    build_root: Path | None = None,
+    seed: int = 0,
+) -> SimResult:
+    """Simulate the LUT-native Verilog of ``design`` (a :class:`~lgn.compiler.hardware.Design` lowered from
+    ``reference``) on ``bits`` (and ``raw`` features when the design takes them) against the evaluator on
+    ``reference``. The ``ice40`` target runs yosys' models of its ``SB_LUT4`` cells; ``xilinx`` cells have no
+    free models: simulate ``generic``, the same mapping."""
+    from .lut_verilog import emit_design
+
+    if target == "xilinx":
+        raise ParameterError("target xilinx cannot be simulated without vendor models: use generic", "target")
+    if design.raw_input and raw is None:
+        raise LgnError("this design takes raw features: pass them")
+    emitted = emit_design(design, module, target, pipeline)
+    libraries = (ice40_cell_models(),) if target == "ice40" else ()
+    latency = emitted.geometry.latency(pipeline)
+    bench = Bench(module, design.raw_input, pipeline is not None, latency, design.n_classes, design.score_width,
+                  design.with_scores)  # fmt: skip
+    expected = evaluator_answers(reference, bits, with_outputs=False)
+    if not design.with_scores:
+        expected = Answers(None, expected.classes)
+    rows = input_rows(bits, raw if design.raw_input else None)
+    # Icarus and Verilator reject the models' default port values; the design drives every pin anyway.
+    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1} if libraries else None
+    return run_testbench(emitted.files, bench, rows, expected, sim, mode, build_root, seed, libraries, defines)

@@ -25,7 +25,7 @@ EXHAUSTIVE_LIMIT = 16
 class Answers:
     """What an implementation says about N input vectors."""
 
-    scores: np.ndarray  # int [N, n_classes]
+    scores: np.ndarray | None  # int [N, n_classes]; None for an implementation that gives the class only
     classes: np.ndarray  # int [N]
     outputs: np.ndarray | None = None  # bool [N, n_outputs], where the implementation exposes them
 
@@ -96,12 +96,13 @@ def compare(expected: Answers, got: Answers, exhaustive: bool = False) -> Compar
     bad = np.zeros(n, dtype=bool)
     m = min(n, len(got.classes))
     bad[m:] = True
-    if m:
+    if m and expected.scores is not None and got.scores is not None:
         es, gs = np.asarray(expected.scores)[:m], np.asarray(got.scores)[:m]
         if es.shape == gs.shape:
             bad[:m] |= (es != gs).any(axis=1)
         else:
             bad[:m] = True
+    if m:
         bad[:m] |= np.asarray(expected.classes)[:m] != np.asarray(got.classes)[:m]
         if expected.outputs is not None and got.outputs is not None:
             eo, go = np.asarray(expected.outputs, dtype=bool)[:m], np.asarray(got.outputs, dtype=bool)[:m]
@@ -114,8 +115,8 @@ def compare(expected: Answers, got: Answers, exhaustive: bool = False) -> Compar
         have = i < m
         first = Mismatch(
             i,
-            tuple(int(v) for v in np.asarray(expected.scores)[i]),
-            tuple(int(v) for v in np.asarray(got.scores)[i]) if have else (),
+            tuple(int(v) for v in np.asarray(expected.scores)[i]) if expected.scores is not None else (),
+            tuple(int(v) for v in np.asarray(got.scores)[i]) if have and got.scores is not None else (),
             int(expected.classes[i]),
             int(got.classes[i]) if have else -1,
         )

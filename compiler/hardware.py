@@ -1,0 +1,280 @@
+"""The whole classifier as one gate netlist, for hardware: the encoder's comparators, the gate network, a
+compressor tree per class for GroupSum and a comparator tree for argmax, all as IR gates of at most K
+inputs (K = 6 for LUT6 FPGAs, 4 for iCE40).
+
+Lowering the head into the IR means the evaluator checks it (the oracle holds the netlist's score and class
+bits against the graph's GroupSum and argmax), the passes simplify it and the LUT mapper packs it together
+with the network's last layer, and the LUT-native Verilog emitter writes every LUT as the target's cell.
+
+- GroupSum: column compression with generalized parallel counters, each output bit one LUT: an (m:n)
+  counter adds m bits of one column into n = bit_length(m) bits of the next columns, m <= K (Wallace-style
+  stages, full K-input counters first) until no column holds more than two bits, then a ripple carry
+  adder. A node that a class counts twice enters as one bit of weight 2; constant outputs fold into the
+  tables (a per-class offset) when the netlist is simplified.
+- argmax: a tree of comparators, MSB first; the right (higher-index) candidate wins only when strictly
+  greater, so ties go to the lowest class.
+- encoder: raw uint8 feature f arrives as 8 input bits; threshold bit ``x > t`` splits into a comparison of
+  the high and the low nibble, so comparisons of one feature share their nibble terms after hashing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from . import truth
+from .errors import LgnError, ParameterError
+from .ir import FIRST_INPUT, GateGraph
+from .lowering import U8_MAX, integer_thresholds
+
+Literal = tuple[int, bool]  # (node id, negated)
+ZERO: Literal = (0, False)
+ONE: Literal = (1, False)
+
+
+class NetlistBuilder:
+    """Appends gates of at most ``k`` inputs to a netlist over ``n_inputs`` primary inputs."""
+
+    def __init__(self, n_inputs: int, k: int):
+        if not 2 <= k <= truth.MAX_ARITY:
+            raise ParameterError(f"lut must be between 2 and {truth.MAX_ARITY}, got {k}", "lut")
+        self.n_inputs, self.k = n_inputs, k
+        self.fanins: list[list[int]] = []
+        self.tables: list[int] = []
+
+    @property
+    def next_node(self) -> int:
+        return FIRST_INPUT + self.n_inputs + len(self.tables)
+
+    def function(self, literals: list[Literal], fn: Callable[[list[int]], int]) -> Literal:
+        """A gate computing ``fn(values of literals)`` (negations folded into its table); its literal.
+        Constant literals are folded too, so no gate reads a constant; a function of more than ``k`` live
+        inputs becomes a tree of multiplexers over its cofactors."""
+        live = [(i, lit) for i, lit in enumerate(literals) if lit[0] >= FIRST_INPUT]
+        if len(live) > self.k:  # Shannon expansion on the last live input: two cofactors and a multiplexer
+            i, split = live[-1]
+            cofactors = []
+            for value in (0, 1):
+                fixed_lit = ONE if value ^ int(split[1]) else ZERO
+                cofactors.append(self.function(literals[:i] + [fixed_lit] + literals[i + 1 :], fn))
+            return self.function([(split[0], False), *cofactors], lambda v: v[2] if v[0] else v[1])
+        fixed = [(lit[0] ^ int(lit[1])) if lit[0] < FIRST_INPUT else 0 for lit in literals]
+        table = 0
+        for m in range(1 << len(live)):
+            values = list(fixed)
+            for bit, (i, (_, negated)) in enumerate(live):
+                values[i] = ((m >> bit) & 1) ^ int(negated)
+            table |= (fn(values) & 1) << m
+        full = (1 << (1 << len(live))) - 1
+        if table in (0, full):
+            return ONE if table else ZERO
+        self.fanins.append([lit[0] for _, lit in live])
+        self.tables.append(table)
+        return (self.next_node - 1, False)
+
+    def build(self, outputs: list[Literal]) -> GateGraph:
+        """The netlist with ``outputs`` as one-bit outputs (each its own class group)."""
+        k = self.k
+        fanins = np.zeros((len(self.tables), k), dtype=np.int64)
+        tables = np.zeros(len(self.tables), dtype=np.uint64)
+        for g, (row, table) in enumerate(zip(self.fanins, self.tables)):
+            fanins[g, : len(row)] = row
+            tables[g] = widen(table, len(row), k)
+        return GateGraph.build(
+            n_inputs=self.n_inputs,
+            fanins=fanins,
+            tables=tables,
+            outputs=[lit[0] for lit in outputs],
+            output_negated=[lit[1] for lit in outputs],
+            class_offsets=np.arange(len(outputs) + 1),
+        )
+
+
+def widen(table: int, arity: int, k: int) -> int:
+    """A table over ``arity`` variables as one over ``k`` that ignores the extra ones."""
+    width = 1 << arity
+    return sum(table << (width * copy) for copy in range(1 << (k - arity)))
+
+
+# ---- GroupSum: compressor trees ---------------------------------------------------------------------------
+
+
+def _counter(builder: NetlistBuilder, group: list[Literal]) -> list[Literal]:
+    """An (m:n) counter: bit j of the number of ones in ``group``, one gate per output bit."""
+    return [builder.function(group, lambda v, j=j: (sum(v) >> j) & 1) for j in range(len(group).bit_length())]
+
+
+def _ripple(builder: NetlistBuilder, columns: list[list[Literal]], width: int) -> list[Literal]:
+    """Add columns of at most two bits: half and full adders, the carry rippling up."""
+    out, carry = [], ZERO
+    for c in range(width):
+        bits = columns[c] + ([carry] if carry != ZERO else [])
+        if not bits:
+            out.append(ZERO)
+            continue
+        out.append(builder.function(bits, lambda v: sum(v) & 1) if len(bits) > 1 else bits[0])
+        carry = builder.function(bits, lambda v: sum(v) >> 1) if len(bits) > 1 else ZERO
+    return out
+
+
+def group_sum(builder: NetlistBuilder, graph: GateGraph, node_literal: Callable[[int], Literal]) -> list[list[Literal]]:
+    """Per class, its score's bits (LSB first, width of the largest class group's count)."""
+    width = max(1, int(graph.class_sizes.max()).bit_length())
+    scores = []
+    for c in range(graph.n_classes):
+        lo, hi = int(graph.class_offsets[c]), int(graph.class_offsets[c + 1])
+        counts: dict[Literal, int] = {}
+        for node, negated in zip(graph.outputs[lo:hi].tolist(), graph.output_negated[lo:hi].tolist()):
+            node_lit = node_literal(node)
+            lit = (node_lit[0], node_lit[1] ^ bool(negated))
+            counts[lit] = counts.get(lit, 0) + 1
+        bits: list[list[Literal]] = [[] for _ in range(width + 1)]
+        for lit, times in counts.items():  # a node counted k times: one bit per 1 in k, of that weight
+            for j in range(times.bit_length()):
+                if (times >> j) & 1:
+                    bits[j].append(lit)
+        scores.append(count_columns(builder, bits, width))
+    return scores
+
+
+def count_columns(builder: NetlistBuilder, bits: list[list[Literal]], width: int) -> list[Literal]:
+    """The sum of ``bits[c]`` (each a column of bits of weight 2^c) as ``width`` literals, LSB first:
+    counter stages until no column holds more than two bits, then a ripple carry adder."""
+    columns = [list(b) for b in bits]
+    while max(len(c) for c in columns) > 2:
+        # Full k-input counters reduce k - bit_length(k) bits per bit_length(k) gates (3 for 3 at k = 6): while
+        # some column is that tall, smaller counters wait for the next stage; then they finish the job.
+        smallest = builder.k if max(len(c) for c in columns) >= builder.k else 3
+        nxt: list[list[Literal]] = [[] for _ in range(width + 1)]
+        for c, column in enumerate(columns):
+            rest = list(column)
+            while len(rest) >= smallest:
+                group, rest = rest[: builder.k], rest[builder.k :]
+                for j, out in enumerate(_counter(builder, group)):
+                    if c + j <= width:
+                        nxt[c + j].append(out)
+            nxt[c].extend(rest)
+        columns = nxt
+    return _ripple(builder, columns, width)
+
+
+# ---- argmax: a comparator tree -------------------------------------------------------------------------------
+
+
+def _greater(builder: NetlistBuilder, a: list[Literal], b: list[Literal]) -> Literal:
+    """b > a (unsigned, LSB first), scanned from the most significant bit."""
+    gt, eq = ZERO, ONE
+    for j in reversed(range(len(a))):
+        gt = builder.function([gt, eq, a[j], b[j]], lambda v: v[0] | (v[1] & v[3] & (1 - v[2])))
+        eq = builder.function([eq, a[j], b[j]], lambda v: v[0] & (1 - (v[1] ^ v[2])))
+    return gt
+
+
+def _select(builder: NetlistBuilder, pick_b: Literal, a: list[Literal], b: list[Literal]) -> list[Literal]:
+    return [builder.function([pick_b, x, y], lambda v: v[2] if v[0] else v[1]) for x, y in zip(a, b)]
+
+
+def argmax(builder: NetlistBuilder, scores: list[list[Literal]]) -> list[Literal]:
+    """The class index bits (LSB first) of the highest score; ties to the lowest class."""
+    width = max(1, (len(scores) - 1).bit_length())
+    candidates = [(s, [ONE if (c >> j) & 1 else ZERO for j in range(width)]) for c, s in enumerate(scores)]
+    while len(candidates) > 1:
+        nxt = []
+        for i in range(0, len(candidates), 2):
+            if i + 1 == len(candidates):
+                nxt.append(candidates[i])
+                continue
+            (sa, ia), (sb, ib) = candidates[i], candidates[i + 1]
+            right = _greater(builder, sa, sb)
+            nxt.append((_select(builder, right, sa, sb), _select(builder, right, ia, ib)))
+        candidates = nxt
+    return candidates[0][1]
+
+
+# ---- the encoder on raw uint8 features -------------------------------------------------------------------------
+
+
+def _above(builder: NetlistBuilder, feature_bits: list[Literal], t: int) -> Literal:
+    """x > t for the 8-bit feature (LSB first): the high nibble decides unless it equals t's."""
+    if t < 0:
+        return ONE
+    if t >= U8_MAX:
+        return ZERO
+    lo, hi = feature_bits[:4], feature_bits[4:]
+
+    def nibble_value(v: list[int]) -> int:
+        return sum(bit << j for j, bit in enumerate(v))
+
+    hi_gt = builder.function(hi, lambda v: int(nibble_value(v) > t >> 4))
+    hi_eq = builder.function(hi, lambda v: int(nibble_value(v) == t >> 4))
+    lo_gt = builder.function(lo, lambda v: int(nibble_value(v) > (t & 15)))
+    return builder.function([hi_gt, hi_eq, lo_gt], lambda v: v[0] | (v[1] & v[2]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """A whole classifier as a netlist: ``netlist``'s outputs are the score bits (class-major, LSB first,
+    ``score_width`` each; absent when ``with_scores`` is off) followed by the class bits (``class_width``)."""
+
+    netlist: GateGraph
+    n_classes: int
+    score_width: int
+    class_width: int
+    raw_input: bool  # inputs are 8 bits per raw feature (through the encoder), else the network's input bits
+    with_scores: bool
+
+    def decode(self, output_bits: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(scores ``[N, classes]`` or None, classes ``[N]``) from the netlist's output bits ``[N, outputs]``."""
+        bits = np.asarray(output_bits, dtype=np.int64)
+        weights = 1 << np.arange(max(self.score_width, self.class_width))
+        classes = bits[:, -self.class_width :] @ weights[: self.class_width]
+        if not self.with_scores:
+            return None, classes
+        per_class = bits[:, : self.n_classes * self.score_width].reshape(len(bits), self.n_classes, -1)
+        return per_class @ weights[: self.score_width], classes
+
+
+def lower(graph: GateGraph, k: int = 6, raw_input: bool | None = None, with_scores: bool = True) -> Design:
+    """``graph`` with its encoder (raw uint8 input, the default when it has one), GroupSum and argmax as one
+    netlist of gates of at most ``k`` inputs (wider gates of ``graph`` are split by Shannon expansion). Not
+    simplified: run the passes, ``simplify(design.netlist, lut=k)``, on ``.netlist``."""
+    raw_input = graph.encoder is not None if raw_input is None else raw_input
+    if raw_input and graph.encoder is None:
+        raise LgnError("raw-feature input needs a graph with encoder thresholds")
+    n_in = 8 * graph.encoder.n_features if raw_input and graph.encoder is not None else graph.n_inputs
+    builder = NetlistBuilder(n_in, k)
+    node_lit: dict[int, Literal] = {0: ZERO, 1: ONE}
+    if raw_input and graph.encoder is not None:
+        e = graph.encoder
+        for i, (f, t) in enumerate(zip(e.feature.tolist(), integer_thresholds(e).tolist())):
+            feature_bits = [(FIRST_INPUT + 8 * f + j, False) for j in range(8)]
+            node_lit[FIRST_INPUT + i] = _above(builder, feature_bits, t)
+    else:
+        node_lit.update({FIRST_INPUT + i: (FIRST_INPUT + i, False) for i in range(graph.n_inputs)})
+    support = np.stack([truth.depends_on(graph.tables, s, graph.arity) for s in range(graph.arity)], axis=1)
+    for g, (row, table) in enumerate(zip(graph.fanins.tolist(), graph.tables.tolist())):
+        used = [s for s in range(graph.arity) if support[g, s]]
+        lits = [node_lit[row[s]] for s in used]
+        node_lit[graph.first_gate + g] = builder.function(
+            lits, lambda v, used=used, table=table: _table_value(table, used, v)
+        )
+    scores = group_sum(builder, graph, lambda node: node_lit[node])
+    classes = argmax(builder, scores)
+    outputs = ([bit for s in scores for bit in s] if with_scores else []) + classes
+    score_width = len(scores[0])
+    return Design(builder.build(outputs), graph.n_classes, score_width, len(classes), raw_input, with_scores)
+
+
+def _table_value(table: int, used: list[int], values: list[int]) -> int:
+    m = sum(bit << slot for slot, bit in zip(used, values))
+    return (table >> m) & 1
+
+
+def raw_bits(features: np.ndarray) -> np.ndarray:
+    """uint8 features ``[N, F]`` as the design's input bits ``[N, 8F]`` (feature f is bits 8f .. 8f + 7, LSB
+    first)."""
+    return np.unpackbits(np.asarray(features, dtype=np.uint8)[:, :, None], axis=2, bitorder="little").reshape(
+        len(features), -1
+    )
