@@ -253,6 +253,18 @@ def lower(graph: GateGraph, k: int = 6, raw_input: bool | None = None, with_scor
             node_lit[FIRST_INPUT + i] = _above(builder, feature_bits, t)
     else:
         node_lit.update({FIRST_INPUT + i: (FIRST_INPUT + i, False) for i in range(graph.n_inputs)})
+    _add_network(builder, graph, node_lit)
+    scores = group_sum(builder, graph, lambda node: node_lit[node])
+    classes = argmax(builder, scores)
+    outputs = ([bit for s in scores for bit in s] if with_scores else []) + classes
+    score_width = len(scores[0])
+    return Design(builder.build(outputs), graph.n_classes, score_width, len(classes), raw_input, with_scores)
+
+
+def _add_network(builder: NetlistBuilder, graph: GateGraph, node_lit: dict[int, Literal]) -> None:
+    """Every gate of ``graph`` into ``builder`` (over its table's support), recording each node's literal."""
+    if not graph.n_gates:
+        return
     support = np.stack([truth.depends_on(graph.tables, s, graph.arity) for s in range(graph.arity)], axis=1)
     for g, (row, table) in enumerate(zip(graph.fanins.tolist(), graph.tables.tolist())):
         used = [s for s in range(graph.arity) if support[g, s]]
@@ -260,11 +272,6 @@ def lower(graph: GateGraph, k: int = 6, raw_input: bool | None = None, with_scor
         node_lit[graph.first_gate + g] = builder.function(
             lits, lambda v, used=used, table=table: _table_value(table, used, v)
         )
-    scores = group_sum(builder, graph, lambda node: node_lit[node])
-    classes = argmax(builder, scores)
-    outputs = ([bit for s in scores for bit in s] if with_scores else []) + classes
-    score_width = len(scores[0])
-    return Design(builder.build(outputs), graph.n_classes, score_width, len(classes), raw_input, with_scores)
 
 
 def _table_value(table: int, used: list[int], values: list[int]) -> int:
@@ -277,4 +284,47 @@ def raw_bits(features: np.ndarray) -> np.ndarray:
     first)."""
     return np.unpackbits(np.asarray(features, dtype=np.uint8)[:, :, None], axis=2, bitorder="little").reshape(
         len(features), -1
+    )
+
+
+def part_sizes(graph: GateGraph, k: int = 6) -> dict[str, int]:
+    """K-input LUTs of each part of the lowered classifier, each mapped alone (``simplify(lut=k)``), and of the
+    whole design mapped at once (the mapper merges across the parts' borders, so it can be below the sum)."""
+    from .pipeline import simplify
+
+    def luts(netlist: GateGraph) -> int:
+        return simplify(netlist, lut=k).n_gates
+
+    sizes = {}
+    if graph.encoder is not None:
+        e = graph.encoder
+        builder = NetlistBuilder(8 * e.n_features, k)
+        bits = [
+            _above(builder, [(FIRST_INPUT + 8 * f + j, False) for j in range(8)], t)
+            for f, t in zip(e.feature.tolist(), integer_thresholds(e).tolist())
+        ]
+        sizes["encoder"] = luts(builder.build(bits))
+    builder = NetlistBuilder(graph.n_outputs, k)
+    head = graph.replace(
+        fanins=np.zeros((0, graph.arity), dtype=np.int64), tables=np.zeros(0, dtype=np.uint64), encoder=None,
+        n_inputs=graph.n_outputs, outputs=FIRST_INPUT + np.arange(graph.n_outputs),
+    )  # fmt: skip
+    scores = group_sum(builder, head, lambda node: (node, False))
+    sizes["gate network"] = luts(_network_netlist(graph, k))
+    sizes["GroupSum"] = luts(builder.build([bit for s in scores for bit in s]))
+    sizes["GroupSum + argmax"] = luts(lower(head, k, raw_input=False).netlist)
+    sizes["argmax"] = max(0, sizes["GroupSum + argmax"] - sizes["GroupSum"])
+    del sizes["GroupSum + argmax"]
+    sizes["whole design"] = luts(lower(graph, k).netlist)
+    return sizes
+
+
+def _network_netlist(graph: GateGraph, k: int) -> GateGraph:
+    """The gate network alone as a netlist of at most ``k``-input gates, its outputs as outputs."""
+    builder = NetlistBuilder(graph.n_inputs, k)
+    node_lit: dict[int, Literal] = {0: ZERO, 1: ONE}
+    node_lit.update({FIRST_INPUT + i: (FIRST_INPUT + i, False) for i in range(graph.n_inputs)})
+    _add_network(builder, graph, node_lit)
+    return builder.build(
+        [(node_lit[o][0], node_lit[o][1] ^ bool(n)) for o, n in zip(graph.outputs, graph.output_negated)]
     )

@@ -185,6 +185,7 @@ class Bench:
     n_classes: int
     score_width: int
     with_scores: bool = True  # False: the module has only ``class_out``
+    stream: bool = False  # a streaming top: raw features one byte per cycle (in_data, in_valid, out_valid)
 
 
 def run_testbench(

@@ -1,15 +1,45 @@
-"""``lgn synth``: yosys synthesis of the emitted Verilog, LUTs and flip-flops part by part, each reported as it
-finishes, all within a time limit."""
+"""``lgn synth``: LUTs and flip-flops part by part, two ways: yosys on the gate-level Verilog, and our own LUT
+mapping of the lowered design (compressor-tree GroupSum, comparator-tree argmax) written LUT by LUT; which is
+smaller. With ``--pnr`` (iCE40): the streaming top placed and routed, a bitstream, the clock it reaches."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from lgn.compiler import pipeline
+from lgn.compiler import fpga, hardware, pipeline
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.hdl_tools import synth_report
 
-from .common import EXIT_OK, load_any
+from .common import EXIT_CHECK_FAILED, EXIT_OK, load_any
+
+
+def _print(part_name: str, luts: int, ffs: int | str, script: str) -> None:
+    print(f"  {part_name:28s} {luts:8d} {ffs!s:>8s}  {script}")
+
+
+def _pnr(graph, args) -> int:
+    if args.target != "ice40":
+        raise ParameterError("pnr places and routes for the ice40 target only (use --target ice40)", "pnr")
+    out = Path(args.out or "synth-ice40")
+    try:
+        result = fpga.place_and_route(
+            graph, args.device, out, seed=args.seed, freq=args.freq, pipeline=args.pipeline, timeout=args.timeout,
+            progress=lambda line: print(f"  {line}", flush=True), core=args.core,
+        )  # fmt: skip
+    except fpga.DoesNotFit as exc:
+        print(f"does not fit: {exc}")
+        return EXIT_CHECK_FAILED
+    fmax = f"{result.fmax_mhz:.1f} MHz" if result.fmax_mhz else "not reported"
+    print(f"iCE40 {result.device.upper()} ({result.package}), streaming top, {result.core} core, seed {args.seed}:")
+    print(f"  logic cells    {result.logic_cells} of {result.logic_cells_available} "
+          f"({result.luts} LUT4, {result.ffs} flip-flops)")  # fmt: skip
+    print(f"  block RAM      {result.ram} of {result.ram_available}")
+    print(f"  Fmax           {fmax} (nextpnr's timing analysis)")
+    print(f"  latency        {result.latency_cycles} cycles after the last feature; a sample takes "
+          f"{result.cycles_per_sample} cycles to stream in")  # fmt: skip
+    print(f"wrote {result.bitstream} (and the Verilog, pins {out / 'lgn_top.pcf'}, nextpnr's report)")
+    return EXIT_OK
 
 
 def cmd_synth(args) -> int:
@@ -18,29 +48,45 @@ def cmd_synth(args) -> int:
     graph = load_any(args.graph)
     if args.simplify:
         graph = pipeline.simplify(graph)
+    if args.pnr:
+        return _pnr(graph, args)
     start = time.perf_counter()
+    print(f"gate-level Verilog through yosys ({args.target}):")
     parts = synth_report(
-        graph,
-        target=args.target,
-        pipeline=args.pipeline,
-        timeout=args.timeout,
+        graph, target=args.target, pipeline=args.pipeline, timeout=args.timeout,
         progress=lambda line: print(f"  {line}", flush=True),
-    )
-    print(
-        f"yosys {args.target} synthesis of {graph.n_gates} gates ({time.perf_counter() - start:.1f} s); "
-        "no latches, no combinational loops"
-    )
-    print(f"  {'part':24s} {'LUTs':>8s} {'FFs':>8s}  script")
+    )  # fmt: skip
+    k = 4 if args.target == "ice40" else 6
+    print(f"LUT-native: our {k}-input LUT mapping of the lowered design (compressor trees, comparator tree):")
+    ours = hardware.part_sizes(graph, k)
+    whole, mapped = fpga.synth_lut_native(graph, args.target, args.pipeline, args.timeout)
+    print(f"yosys and our mapping of {graph.n_gates} gates ({time.perf_counter() - start:.1f} s); no latches, no loops")
+    print(f"  {'part':28s} {'LUTs':>8s} {'FFs':>8s}  how")
     for part in parts:
-        print(f"  {part.name:24s} {part.luts:8d} {part.ffs:8d}  {part.script}")
+        _print(part.name, part.luts, part.ffs, part.script)
+    for name, luts in ours.items():
+        _print(f"{name}, LUT-native", luts, "-", f"lgn simplify --lut {k}")
+    _print(whole.name, whole.luts, whole.ffs, f"yosys on our netlist: {whole.script}")
+    gates = next(p.luts for p in parts if p.name.startswith("whole design"))
+    best = "LUT-native" if whole.luts < gates else "gate-level"
+    print(f"smaller: {best} ({min(whole.luts, gates)} LUTs; the other {max(whole.luts, gates)}); our mapping: {mapped}")
     return EXIT_OK
 
 
 def register(sub) -> None:
-    p = sub.add_parser("synth", help="synthesize the Verilog with yosys: LUTs and FFs by part")
+    p = sub.add_parser("synth", help="LUTs and FFs by part (yosys and our LUT mapping); iCE40 place and route")
     p.add_argument("graph")
     p.add_argument("--target", choices=["generic", "ice40", "xilinx"], default="generic")
     p.add_argument("--pipeline", type=int)
     p.add_argument("--no-simplify", dest="simplify", action="store_false")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds for all parts together (default: 1800)")
+    p.add_argument("--pnr", action="store_true", help="iCE40: place and route the streaming top, write a bitstream")
+    p.add_argument("--device", choices=sorted(fpga.DEVICES), default="up5k", help="with --pnr (default: up5k)")
+    p.add_argument("--out", help="with --pnr: the folder for the bitstream (default: synth-ice40)")
+    p.add_argument("--seed", type=int, default=1, help="with --pnr: nextpnr's placement seed")
+    p.add_argument("--freq", type=float, help="with --pnr: the target clock in MHz")
+    p.add_argument(
+        "--core", choices=fpga.CORES, default="auto",
+        help="with --pnr: our LUT4 netlist (luts), the gate-level Verilog mapped by yosys (gates), or the smaller",
+    )  # fmt: skip
     p.set_defaults(func=cmd_synth)

@@ -3,7 +3,8 @@
 - ``lgn verify MODEL --dataset D``: the discretized torch model against its IR on a test split;
 - ``lgn verify G --against G2``: the evaluator on G2 against G;
 - ``lgn verify G --backend c``: every runnable ISA and code shape of the C library;
-- ``lgn verify G --backend verilog``: the Verilog under a simulator.
+- ``lgn verify G --backend verilog``: the Verilog under a simulator;
+- ``lgn verify G --backend netlist --target ice40``: the synthesized netlist of the iCE40 streaming top.
 
 ``--formal`` has one meaning: prove with ABC that the implementation's gate network computes the reference
 graph's output bits (G2 against G; the emitted Verilog against G). Every verify prints
@@ -122,6 +123,39 @@ def _verify_verilog(graph: GateGraph, args) -> int:
     return EXIT_OK if result.ok else EXIT_CHECK_FAILED
 
 
+def _verify_netlist(graph: GateGraph, args) -> int:
+    """The synthesized iCE40 netlist of the streaming top (what the bitstream holds), fed byte by byte."""
+    from lgn.compiler import fpga
+
+    if args.target != "ice40":
+        raise ParameterError(
+            "backend netlist simulates the ice40 target's synthesized cells (--target ice40)", "target"
+        )
+    if graph.encoder is None:
+        raise LgnError("backend netlist streams raw features: the graph needs encoder thresholds")
+    if args.dataset:
+        raw, _ = _dataset(graph, args)
+        if raw.dtype != np.uint8:  # whole numbers 0..255 (digits' 0..16) stream as bytes, exactly
+            if not (np.all(raw == np.round(raw)) and raw.min() >= 0 and raw.max() <= 255):
+                raise LgnError(f"dataset {args.dataset} has features that are not bytes: the streaming top takes bytes")
+            raw = raw.astype(np.uint8)
+        how = f"{args.dataset} test split"
+    else:
+        rng = np.random.default_rng(args.seed)
+        raw = rng.integers(0, 256, (args.vectors, graph.encoder.n_features)).astype(np.uint8)
+        how = f"{args.vectors} random feature vectors, seed {args.seed}"
+    raw = raw[: args.limit] if args.limit is not None else raw
+    start = time.perf_counter()
+    result = fpga.simulate_netlist(graph, raw, sim=args.sim, pipeline=args.pipeline, core=args.core)
+    seconds = time.perf_counter() - start
+    print(
+        f"synthesized iCE40 netlist ({args.core} core) on {args.sim}, fed byte by byte, vs evaluator ({how}): "
+        f"synthesis and build {seconds - result.sim_seconds:.1f} s, simulation {result.sim_seconds:.1f} s"
+    )
+    print(result.summary())
+    return EXIT_OK if result.ok else EXIT_CHECK_FAILED
+
+
 def _verify_against(graph: GateGraph, args) -> int:
     other = load_any(args.against)
     start = time.perf_counter()
@@ -148,6 +182,8 @@ def cmd_verify(args) -> int:
         return _verify_c(graph, args)
     if args.backend == "verilog":
         return _verify_verilog(graph, args)
+    if args.backend == "netlist":
+        return _verify_netlist(graph, args)
     if args.against is None:
         raise LgnError("nothing to verify against: give --against G2.npz or --backend c")
     return _verify_against(graph, args)
@@ -160,8 +196,13 @@ def register(sub) -> None:
     p.add_argument("--vectors", type=int, default=10_000, help="random vectors (beyond the structured ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--formal", action="store_true", help="also prove the implementation equal to the graph (ABC)")
-    p.add_argument("--backend", choices=["c", "verilog"], help="check a compiled backend against the evaluator")
-    p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus", help="with --backend verilog")
+    p.add_argument(
+        "--backend", choices=["c", "verilog", "netlist"],
+        help="check a compiled backend against the evaluator (netlist: the synthesized iCE40 cells of the bitstream)",
+    )  # fmt: skip
+    p.add_argument("--target", choices=["ice40"], default="ice40", help="with --backend netlist")
+    p.add_argument("--core", choices=["luts", "gates"], default="luts", help="with --backend netlist (see lgn synth)")
+    p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus", help="with --backend verilog|netlist")
     p.add_argument("--pipeline", type=int, help="with --backend verilog: register stage every N logic levels")
     p.add_argument("--bubbles", action="store_true", help="pipelined: random gaps between inputs")
     p.add_argument("--limit", type=int, help="use only the first N vectors")

@@ -1,0 +1,380 @@
+"""From a graph to an iCE40 bitstream: the LUT4 netlist of the whole classifier behind a streaming top, yosys
+``synth_ice40``, ``nextpnr-ice40`` and ``icepack`` (Debian packages ``yosys``, ``nextpnr-ice40``,
+``fpga-icestorm``), the utilisation and the maximum clock frequency from nextpnr's report.
+
+The streaming top (``templates/verilog/lgn_stream.v.j2``) takes raw features one byte per cycle, thresholds
+each as it arrives and shifts the bits into the core's input register, so a board needs a dozen pins, not one
+per input bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import pipeline as passes
+from .errors import LgnError, ParameterError, ToolMissingError
+from .hardware import Design, lower
+from .ir import GateGraph
+from .lowering import VERSION, integer_thresholds, model_hash
+from .lut_verilog import emit_design
+from .templating import environment
+
+_ENV = environment("verilog")
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    flag: str
+    package: str
+    chipdb: str
+    logic_cells: int
+
+
+DEVICES = {
+    "up5k": Device("--up5k", "sg48", "chipdb-5k.txt", 5280),
+    "hx8k": Device("--hx8k", "ct256", "chipdb-8k.txt", 7680),
+    "hx1k": Device("--hx1k", "tq144", "chipdb-1k.txt", 1280),
+}
+
+
+CORES = ("auto", "luts", "gates")
+
+
+@dataclasses.dataclass(frozen=True)
+class Core:
+    """The classifier behind the streaming top, as module ``lgn_core`` (the network's input bits in, the class
+    out): ``luts``, our LUT4 netlist of the lowered design (SB_LUT4 cells); ``gates``, the gate-level Verilog
+    that yosys maps (its adder trees use the iCE40 carry chains)."""
+
+    kind: str
+    text: str
+    class_width: int
+    latency: int  # clock cycles; 0 when combinational
+
+
+def core_design(graph: GateGraph, k: int = 4) -> Design:
+    """The classifier's LUT netlist, class port only: the network's input bits in, the class out."""
+    design = lower(graph, k, raw_input=False, with_scores=False)
+    return dataclasses.replace(design, netlist=passes.simplify(design.netlist, lut=k))
+
+
+def make_core(graph: GateGraph, kind: str, pipeline: int | None = None) -> Core:
+    if kind == "luts":
+        design = core_design(graph, 4)
+        emitted = emit_design(design, "lgn_core", "ice40", pipeline)
+        return Core(kind, emitted["lgn_core.v"], design.class_width, emitted.geometry.latency(pipeline))
+    if kind == "gates":
+        from .verilog_emit import emit_verilog
+
+        emitted = emit_verilog(graph, "lgn_core", pipeline, raw_input=False)
+        return Core(kind, emitted["lgn_core.v"], emitted.geometry.class_width, emitted.geometry.latency(pipeline))
+    raise ParameterError(f"core {kind!r} is unknown; choose luts or gates", "core")
+
+
+def _stream_layout(graph: GateGraph) -> tuple[list[int], int, list[int]]:
+    """(the used features in arrival order, input bits per used feature, the register position of each input
+    bit). Raises when features carry different numbers of bits (the shift register moves a fixed number)."""
+    e = graph.encoder
+    if e is None:
+        raise LgnError("the streaming top takes raw features: the graph needs encoder thresholds")
+    per_feature: dict[int, list[int]] = {}
+    for i, f in enumerate(e.feature.tolist()):
+        per_feature.setdefault(f, []).append(i)
+    counts = {len(bits) for bits in per_feature.values()}
+    if len(counts) != 1:
+        raise LgnError(f"the streaming top needs the same number of input bits per used feature, got {sorted(counts)}")
+    k = counts.pop()
+    used = sorted(per_feature)
+    position = [0] * graph.n_inputs
+    for m, f in enumerate(used):
+        for j, i in enumerate(per_feature[f]):
+            position[i] = m * k + j
+    return used, k, position
+
+
+def stream_top(graph: GateGraph, core: Core, module: str = "lgn_top") -> str:
+    """The streaming top's Verilog around module ``lgn_core``."""
+    e = graph.encoder
+    used, k, position = _stream_layout(graph)
+    n = e.n_features if e is not None else 0
+    limits = (integer_thresholds(e) + 1).tolist() if e is not None else []  # bit = byte >= limit, 0 .. 256
+    by_feature = {f: [limits[i] for i in sorted(np.flatnonzero(e.feature == f).tolist())] for f in used} if e else {}
+    rows = list(by_feature.values())
+    if all(row == rows[0] for row in rows):  # one set of thresholds for every feature: constants
+        level = [f"({{1'b0, in_data}} >= 9'd{u})" for u in rows[0]]
+    else:  # a ROM of each feature's limits, 9 bits each
+        words = [by_feature.get(f, [256] * k) for f in range(n)]
+        rom = "".join(f"{u:09b}" for f_words in reversed(words) for u in reversed(f_words))
+        level = [f"({{1'b0, in_data}} >= LIMITS[(feature * {k} + {j}) * 9 +: 9])" for j in range(k)]
+        level = [f"    localparam [{9 * k * n - 1}:0] LIMITS = {9 * k * n}'b{rom};"] + level
+    rom_lines = [line for line in level if line.startswith("    localparam")]
+    compares = [line for line in level if not line.startswith("    localparam")]
+    thresholds = rom_lines + [f"    wire [{k - 1}:0] level = {{{', '.join(reversed(compares))}}};"]
+    n_bits = len(used) * k
+    shift = f"{{level, bits[{n_bits - 1}:{k}]}}" if n_bits > k else "level"
+    used_mask = "".join("1" if f in by_feature else "0" for f in reversed(range(n)))
+    return _ENV.get_template("lgn_stream.v.j2").render(
+        module=module,
+        core="lgn_core",
+        version=VERSION,
+        model_hash=model_hash(graph),
+        n_features=n,
+        n_used=len(used),
+        bits_per_feature=k,
+        n_bits=n_bits,
+        n_inputs=graph.n_inputs,
+        count_width=max(1, (n - 1).bit_length()),
+        class_width=core.class_width,
+        used_mask=used_mask,
+        thresholds="\n".join(thresholds),
+        shift=shift,
+        wiring="\n".join(f"    assign x[{i}] = bits[{p}];" for i, p in enumerate(position)),
+        pipelined=core.latency > 0,
+        latency=2 + core.latency,
+    )
+
+
+def stream_files(graph: GateGraph, core: Core, module: str = "lgn_top") -> dict[str, str]:
+    """The streaming top and its core: ``{module}.v`` and ``lgn_core.v``."""
+    return {f"{module}.v": stream_top(graph, core, module), "lgn_core.v": core.text}
+
+
+def simulate_stream(
+    graph: GateGraph, core: Core, raw: np.ndarray, sim: str = "icarus", build_root: Path | None = None,
+    mode: str = "back-to-back",
+):  # fmt: skip
+    """The streaming top (RTL, with yosys' SB_LUT4 models) on raw features, against the evaluator."""
+    from . import evaluate, hdl_sim
+    from .verify import Answers
+
+    files = stream_files(graph, core)
+    bits = evaluate.encode(graph, raw)
+    expected = Answers(None, evaluate.predict(graph, bits))
+    bench = hdl_sim.Bench("lgn_top", True, True, 2 + core.latency, graph.n_classes, 1, with_scores=False, stream=True)
+    models = (hdl_sim.ice40_cell_models(),)
+    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
+    rows = np.asarray(raw, dtype=np.uint8)
+    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines)
+
+
+# ---- place and route ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PnrResult:
+    device: str
+    package: str
+    core: str  # luts or gates (see Core)
+    luts: int  # SB_LUT4 cells after synthesis
+    ffs: int  # flip-flops after synthesis
+    logic_cells: int  # placed logic cells (a LUT and its flip-flop share one)
+    logic_cells_available: int
+    ram: int
+    ram_available: int
+    fmax_mhz: float | None
+    latency_cycles: int  # from the edge that takes a sample's last feature to out_valid
+    cycles_per_sample: int
+    bitstream: Path
+    seconds: float
+
+
+class DoesNotFit(LgnError):
+    """The design needs more of the device than it has (the CLI exits 1 with this line)."""
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolMissingError(f"{name} is not installed: `apt-get install {package}` (bash .ci/bootstrap does this)")
+    return path
+
+
+def _run(command: list[str], what: str, cwd: Path, deadline: float) -> subprocess.CompletedProcess:
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise LgnError(f"the time limit ran out before {what}")
+    try:
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=left)
+    except subprocess.TimeoutExpired:
+        raise LgnError(f"{what} did not finish within the time limit") from None
+
+
+def package_pins(device: Device) -> tuple[list[str], set[str]]:
+    """The package's I/O pin names (sorted) and those that reach a global buffer (for the clock), from the
+    icestorm chip database."""
+    database = Path("/usr/share/fpga-icestorm/chipdb") / device.chipdb
+    if not database.exists():
+        raise ToolMissingError(f"{database} is missing: `apt-get install fpga-icestorm-chipdb`")
+    text = database.read_text()
+    section = re.search(rf"^\.pins {device.package}\n(.*?)\n\n", text, re.MULTILINE | re.DOTALL)
+    if section is None:
+        raise LgnError(f"{database} lists no pins of package {device.package}")
+    pins = {}
+    for line in section.group(1).splitlines():
+        name, x, y, z = line.split()
+        pins[name] = (int(x), int(y), int(z))
+    gbuf = re.search(r"^\.gbufpin\n(.*?)\n\n", text, re.MULTILINE | re.DOTALL)
+    global_sites = {tuple(map(int, line.split()[:3])) for line in (gbuf.group(1).splitlines() if gbuf else [])}
+    names = sorted(pins, key=lambda p: (len(p), p))
+    return names, {p for p in names if pins[p] in global_sites}
+
+
+def constraints(device: Device, class_width: int) -> str:
+    """A pin constraint file for the default package: the clock on a global-buffer pin, the rest in order."""
+    pins, clocks = package_pins(device)
+    signals = ["rst", *[f"in_data[{j}]" for j in range(8)], "in_valid", "in_ready", "out_valid"]
+    signals += [f"class_out[{j}]" for j in range(class_width)] if class_width > 1 else ["class_out"]
+    clock = min(clocks, key=pins.index) if clocks else pins[0]
+    rest = [p for p in pins if p != clock]
+    if len(rest) < len(signals):
+        raise DoesNotFit(f"package {device.package} has {len(pins)} I/O pins, the top needs {len(signals) + 1}")
+    lines = [f"set_io clk {clock}"] + [f"set_io {s} {p}" for s, p in zip(signals, rest)]
+    return "\n".join(lines) + "\n"
+
+
+def _cells(stat: str) -> dict[str, int]:
+    return {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.MULTILINE)}
+
+
+def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float) -> tuple[int, int]:
+    """yosys ``synth_ice40`` of the streaming top around ``core`` into ``folder``; (LUT4 cells, flip-flops)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in stream_files(graph, core).items():
+        (folder / name).write_text(text)
+    script = "read_verilog lgn_top.v lgn_core.v; synth_ice40 -top lgn_top -json lgn_top.json; tee -o stat.txt stat"
+    proc = _run([_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", folder, deadline)
+    if proc.returncode != 0:
+        raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
+    cells = _cells((folder / "stat.txt").read_text())
+    return cells.get("SB_LUT4", 0), sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
+
+
+def _choose_core(graph, core: str, pipeline, out: Path, deadline: float, say) -> tuple[Core, int, int]:
+    """Synthesize the requested core (``auto``: both, and keep the one with fewer LUTs and flip-flops)."""
+    kinds = ("luts", "gates") if core == "auto" else (core,)
+    best = None
+    for kind in kinds:
+        candidate = make_core(graph, kind, pipeline)
+        luts, ffs = _synth_top(candidate, graph, out / kind if len(kinds) > 1 else out, deadline)
+        say(f"synth_ice40, {kind} core: {luts} SB_LUT4, {ffs} flip-flops")
+        if best is None or luts + ffs < best[1] + best[2]:
+            best = (candidate, luts, ffs)
+    assert best is not None
+    if len(kinds) > 1:
+        for name in ("lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.txt"):
+            shutil.copy(out / best[0].kind / name, out / name)
+    return best
+
+
+def place_and_route(
+    graph: GateGraph,
+    device: str,
+    out: Path,
+    seed: int = 1,
+    freq: float | None = None,
+    pipeline: int | None = None,
+    timeout: float = 1800.0,
+    progress: Callable[[str], None] | None = None,
+    core: str = "auto",
+) -> PnrResult:
+    """Synthesize the streaming top for ``device``, place and route it and pack the bitstream into
+    ``out/lgn_net.bin`` (with the Verilog, the pin constraints and nextpnr's report beside it). Raises
+    :class:`DoesNotFit` naming the resource that overflowed."""
+    if device not in DEVICES:
+        raise ParameterError(f"device {device!r} is unknown; choose {', '.join(DEVICES)}", "device")
+    if core not in CORES:
+        raise ParameterError(f"core {core!r} is unknown; choose {', '.join(CORES)}", "core")
+    spec = DEVICES[device]
+    nextpnr, icepack = _tool("nextpnr-ice40", "nextpnr-ice40"), _tool("icepack", "fpga-icestorm")
+    start, say = time.perf_counter(), progress or (lambda line: None)
+    deadline = start + timeout
+    chosen, luts, ffs = _choose_core(graph, core, pipeline, out, deadline, say)
+    if luts > spec.logic_cells:  # every LUT needs a logic cell of its own: no placement can help
+        raise DoesNotFit(
+            f"the design does not fit the {device} ({spec.package}): {luts} LUT4 (and {ffs} flip-flops) need more "
+            f"than the {spec.logic_cells} logic cells it has: {luts} of {spec.logic_cells}"
+        )
+    (out / "lgn_top.pcf").write_text(constraints(spec, chosen.class_width))
+    command = [nextpnr, spec.flag, "--package", spec.package, "--json", "lgn_top.json", "--pcf", "lgn_top.pcf",
+               "--asc", "lgn_top.asc", "--report", "report.json", "--seed", str(seed)]  # fmt: skip
+    if freq is not None:
+        command += ["--freq", str(freq)]
+    (out / "report.json").unlink(missing_ok=True)
+    proc = _run(command, "nextpnr-ice40", out, deadline)
+    (out / "nextpnr.log").write_text(proc.stdout + proc.stderr)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    used = report.get("utilization", {})
+    lc = used.get("ICESTORM_LC", {"used": luts, "available": spec.logic_cells})
+    ram = used.get("ICESTORM_RAM", {"used": 0, "available": 0})
+    if proc.returncode != 0:
+        overflow = [f"{k} {v['used']} of {v['available']}" for k, v in used.items() if v["used"] > v["available"]]
+        why = "; ".join(overflow) or (proc.stderr.strip().splitlines() or ["nextpnr failed"])[-1]
+        raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {why}")
+    fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
+    say(f"nextpnr-ice40: {lc['used']} of {lc['available']} logic cells ({time.perf_counter() - start:.0f} s)")
+    proc = _run([icepack, "lgn_top.asc", "lgn_net.bin"], "icepack", out, deadline)
+    if proc.returncode != 0:
+        raise LgnError(f"icepack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    return PnrResult(
+        device, spec.package, chosen.kind, luts, ffs, int(lc["used"]), int(lc["available"]), int(ram["used"]),
+        int(ram["available"]), min(fmax) if fmax else None, 2 + chosen.latency,
+        graph.encoder.n_features if graph.encoder is not None else 0, out / "lgn_net.bin", time.perf_counter() - start,
+    )  # fmt: skip
+
+
+# ---- the synthesized netlist, simulated -----------------------------------------------------------------------
+
+
+def synthesized_netlist(files: dict[str, str], top: str, timeout: float = 1800.0) -> str:
+    """yosys ``synth_ice40`` of ``files`` (name -> Verilog) down to iCE40 cells, written back as Verilog."""
+    import tempfile
+
+    yosys = _tool("yosys", "yosys")
+    with tempfile.TemporaryDirectory(prefix="lgn-netlist-") as tmp:
+        for name, text in files.items():
+            (Path(tmp) / name).write_text(text)
+        sources = " ".join(sorted(files))
+        script = f"read_verilog {sources}; synth_ice40 -top {top}; write_verilog -noattr netlist.v"
+        proc = _run([yosys, "-q", "-p", script], "yosys synth_ice40", Path(tmp), time.perf_counter() + timeout)
+        if proc.returncode != 0:
+            raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
+        return (Path(tmp) / "netlist.v").read_text()
+
+
+def simulate_netlist(
+    graph: GateGraph,
+    raw: np.ndarray,
+    sim: str = "verilator",
+    pipeline: int | None = None,
+    stream: bool = True,
+    build_root: Path | None = None,
+    core: str = "luts",
+):
+    """What the bitstream holds, in simulation: the synthesized netlist (iCE40 cells, yosys' models) of the
+    streaming top (``stream``: every sample fed byte by byte) or of its core (the input bits at once), against
+    the evaluator on ``raw`` features."""
+    from . import evaluate, hdl_sim
+    from .verify import Answers
+
+    chosen = make_core(graph, core, pipeline)
+    bits = evaluate.encode(graph, raw)
+    expected = Answers(None, evaluate.predict(graph, bits))
+    if stream:
+        top, files, rows = "lgn_top", stream_files(graph, chosen), np.asarray(raw, dtype=np.uint8)
+        bench = hdl_sim.Bench(top, True, True, 2 + chosen.latency, graph.n_classes, 1, False, stream=True)
+    else:
+        top, files, rows = "lgn_core", {"lgn_core.v": chosen.text}, hdl_sim.input_rows(bits, None)
+        bench = hdl_sim.Bench(top, False, chosen.latency > 0, chosen.latency, graph.n_classes, 1, with_scores=False)
+    netlist = {f"{top}_netlist.v": synthesized_netlist(files, top)}
+    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
+    models = (hdl_sim.ice40_cell_models(),)
+    return hdl_sim.run_testbench(netlist, bench, rows, expected, sim, "back-to-back", build_root, 0, models, defines)
