@@ -1,0 +1,133 @@
+"""FPGA figures for trained models (not a test), side by side in one run. See docs/benchmarks.md.
+
+    python bench/fpga.py                        # the demo model (out/demo) and every graph under models/
+    python bench/fpga.py MODEL_OR_GRAPH ...     # the given ones
+    python bench/fpga.py --quick                # skip yosys and place and route (our LUT mapping only)
+
+Per model: LUTs by part (encoder, gate network, GroupSum, argmax) and of the whole design, three ways: our
+LUT6 mapping of the lowered design (compressor-tree GroupSum, comparator-tree argmax), yosys on the
+gate-level Verilog (generic LUT6: `synth -flatten; abc -lut 6` per part, `abc -fast` for the whole design;
+xilinx: `synth_xilinx`), and iCE40 LUT4 (ours and yosys `synth_ice40`); then the streaming top placed and
+routed on an iCE40 UP5K (HX8K when it does not fit): logic cells, flip-flops, Fmax and latency. Every
+figure includes the encoder unless its row says otherwise. Writes bench/results/fpga.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lgn.cli.common import load_any
+from lgn.compiler import fpga, hardware, hdl_tools, pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+# Published points (their authors' figures; see shared docs/anchors.md).
+ANCHORS = [
+    ("DWN (LUT-6 nodes), xcvu9p, out of context", "97.9%", "about 1,400 LUT6", "no"),
+    ("DWN 'sm'", "97.1%", "692 LUTs", "no"),
+    ("a DWN re-implementation, Artix-7 xc7a35t, placed and routed", "97.70%", "2,246 LUTs (1,079 the encoder)", "yes"),
+]
+
+
+def default_models() -> list[Path]:
+    found = [ROOT / "out" / "demo" / "model.safetensors"] + sorted((ROOT / "models").glob("*.npz"))
+    return [p for p in found if p.exists()]
+
+
+def measure(path: Path, quick: bool) -> dict:
+    graph = pipeline.simplify(load_any(str(path)))
+    row: dict = {"model": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path), "gates": graph.n_gates}
+    row["ours_lut6"] = hardware.part_sizes(graph, 6)
+    row["ours_lut4"] = hardware.part_sizes(graph, 4)
+    print(f"  {path.name}: our LUT6 {row['ours_lut6']['whole design']}, LUT4 {row['ours_lut4']['whole design']}",
+          file=sys.stderr, flush=True)  # fmt: skip
+    if quick:
+        return row
+    for target in ("generic", "xilinx", "ice40"):
+        parts = hdl_tools.synth_report(graph, target=target, timeout=3600)
+        row[f"yosys_{target}"] = {p.name: p.luts for p in parts}
+        print(f"  {path.name}: yosys {target} done", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="lgn-fpga-") as tmp:
+        for device in ("up5k", "hx8k"):
+            try:
+                result = fpga.place_and_route(graph, device, Path(tmp) / device, timeout=3600)
+            except fpga.DoesNotFit as exc:
+                row[f"pnr_{device}"] = {"fits": False, "why": str(exc)}
+                continue
+            row[f"pnr_{device}"] = {
+                "fits": True, "core": result.core, "logic_cells": result.logic_cells,
+                "available": result.logic_cells_available, "luts": result.luts, "ffs": result.ffs,
+                "fmax_mhz": result.fmax_mhz, "latency_cycles": result.latency_cycles,
+                "cycles_per_sample": result.cycles_per_sample,
+            }  # fmt: skip
+            break
+    return row
+
+
+def _cell(value) -> str:
+    return f"{value:,}" if isinstance(value, (int, np.integer)) else "-"
+
+
+def table(rows: list[dict]) -> str:
+    parts = ["encoder", "gate network", "GroupSum", "argmax", "whole design"]
+    lines = [
+        "| model | gates | LUTs | " + " | ".join(parts) + " |",
+        "|---|---|---|" + "---|" * len(parts),
+    ]
+    for r in rows:
+        for label, key in (("LUT6, ours", "ours_lut6"), ("LUT6, yosys", "yosys_generic"), ("Xilinx, yosys", "yosys_xilinx"),
+                           ("LUT4, ours", "ours_lut4"), ("LUT4 iCE40, yosys", "yosys_ice40")):  # fmt: skip
+            if key not in r:
+                continue
+            values = {k.replace(" (flat)", ""): v for k, v in r[key].items()}
+            lines.append(
+                f"| {r['model']} | {r['gates']:,} | {label} | " + " | ".join(_cell(values.get(p)) for p in parts) + " |"
+            )
+    lines += [
+        "",
+        "| model | device | core | logic cells | LUT4 | flip-flops | Fmax | latency |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for device in ("up5k", "hx8k"):
+            p = r.get(f"pnr_{device}")
+            if p is None:
+                continue
+            if not p["fits"]:
+                lines.append(f"| {r['model']} | {device} | - | does not fit | | | | |")
+                continue
+            fmax = f"{p['fmax_mhz']:.1f} MHz" if p["fmax_mhz"] else "-"
+            cells = f"{p['logic_cells']:,} of {p['available']:,}"
+            latency = f"{p['latency_cycles']} cycles after the last of {p['cycles_per_sample']} bytes"
+            lines.append(
+                f"| {r['model']} | {device} | {p['core']} | {cells} | {p['luts']:,} | {p['ffs']:,} | {fmax} | {latency} |"
+            )
+    lines += ["", "| published | accuracy | LUTs | encoder included |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in ANCHORS]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="*", type=Path)
+    parser.add_argument("--quick", action="store_true", help="our LUT mapping only (no yosys, no place and route)")
+    args = parser.parse_args(argv)
+    models = args.models or default_models()
+    if not models:
+        parser.error("no models given and none found (run lgn demo, or ship models under models/)")
+    rows = [measure(path.resolve(), args.quick) for path in models]
+    print(table(rows))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "fpga.json").write_text(json.dumps(rows, indent=1))
+    print(f"wrote {RESULTS / 'fpga.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
