@@ -136,7 +136,7 @@ def _environment(env: dict[str, str]):
 
 
 def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], data: Path, out: Path, files,
-                defines: dict | None = None) -> tuple:  # fmt: skip
+                defines: dict | None = None, plusargs: list[str] | None = None) -> tuple:  # fmt: skip
     """Build (cached by the runner) and run the testbench; (build seconds, simulation seconds)."""
     from cocotb_tools.runner import get_runner
 
@@ -166,6 +166,7 @@ def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], dat
                 build_dir=build_dir,
                 test_dir=build_dir,
                 extra_env={"LGN_TB_DATA": str(data), "LGN_TB_OUT": str(out)},
+                plusargs=plusargs or [],
                 log_file=log,
             )
         except (SystemExit, Exception) as exc:  # a failing testbench (mismatches) still leaves its results
@@ -205,6 +206,10 @@ def run_testbench(
     compare its answers with ``expected``."""
     env = check_simulator(sim)
     _cocotb()
+    toplevel, plusargs = bench.module, []
+    if bench.stream:  # fed from a file by a Verilog harness: no Python per cycle
+        sources = {**sources, "lgn_stream_harness.v": _stream_harness(bench)}
+        toplevel = "lgn_stream_harness"
     text = "\n".join(sources[name] for name in sorted(sources))
     library_text = "".join(str(p) for p in libraries) + repr(sorted((defines or {}).items()))
     build_dir = _build_dir(text + library_text, sim, bench.module, env, build_root)
@@ -215,6 +220,11 @@ def run_testbench(
     data = build_dir / f"data-{os.getpid()}.npz"
     out = build_dir / f"out-{os.getpid()}.npz"
     n = len(rows)
+    stream_in, stream_out = build_dir / f"stream-{os.getpid()}.bin", build_dir / f"stream-{os.getpid()}.txt"
+    if bench.stream:
+        stream_in.write_bytes(np.ascontiguousarray(rows, dtype=np.uint8).tobytes())
+        plusargs = [f"+lgn_in={stream_in}", f"+lgn_out={stream_out}", f"+lgn_samples={n}",
+                    f"+lgn_features={rows.shape[1]}", f"+lgn_bubbles={int(mode == 'bubbles')}"]  # fmt: skip
     np.savez(
         data,
         inputs=np.ascontiguousarray(rows),
@@ -226,21 +236,36 @@ def run_testbench(
     )
     files = [build_dir / name for name in sorted(sources)] + list(libraries)
     try:
-        build_seconds, sim_seconds = _run_cocotb(sim, bench.module, build_dir, env, data, out, files, defines)
+        build_seconds, sim_seconds = _run_cocotb(sim, toplevel, build_dir, env, data, out, files, defines, plusargs)
         if not out.exists():
             raise LgnError(f"{sim} simulation produced no results (see the logs in {build_dir})")
         with np.load(out) as seen:
             got = Answers(seen["scores"] if bench.with_scores else None, seen["classes"])
             in_edges, out_edges = seen["in_edges"], seen["out_edges"]
     finally:
-        data.unlink(missing_ok=True)
-        out.unlink(missing_ok=True)
+        for path in (data, out, stream_in, stream_out):
+            path.unlink(missing_ok=True)
     latency, latency_ok = bench.latency, True
     if bench.pipelined and len(out_edges) and len(in_edges) == len(out_edges):
         delays = set((out_edges - in_edges + 1).tolist())
         latency_ok = delays == {bench.latency}
         latency = max(delays)
     return SimResult(compare(expected, got), build_seconds, sim_seconds, latency, latency_ok)
+
+
+MAX_STREAM_SAMPLES = 1 << 16
+
+
+def _stream_harness(bench: Bench) -> str:
+    from .templating import environment
+
+    return (
+        environment("verilog")
+        .get_template("lgn_stream_harness.v.j2")
+        .render(
+            top=bench.module, class_width=max(1, (bench.n_classes - 1).bit_length()), max_samples=MAX_STREAM_SAMPLES
+        )
+    )
 
 
 def input_rows(bits: np.ndarray, raw: np.ndarray | None) -> np.ndarray:
