@@ -378,3 +378,17 @@ def simulate_netlist(
     defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
     models = (hdl_sim.ice40_cell_models(),)
     return hdl_sim.run_testbench(netlist, bench, rows, expected, sim, "back-to-back", build_root, 0, models, defines)
+
+
+def synth_lut_native(graph: GateGraph, target: str, pipeline: int | None = None, timeout: float = 1800.0):
+    """yosys on the LUT-native Verilog of the whole design (raw features in when the graph has an encoder):
+    ``ice40`` and ``xilinx`` keep our cells, ``generic`` may remap them with ``abc -lut 6``. Returns the
+    yosys part and our own LUT count."""
+    from .hdl_tools import TARGETS, synth_text
+
+    k = 4 if target == "ice40" else 6
+    design = lower(graph, k)
+    design = dataclasses.replace(design, netlist=passes.simplify(design.netlist, lut=k))
+    text = emit_design(design, "lgn_luts", target, pipeline)["lgn_luts.v"]
+    part = synth_text(text, "lgn_luts", target, timeout, TARGETS[target])
+    return dataclasses.replace(part, name="whole design, LUT-native"), design.netlist.n_gates

@@ -189,6 +189,7 @@ def test_synth_reports_every_part_as_it_finishes(net, capsys):
     for part in ("gate network", "GroupSum", "argmax", "whole design (flat)"):
         assert any(line.strip().startswith(part) for line in out.splitlines()), part
     assert "abc -fast -lut 6" in out  # the whole design's script is named beside its count
+    assert "GroupSum, LUT-native" in out and "whole design, LUT-native" in out and "smaller: " in out
 
 
 def test_synth_time_limit_is_one_clear_line(net, capsys):
