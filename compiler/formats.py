@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GraphError, GraphFormatError
-from .ir import Encoder, GateGraph
+from .ir import MAX_NODES, Encoder, GateGraph
 from .truth import gate_name
 
 NPZ_FORMAT = "lgn-gategraph"
@@ -135,7 +135,10 @@ def _scalar_int(archive, name: str) -> int:
     value = _load_field(archive, name)
     if value.shape != () or value.dtype.kind not in "iu":
         raise GraphFormatError(f"field {name!r} must be an integer scalar, got {value.dtype}{value.shape}")
-    return int(value)
+    number = int(value)
+    if not 0 <= number < 1 << 62:  # a count: the IR's own bounds (docs/ir.md) are checked when the graph is built
+        raise GraphFormatError(f"field {name!r} must be a non-negative count, got {number}")
+    return number
 
 
 def _scalar_text(archive, name: str) -> str:
@@ -205,7 +208,7 @@ def from_text(text: str) -> GateGraph:
                 expected = 2 + header["inputs"] + len(fanins)
                 if int(m[1]) != expected:
                     raise ValueError(f"node ids must count up from {2 + header['inputs']}; expected {expected}")
-                row = [int(s) for s in m[3].split(",")] if m[3].strip() else []
+                row = [_node_id(s) for s in m[3].split(",")] if m[3].strip() else []
                 if len(row) != header["arity"]:
                     raise ValueError(f"{len(row)} fan-ins given, arity is {header['arity']}")
                 fanins.append(row)
@@ -215,21 +218,23 @@ def from_text(text: str) -> GateGraph:
             elif m := _OUT.match(line):
                 out_class.append(int(m[1]))
                 negated.append(m[2] == "!")
-                outputs.append(int(m[3]))
+                outputs.append(_node_id(m[3]))
             elif m := _BIT.match(line):
                 _expect_header(header, ("inputs", "encoder"))
                 if int(m[1]) != 2 + len(features):
                     raise ValueError(f"encoder bits must be listed in order; expected bit {2 + len(features)}")
-                features.append(int(m[2]))
+                features.append(_node_id(m[2]))
                 thresholds.append(float(m[3]))
             else:
                 raise ValueError("not a recognised line")
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise GraphFormatError(f"line {number}: {exc}: {raw.strip()!r}") from None
     _expect_header(header, ("inputs", "arity", "classes"))
     n_classes = header["classes"]
-    if n_classes < 1:
-        raise GraphFormatError("classes must be at least 1")
+    if not 1 <= n_classes <= max(1, len(outputs)):  # every class owns an output: no allocation beyond the file
+        raise GraphFormatError(f"classes must be between 1 and the {len(outputs)} outputs listed, got {n_classes}")
+    if not 1 <= header["arity"] <= 6:
+        raise GraphFormatError(f"arity must be between 1 and 6, got {header['arity']}")
     if any(b < a for a, b in zip(out_class, out_class[1:])) or any(c >= n_classes for c in out_class):
         raise GraphFormatError("output lines must list classes 0..classes-1 in ascending, contiguous order")
     counts = np.bincount(np.asarray(out_class, dtype=np.int64), minlength=n_classes)
@@ -247,6 +252,13 @@ def from_text(text: str) -> GateGraph:
         class_offsets=offsets,
         encoder=encoder,
     )
+
+
+def _node_id(text: str) -> int:
+    value = int(text)
+    if value > MAX_NODES:
+        raise ValueError(f"{value} is beyond the largest node id {MAX_NODES}")
+    return value
 
 
 def _expect_header(header: dict, keys: tuple[str, ...]) -> None:

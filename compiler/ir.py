@@ -23,6 +23,11 @@ from .errors import GraphError
 from .truth import MAX_ARITY, table_mask
 
 FIRST_INPUT = 2
+# What every backend can hold (docs/ir.md): node ids are int32 in the C library and the kernels; an input
+# or feature count also sizes Verilog ports and arrays that are allocated before any gate is read.
+MAX_INPUTS = 1 << 24
+MAX_FEATURES = 1 << 24
+MAX_NODES = (1 << 31) - 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -65,7 +70,7 @@ class GateGraph:
         Raises :class:`GraphError` naming the first broken invariant.
         """
         try:
-            n_inputs = _as_count(n_inputs, "n_inputs")
+            n_inputs = _as_count(n_inputs, "n_inputs", MAX_INPUTS)
             fanins = _frozen(np.asarray(fanins), np.int32, "fanins")
             if fanins.ndim == 1 and fanins.size == 0:
                 fanins = _frozen(fanins.reshape(0, 2), np.int32, "fanins")
@@ -79,7 +84,7 @@ class GateGraph:
             class_offsets = _frozen(np.asarray(class_offsets), np.int32, "class_offsets")
             if encoder is not None:
                 encoder = Encoder(
-                    _as_count(encoder.n_features, "encoder n_features"),
+                    _as_count(encoder.n_features, "encoder n_features", MAX_FEATURES),
                     _frozen(np.asarray(encoder.feature), np.int32, "encoder feature"),
                     _frozen(np.asarray(encoder.threshold), np.float64, "encoder threshold"),
                 )
@@ -174,11 +179,11 @@ class GateGraph:
             _check_encoder(self)
 
 
-def _as_count(value, name: str) -> int:
+def _as_count(value, name: str, limit: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if int(value) < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if not 0 <= int(value) <= limit:
+        raise ValueError(f"{name} must be between 0 and {limit}, got {value}")
     return int(value)
 
 
@@ -211,6 +216,8 @@ def _check_gates(g: GateGraph) -> None:
         raise GraphError(f"fanins must have shape (n_gates, K) with 1 <= K <= 6, got {f.shape}")
     if t.ndim != 1 or t.shape[0] != f.shape[0]:
         raise GraphError(f"tables must have shape ({f.shape[0]},), got {t.shape}")
+    if g.n_nodes > MAX_NODES:
+        raise GraphError(f"{g.n_nodes} nodes exceed the {MAX_NODES} that 32-bit node ids can name")
     if not g.n_gates:
         return
     gate_nodes = np.arange(g.first_gate, g.n_nodes, dtype=np.int64)

@@ -60,7 +60,7 @@ def test_generated_graphs_validate(graph):
         (dict(class_offsets=[0, 1, 3]), r"class groups must cover the 2 outputs exactly"),
         (dict(class_offsets=[0, 0, 2]), r"class group 0 is empty"),
         (dict(class_offsets=[0]), r"at least one class"),
-        (dict(n_inputs=-1), r"n_inputs must be >= 0"),
+        (dict(n_inputs=-1), r"n_inputs must be between 0 and 16777216"),
         (dict(n_inputs=2.5), r"n_inputs must be an integer"),
         (dict(fanins=[[2, 3.5], [4, 2]]), r"fanins must hold integers"),
         (dict(fanins=[["a", "b"], ["c", "d"]]), r"fanins must be a numeric array"),

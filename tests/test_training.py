@@ -228,8 +228,8 @@ def test_tampered_and_foreign_checkpoints_are_refused(tiny_trained, tmp_path):
     path, _ = tiny_trained
     good = path.read_bytes()
     cases = {
-        "pickle": (pickle_bytes(), "pickled"),
-        "zip": (b"PK\x03\x04" + b"\x00" * 100, "pickled"),
+        "pickle": (pickle_bytes(), "a Python pickle"),
+        "zip": (b"PK\x03\x04" + b"\x00" * 100, "a zip archive"),
         "flipped": (good[:-5] + bytes([good[-5] ^ 1]) + good[-4:], "checksum mismatch"),
         "truncated": (good[: len(good) // 2], "not an lgn checkpoint"),
         "garbage": (b"hello, not a model at all", "not an lgn checkpoint"),

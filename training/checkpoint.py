@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lgn.compiler.build_cache import write_atomic
 from lgn.compiler.errors import LgnError
-from lgn.compiler.ir import Encoder
+from lgn.compiler.ir import MAX_FEATURES, MAX_INPUTS, Encoder
 
 from .layers import LogicNet
 
@@ -47,14 +47,32 @@ class CheckpointError(LgnError):
     """A checkpoint file is missing, foreign, pickled, malformed or modified."""
 
 
+# The dtype of every tensor a checkpoint may hold, by the last part of its name; anything else is refused.
+TENSOR_DTYPES = {
+    "weight": torch.float32,
+    "wiring_logits": torch.float32,
+    "wiring": torch.int64,
+    "pool": torch.int64,
+    "encoder.feature": torch.int64,
+    "encoder.threshold": torch.float64,
+}
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+
+
+def _raw_bytes(t: torch.Tensor) -> bytes:
+    """A tensor's bytes as stored, for any dtype (bfloat16 and float8 included)."""
+    t = t.contiguous()
+    return t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+
+
 def _checksum(tensors: dict[str, torch.Tensor], meaning: str = "") -> str:
     """SHA-256 over every tensor (name, dtype, shape, bytes) and, from version 2, ``meaning``: the config and
     the encoder's feature count, so an edited config is caught like an edited tensor."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        t = tensors[name].contiguous()
+        t = tensors[name]
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
-        digest.update(t.numpy().tobytes())
+        digest.update(_raw_bytes(t))
     digest.update(meaning.encode())
     return digest.hexdigest()
 
@@ -63,10 +81,26 @@ def _meaning(config: str, n_features: str) -> str:
     return f"config:{config}\nencoder_n_features:{n_features}\n"
 
 
-def save_checkpoint(path: str | Path, model: LogicNet, encoder: Encoder, info: dict | None = None) -> None:
-    """Write ``model`` and ``encoder`` to ``path`` atomically (a crash or Ctrl-C leaves the old file)."""
-    from safetensors.torch import save_file
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """A safetensors file, byte-identical for the same input: tensors in name order, metadata keys sorted,
+    the header padded with spaces to 8 bytes (the format's own layout)."""
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))}
+    chunks, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        raw = _raw_bytes(t)
+        span = [offset, offset + len(raw)]
+        header[name] = {"dtype": SAFETENSORS_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": span}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":"))
+    text += " " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text.encode() + b"".join(chunks)
 
+
+def save_checkpoint(path: str | Path, model: LogicNet, encoder: Encoder, info: dict | None = None) -> None:
+    """Write ``model`` and ``encoder`` to ``path`` atomically (a crash or Ctrl-C leaves the old file), the same
+    bytes for the same model."""
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     tensors["encoder.feature"] = torch.as_tensor(encoder.feature, dtype=torch.int64)
     tensors["encoder.threshold"] = torch.as_tensor(encoder.threshold, dtype=torch.float64)
@@ -81,21 +115,11 @@ def save_checkpoint(path: str | Path, model: LogicNet, encoder: Encoder, info: d
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, private = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, private, metadata=metadata)
-        os.replace(private, path)
-    except BaseException:
-        Path(private).unlink(missing_ok=True)
-        raise
+    write_atomic(path, safetensors_bytes(tensors, metadata))
 
 
-def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
-    """Read a checkpoint; return (model in eval mode, encoder, info). Raise :class:`CheckpointError`."""
-    from safetensors import safe_open
-
-    path = Path(path)
+def _refuse_foreign(path: Path) -> None:
+    """Pickles and zip archives (torch.save) are refused before any parser sees them: they can run code."""
     try:
         with path.open("rb") as handle:
             head = handle.read(9)
@@ -105,20 +129,54 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
     # A safetensors file starts with its header's length (8 bytes, little-endian), then "{".
     header_length = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
     looks_safetensors = len(head) == 9 and head[8:9] == b"{" and 8 + header_length <= size
-    pickled = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
-    if not looks_safetensors and (pickled or head[:4] == b"PK\x03\x04"):
+    if looks_safetensors:
+        return
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise CheckpointError(
-            f"{path}: a pickled (torch.save) file; lgn loads only its own safetensors "
-            "checkpoints, which cannot run code"
+            f"{path}: a Python pickle; lgn loads only its own safetensors checkpoints, which cannot run code"
         )
+    if head[:4] == b"PK\x03\x04":
+        raise CheckpointError(
+            f"{path}: a zip archive (torch.save writes pickles in one), not a safetensors checkpoint; lgn loads only "
+            "its own checkpoints, which cannot run code"
+        )
+
+
+def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    from safetensors import safe_open
+
+    _refuse_foreign(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except Exception as exc:  # safetensors raises its own error types for every malformed header
-        raise CheckpointError(f"{path}: not an lgn checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path}: not an lgn checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an lgn checkpoint (format {metadata.get('format')!r})")
+    return metadata, tensors
+
+
+def _check_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Every tensor is one the model has, in its own dtype, with finite values: nothing is converted."""
+    for name, t in tensors.items():
+        kind = name if name.startswith("encoder.") else name.rsplit(".", 1)[-1]
+        expected = TENSOR_DTYPES.get(kind)
+        if expected is None or (name.startswith("encoder.") and name not in TENSOR_DTYPES):
+            raise CheckpointError(f"{path}: unexpected tensor {name!r}")
+        if t.dtype != expected:
+            raise CheckpointError(f"{path}: tensor {name!r} is {t.dtype}, expected {expected}")
+        if t.dtype.is_floating_point and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{path}: tensor {name!r} holds NaN or infinite values")
+    for name in ("encoder.feature", "encoder.threshold"):
+        if name not in tensors:
+            raise CheckpointError(f"{path}: missing the tensor {name!r}")
+
+
+def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
+    """Read a checkpoint; return (model in eval mode, encoder, info). Raise :class:`CheckpointError`."""
+    path = Path(path)
+    metadata, tensors = _read(path)
     version = metadata.get("version")
     if version not in READS:
         raise CheckpointError(f"{path}: checkpoint version {version} is not supported (this tool reads {READS})")
@@ -131,32 +189,32 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
         n_features = int(metadata["encoder_n_features"])
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
         raise CheckpointError(f"{path}: malformed metadata ({type(exc).__name__})") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path}: malformed metadata (info is not an object)")
+    _check_tensors(path, tensors)
     config = _checked_config(path, config, version)
     _check_shapes(path, config, tensors)
     try:
         model = LogicNet(**config)
-        model_tensors = {k: v for k, v in tensors.items() if not k.startswith("encoder.")}
-        model.load_state_dict(model_tensors, strict=True)
+        model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("encoder.")}, strict=True)
     except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{path}: tensors do not match the config ({str(exc).splitlines()[0]})") from None
     for i, layer in enumerate(model.layers):
         for name, indices in (("wiring", layer.wiring), ("candidate pool", getattr(layer, "pool", None))):
             if indices is not None and indices.numel() and (indices.min() < 0 or indices.max() >= layer.in_features):
                 raise CheckpointError(f"{path}: layer {i} {name} reads outside its {layer.in_features} inputs")
-    try:
-        encoder = Encoder(
-            n_features,
-            tensors["encoder.feature"].numpy().astype(np.int64),
-            tensors["encoder.threshold"].numpy().astype(np.float64),
-        )
-    except KeyError:
-        raise CheckpointError(f"{path}: missing encoder tensors") from None
-    if len(encoder.feature) != config["in_features"]:
-        raise CheckpointError(
-            f"{path}: encoder gives {len(encoder.feature)} bits, the model reads {config['in_features']}"
-        )
+    encoder = _encoder(path, n_features, tensors, config["in_features"])
     model.eval()
     return model, encoder, info
+
+
+def _encoder(path: Path, n_features: int, tensors: dict[str, torch.Tensor], in_features: int) -> Encoder:
+    feature, threshold = tensors["encoder.feature"].numpy(), tensors["encoder.threshold"].numpy()
+    if feature.shape != (in_features,) or threshold.shape != (in_features,):
+        raise CheckpointError(f"{path}: the encoder gives {len(feature)} bits, the model reads {in_features}")
+    if not 1 <= n_features <= MAX_FEATURES or (len(feature) and (feature.min() < 0 or feature.max() >= n_features)):
+        raise CheckpointError(f"{path}: the encoder reads features outside 0..{n_features - 1}")
+    return Encoder(n_features, feature.astype(np.int64), threshold.astype(np.float64))
 
 
 def _checked_config(path: Path, config, version: str) -> dict:
@@ -167,12 +225,32 @@ def _checked_config(path: Path, config, version: str) -> dict:
     for key, kind in kinds.items():
         if not isinstance(config[key], kind) or isinstance(config[key], bool):
             raise CheckpointError(f"{path}: config {key!r} has the wrong type")
+    _check_values(path, config)
     if version == "1":
         layers, width = config.pop("layers"), config.pop("width")
         if not 1 <= layers <= 100_000:
             raise CheckpointError(f"{path}: config 'layers' must be between 1 and 100000, got {layers}")
         config = {**config, "widths": [width] * layers, "candidates": [0] * layers}
     return config
+
+
+def _check_values(path: Path, config: dict) -> None:
+    """Values a network can be built from; what no run could have written is refused here, not deeper down."""
+    from .config import INITS, PARAMETRIZATIONS, RHOS
+
+    problems = {
+        "in_features": not 1 <= config["in_features"] <= MAX_INPUTS,
+        "classes": not 1 <= config["classes"] <= 1 << 20,
+        "arity": not 1 <= config["arity"] <= 6,
+        "parametrization": config["parametrization"] not in PARAMETRIZATIONS,
+        "rho": config["rho"] not in RHOS,
+        "init": config["init"] not in INITS,
+        "tau": not (math.isfinite(config["tau"]) and config["tau"] > 0),
+        "seed": not 0 <= config["seed"] < 1 << 63,
+    }
+    bad = [name for name, wrong in problems.items() if wrong]
+    if bad:
+        raise CheckpointError(f"{path}: config {bad[0]!r} has an impossible value {config[bad[0]]!r}")
 
 
 def _check_shapes(path: Path, config: dict, tensors: dict[str, torch.Tensor]) -> None:
