@@ -201,8 +201,8 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
         f"for {cfg.steps} steps"
     )
     result = train(cfg)
-    if result.interrupted:
-        say("interrupted")
+    if result.interrupted or result.checkpoint_step is None:
+        say("interrupted" if result.interrupted else "training wrote no checkpoint")
         return 130
     _plot_curves(out / "training_curves.png", result.history)
     model, encoder, info = load_checkpoint(cfg.out)  # the best discretized checkpoint

@@ -470,44 +470,42 @@ def test_ddp_two_processes_equals_one(tmp_path):
         assert torch.allclose(a.double(), b.double(), atol=1e-5), name
 
 
-def test_ctrl_c_leaves_a_valid_checkpoint(tmp_path):
-    out = tmp_path / "m.st"
-    env = dict(os.environ)
+def _train_then_interrupt(out: Path, eval_every: int, wait_for) -> subprocess.CompletedProcess:
+    argv = ["--dataset", "digits", "--layers", "2", "--width", "100", "--steps", "1000000", "--eval-every",
+            str(eval_every), "--out", str(out), "--no-progress"]  # fmt: skip
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lgn",
-            "train",
-            "--dataset",
-            "digits",
-            "--layers",
-            "2",
-            "--width",
-            "100",
-            "--steps",
-            "1000000",
-            "--eval-every",
-            "1000000",
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-m", "lgn", "train", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.time() + 120
-    while time.time() < deadline and not Path(f"{out}.metrics.jsonl").exists():
+    while time.time() < deadline and not wait_for():
         time.sleep(0.2)
     time.sleep(2)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stdout
-    model, _, _ = load_checkpoint(out)
-    assert model.config["widths"][-1] == 100
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def test_ctrl_c_after_an_evaluation_leaves_this_runs_checkpoint(tmp_path):
+    out = tmp_path / "m.st"
+    done = _train_then_interrupt(out, 50, lambda: Path(f"{out}.metrics.jsonl").exists())
+    assert done.returncode == 130, done.stderr
+    assert "holds this run's best checkpoint so far (step " in done.stdout
+    model, _, info = load_checkpoint(out)
+    assert model.config["widths"][-1] == 100 and isinstance(info["step"], int)
+
+
+def test_ctrl_c_before_any_evaluation_leaves_earlier_files_untouched(tmp_path, tiny_trained):
+    """--out names another run's checkpoint: it and its metrics stay byte for byte, and the message says so."""
+    earlier, _ = tiny_trained
+    out = tmp_path / "m.st"
+    out.write_bytes(earlier.read_bytes())
+    metrics = Path(f"{out}.metrics.jsonl")
+    metrics.write_text('{"step": 1}\n')
+    started = time.time()
+    done = _train_then_interrupt(out, 1_000_000, lambda: time.time() - started > 4)
+    assert done.returncode == 130, done.stderr
+    assert out.read_bytes() == earlier.read_bytes() and metrics.read_text() == '{"step": 1}\n'
+    assert "no checkpoint of this run was written" in done.stdout or "lgn: interrupted" in done.stderr
 
 
 def test_cli_train_export_verify(tmp_path, capsys):

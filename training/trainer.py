@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from lgn.compiler.build_cache import write_atomic
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import Encoder
 
@@ -41,6 +43,7 @@ class TrainResult:
     seconds: float
     interrupted: bool = False
     final: dict | None = None  # the chosen checkpoint on the test split (None when interrupted)
+    checkpoint_step: int | None = None  # the step of this run's checkpoint in cfg.out; None: it wrote none
 
 
 ACTIVATION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -236,9 +239,7 @@ class _Log:
         self.best_step: int | None = None
         self.progress = Progress(cfg.steps, cfg.progress and enabled)
         self.start = time.perf_counter()
-        if enabled:
-            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-            self.metrics_path.write_text("")
+        self._metrics_started = False  # the file is replaced at the first evaluation, never emptied before
 
     def step(self, step: int, loss: float) -> None:
         if not self.enabled:
@@ -249,8 +250,14 @@ class _Log:
 
     def _write(self, record: dict) -> None:
         self.history.append(record)
+        line = json.dumps(record) + "\n"
+        if not self._metrics_started:  # an earlier run's metrics stay whole until this run has its own
+            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.metrics_path, line.encode())
+            self._metrics_started = True
+            return
         with self.metrics_path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(line)
 
     def evaluate(self, step: int, loss: float) -> None:
         scores = evaluate_model(self.model, self.data.x_eval, self.data.y_eval)
@@ -288,14 +295,39 @@ class _Log:
         save_checkpoint(self.cfg.out, model, encoder, info)
         return record
 
-    def interrupted(self) -> None:
-        if self.enabled and not Path(self.cfg.out).exists():
-            save_checkpoint(self.cfg.out, self.model, self.data.encoder, {**self.info, "step": "interrupted"})
+    def checkpoint_step(self) -> int | None:
+        """The step of this run's checkpoint in ``out``, or None when this run has written none."""
+        return self.best_step
+
+
+class TrainingFailed(LgnError):
+    """The run cannot go on (its loss is no longer a number); the message says what it left behind."""
+
+
+def check_outputs(cfg: TrainConfig) -> None:
+    """Every file a run will write, checked before any work: not a folder, in a folder that exists (or can be
+    made) and takes new files. Nothing is created or truncated here."""
+    for name, value in (("out", cfg.out), ("metrics", cfg.metrics or f"{cfg.out}.metrics.jsonl")):
+        path = Path(value)
+        if path.is_dir():
+            raise ParameterError(f"{name} {path} is a folder; give a file name", name)
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise ParameterError(f"{name} {path}: cannot write in {folder}", name)
+        if path.exists() and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
+            raise ParameterError(f"{name} {path} cannot be replaced", name)
 
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Train per ``cfg``; write the best discretized checkpoint (chosen on the validation split) to
-    ``cfg.out``, evaluate it once on the test split, and write metrics as JSONL."""
+    ``cfg.out``, evaluate it once on the test split, and write metrics as JSONL.
+
+    Nothing is written before the first evaluation: an interrupted run reports whether it has a checkpoint of
+    its own (``TrainResult.checkpoint_step``); a loss that stops being a number raises :class:`TrainingFailed`.
+    """
+    check_outputs(cfg)
     rank, world = _rank()
     if cfg.batch_size % world:
         raise ParameterError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes", "batch_size")
@@ -326,18 +358,28 @@ def train(cfg: TrainConfig) -> TrainResult:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            log.step(step, float(loss.detach()))
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise TrainingFailed(
+                    f"the loss became {loss_value} at step {step}: "
+                    + (
+                        f"{cfg.out} holds the last good checkpoint (step {log.best_step})"
+                        if log.best_step is not None
+                        else f"no checkpoint of this run was written ({cfg.out} is unchanged)"
+                    )
+                    + "; try a smaller lr or a larger tau"
+                )
+            log.step(step, loss_value)
         if cfg.steps == 0 and rank == 0:
             log.evaluate(0, float("nan"))
         if rank == 0:
             final = log.finish()
     except KeyboardInterrupt:
         interrupted = True
-        log.interrupted()
     finally:
         log.progress.close()
     seconds = time.perf_counter() - log.start
-    return TrainResult(model, data.encoder, log.history, log.best, seconds, interrupted, final)
+    return TrainResult(model, data.encoder, log.history, log.best, seconds, interrupted, final, log.best_step)
 
 
 def setup_distributed(device: str = "cpu") -> bool:

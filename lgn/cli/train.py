@@ -4,12 +4,13 @@ compiler's commands never load torch)."""
 from __future__ import annotations
 
 import os
+import sys
 
 from lgn.compiler import formats
 from lgn.compiler.errors import LgnError
 from lgn.training.config import TrainConfig
 
-from .common import EXIT_INTERRUPTED, EXIT_OK, load_any
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, load_any
 from .options import add_config_options, config_from_args
 
 
@@ -17,16 +18,24 @@ def cmd_train(args) -> int:
     cfg = config_from_args(TrainConfig, args)  # validates every value before torch is even imported
     import torch
 
-    from lgn.training.trainer import setup_distributed, train
+    from lgn.training.trainer import TrainingFailed, setup_distributed, train
 
     distributed = setup_distributed(cfg.device)
     try:
         result = train(cfg)
+    except TrainingFailed as exc:
+        print(f"lgn: error: {exc}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
     finally:
         if distributed:
             torch.distributed.destroy_process_group()
     if result.interrupted:
-        print(f"interrupted; the best checkpoint so far is {cfg.out}")
+        if result.checkpoint_step is None:
+            print(
+                f"interrupted before the first evaluation: no checkpoint of this run was written ({cfg.out} unchanged)"
+            )
+        else:
+            print(f"interrupted; {cfg.out} holds this run's best checkpoint so far (step {result.checkpoint_step})")
         return EXIT_INTERRUPTED
     if int(os.environ.get("RANK", "0")) == 0 and result.final is not None:
         final = result.final
