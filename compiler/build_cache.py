@@ -52,9 +52,41 @@ def digest(parts: Iterable[bytes | str]) -> str:
     return h.hexdigest()
 
 
+PRIVATE_PREFIX = ".lgn-tmp-"
+
+
+def _private_prefix() -> str:
+    """Private files carry the writer's process id, so a later process can tell a killed writer's leftovers
+    (see :func:`remove_stale`) from a live writer's work in progress."""
+    return f"{PRIVATE_PREFIX}{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale(folder: Path) -> None:
+    """Delete the private files in ``folder`` left by processes that no longer run (killed mid-write)."""
+    try:
+        names = [entry.name for entry in os.scandir(folder) if entry.name.startswith(PRIVATE_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(PRIVATE_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            (folder / name).unlink(missing_ok=True)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a private file renamed into place."""
-    fd, private = tempfile.mkstemp(prefix=".write-", dir=path.parent)
+    remove_stale(path.parent)
+    fd, private = tempfile.mkstemp(prefix=_private_prefix(), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -71,11 +103,12 @@ def compile_once(target: Path, command: list[str], what: str = "compiler") -> Pa
     The command writes a private file in ``target``'s folder that is renamed onto ``target`` only when
     the compiler succeeds. Raises :class:`BuildError` with the command and the compiler's messages.
     """
-    if target.exists():
+    if is_cached(target):
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, private = tempfile.mkstemp(prefix=".build-", suffix=target.suffix, dir=target.parent)
+        remove_stale(target.parent)
+        fd, private = tempfile.mkstemp(prefix=_private_prefix(), suffix=target.suffix, dir=target.parent)
         os.close(fd)
     except OSError as exc:
         raise BuildError(
@@ -92,5 +125,31 @@ def compile_once(target: Path, command: list[str], what: str = "compiler") -> Pa
         raise BuildError(
             f"{what} failed (exit {proc.returncode}): {shlex.join(concrete)}\n{(proc.stdout + proc.stderr).strip()}"
         )
-    os.replace(private, target)  # atomic: a concurrent build of the same content renames the same bytes
+    # The digest first, then the library: a reader that finds the library finds its digest too. Concurrent
+    # builds of the same content write the same bytes, so either order of two writers is consistent.
+    write_atomic(_digest_path(target), _file_digest(Path(private)).encode())
+    os.replace(private, target)
     return target
+
+
+def _digest_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def is_cached(target: Path) -> bool:
+    """Whether a cached artifact exists with the bytes it was built with; a damaged or truncated one (or one
+    without its digest) is deleted so that it is built again."""
+    remove_stale(target.parent)
+    if not target.exists():
+        return False
+    try:
+        if _digest_path(target).read_text().strip() == _file_digest(target):
+            return True
+    except OSError:
+        pass
+    target.unlink(missing_ok=True)
+    return False

@@ -20,7 +20,7 @@ import cffi
 import numpy as np
 
 from . import c_emit
-from .build_cache import BuildError, cache_root, compile_once, digest, write_atomic
+from .build_cache import BuildError, cache_root, compile_once, digest, is_cached, write_atomic
 from .errors import InputError, LgnError, ParameterError
 from .ir import GateGraph
 
@@ -55,8 +55,13 @@ def resolve_isa(isa: str) -> str:
 
 
 def find_compiler() -> str:
+    """``$CC`` (default ``gcc``), checked to be a command line whose program is on PATH."""
     cc = os.environ.get("CC", "gcc")
-    path = shutil.which(shlex.split(cc)[0]) if cc.strip() else None
+    try:
+        words = shlex.split(cc)
+    except ValueError as exc:
+        raise BuildError(f"CC={cc!r} is not a valid command line ({exc})") from None
+    path = shutil.which(words[0]) if words else None
     if path is None:
         raise BuildError(f"no C compiler found ({cc!r} is not on PATH): install gcc (apt-get install gcc) or set CC")
     return cc
@@ -77,7 +82,7 @@ def build_shared(files: dict[str, str], isa: str, cache_dir: Path | None = None)
     key = digest([part for name in sorted(files) for part in (name, files[name])] + [_compiler_identity(cc), *flags])
     folder = (cache_dir or cache_root()) / "c" / key[:32]
     target = folder / "liblgn_net.so"
-    if target.exists():
+    if is_cached(target):
         return target
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from .lowering import (
     render,
     two_input_form,
 )
+from .names import check_c_prefix
 from .templating import environment
 
 ISAS = {"portable": 64, "avx2": 256, "avx512": 512}  # samples per block (vector width in bits)
@@ -209,8 +210,7 @@ def choose_shape(graph: GateGraph, shape: str) -> str:
 def _check_names(isa: str, prefix: str) -> None:
     if isa not in ISAS:
         raise ParameterError(f"isa {isa!r} is unknown; choose one of {', '.join(ISAS)} (or native)", "isa")
-    if not prefix.isidentifier() or not prefix.isascii():
-        raise ParameterError(f"prefix must be a C identifier, got {prefix!r}", "prefix")
+    check_c_prefix(prefix)
 
 
 def _context(graph: GateGraph, isa: str, shape: str, prefix: str) -> dict:

@@ -7,14 +7,16 @@ Both formats are documented field by field in docs/ir.md. Loading never executes
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .errors import GraphError, GraphFormatError
-from .ir import MAX_NODES, Encoder, GateGraph
+from .ir import MAX_FEATURES, MAX_INPUTS, MAX_NODES, Encoder, GateGraph
 from .truth import gate_name
 
 NPZ_FORMAT = "lgn-gategraph"
@@ -76,6 +78,14 @@ def load_npz(path: str | Path) -> GateGraph:
 
 def from_npz_bytes(data: bytes) -> GateGraph:
     """Parse the bytes of a ``.npz`` graph file (see :func:`load_npz`)."""
+    if data[:1] == b"\x80":
+        raise GraphFormatError("a Python pickle, not a gate graph (lgn never unpickles: pickles can run code)")
+    if data[:4] != b"PK\x03\x04":
+        raise GraphFormatError(
+            f"not a gate-graph file: neither the .npz format (a zip archive) nor the text form (first line "
+            f"{TEXT_HEADER!r})"
+        )
+    _check_declared_sizes(data)
     try:
         archive = np.load(io.BytesIO(data), allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
@@ -118,8 +128,40 @@ def from_npz_bytes(data: bytes) -> GateGraph:
 def _load_field(archive, name: str) -> np.ndarray:
     try:
         return archive[name]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
         raise GraphFormatError(f"field {name!r} cannot be read ({exc})") from None
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+# Deflate expands at most about 1032:1; a member that claims more is a lie or a bomb.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _check_declared_sizes(data: bytes) -> None:
+    """Every member's declared sizes, checked before numpy allocates anything: the zip's uncompressed size
+    against its compressed bytes, the array header's shape against that size. numpy allocates a member's
+    whole array from its header before reading it, so this bounds memory to what the file can hold."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else (
+                    _MAX_DEFLATE_RATIO * info.compress_size + 1024
+                )  # fmt: skip
+                if info.file_size > limit:
+                    raise GraphFormatError(
+                        f"field {info.filename!r} claims {info.file_size} bytes from {info.compress_size} compressed"
+                    )
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version not in _HEADER_READERS:
+                        raise GraphFormatError(f"field {info.filename!r} is in .npy format {version}")
+                    shape, _, dtype = _HEADER_READERS[version](member)
+                    if dtype.hasobject:
+                        raise GraphFormatError(f"field {info.filename!r} holds Python objects")
+                    if math.prod(shape) * dtype.itemsize > info.file_size:
+                        raise GraphFormatError(f"field {info.filename!r} declares shape {shape}, more than it holds")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
+        raise GraphFormatError(f"not a gate-graph .npz file (truncated or foreign: {exc})") from None
 
 
 def _array(archive, name: str, kinds: str, ndim: int | None = None) -> np.ndarray:
@@ -202,7 +244,7 @@ def from_text(text: str) -> GateGraph:
             if m := _KEYED.match(line):
                 if m[1] in header:
                     raise ValueError(f"{m[1]} given twice")
-                header[m[1]] = int(m[2])
+                header[m[1]] = _header_value(m[1], m[2])
             elif m := _NODE.match(line):
                 _expect_header(header, ("inputs", "arity"))
                 expected = 2 + header["inputs"] + len(fanins)
@@ -252,6 +294,19 @@ def from_text(text: str) -> GateGraph:
         class_offsets=offsets,
         encoder=encoder,
     )
+
+
+# The header's counts, bounded as the IR bounds them (docs/ir.md, "Bounds"), so that no later line is parsed
+# against a size that no backend can hold. ``classes`` is bounded again by the outputs listed.
+_HEADER_BOUNDS = {"inputs": (0, MAX_INPUTS), "arity": (1, 6), "classes": (1, MAX_NODES), "encoder": (1, MAX_FEATURES)}
+
+
+def _header_value(key: str, text: str) -> int:
+    value = int(text)
+    low, high = _HEADER_BOUNDS.get(key, (0, MAX_NODES))
+    if not low <= value <= high:
+        raise ValueError(f"{key} must be between {low} and {high}, got {value}")
+    return value
 
 
 def _node_id(text: str) -> int:

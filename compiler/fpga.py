@@ -358,16 +358,17 @@ def simulate_netlist(
     stream: bool = True,
     build_root: Path | None = None,
     core: str = "luts",
+    reference: GateGraph | None = None,
 ):
     """What the bitstream holds, in simulation: the synthesized netlist (iCE40 cells, yosys' models) of the
     streaming top (``stream``: every sample fed byte by byte) or of its core (the input bits at once), against
-    the evaluator on ``raw`` features."""
+    the evaluator on ``raw`` features for ``reference`` (default: ``graph`` itself)."""
     from . import evaluate, hdl_sim
     from .verify import Answers
 
     chosen = make_core(graph, core, pipeline)
     bits = evaluate.encode(graph, raw)
-    expected = Answers(None, evaluate.predict(graph, bits))
+    expected = Answers(None, evaluate.predict(reference if reference is not None else graph, bits))
     if stream:
         top, files, rows = "lgn_top", stream_files(graph, chosen), np.asarray(raw, dtype=np.uint8)
         bench = hdl_sim.Bench(top, True, True, 2 + chosen.latency, graph.n_classes, 1, False, stream=True)

@@ -17,8 +17,9 @@ from .errors import LgnError, ParameterError
 from .hardware import Design, widen
 from .ir import FIRST_INPUT
 from .lowering import VERSION, Emitted, Geometry, model_hash
+from .names import check_module_name
 from .templating import environment
-from .verilog_emit import _Datapath, check_module_name
+from .verilog_emit import _Datapath
 
 TARGETS = {"generic": 6, "ice40": 4, "xilinx": 6}
 ZERO = "1'b0"

@@ -28,35 +28,10 @@ from .lowering import (
     model_hash,
     two_input_form,
 )
+from .names import check_module_name
 from .templating import environment
 
 _ENV = environment("verilog")
-
-VERILOG_KEYWORDS = frozenset(
-    """
-always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default defparam
-design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive endspecify endtable
-endtask event for force forever fork function generate genvar highz0 highz1 if ifnone incdir include initial inout
-input instance integer join large liblist library localparam macromodule medium module nand negedge nmos nor
-noshowcancelled not notif0 notif1 or output parameter pmos posedge primitive pull0 pull1 pulldown pullup
-pulsestyle_onevent pulsestyle_ondetect rcmos real realtime reg release repeat rnmos rpmos rtran rtranif0 rtranif1
-scalared showcancelled signed small specify specparam strong0 strong1 supply0 supply1 table task time tran
-tranif0 tranif1 tri tri0 tri1 triand trior trireg unsigned use uwire vectored wait wand weak0 weak1 while wire wor
-xnor xor logic bit byte int shortint longint
-""".split()
-)
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-
-
-def check_module_name(name: str) -> str:
-    """A legal, plain Verilog identifier (letters, digits, _; at most 64 characters; not a keyword)."""
-    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name) or name in VERILOG_KEYWORDS:
-        raise ParameterError(
-            f"module {name!r} is not a plain Verilog identifier (letters, digits and _, not "
-            "starting with a digit, at most 64 characters, not a keyword)",
-            "module",
-        )
-    return name
 
 
 @dataclasses.dataclass
@@ -110,27 +85,35 @@ def _gate_lines(graph: GateGraph, path: _Datapath, input_name) -> tuple[list[str
         name = input_name(node - FIRST_INPUT) if node < first else f"n{node}"
         return path.at(name, 1, int(node_level[node]), path.stage(consumer_level))
 
-    declarations, params, body = [], [], []
-    names = [f"n{first + g}" for g in range(graph.n_gates)]
-    for i in range(0, len(names), 16):
-        declarations.append("    reg " + ", ".join(names[i : i + 16]) + ";")
+    declarations, params, body, regs, wires = [], [], [], [], []
     order = np.argsort(levels, kind="stable")
     rows, tables = graph.fanins.tolist(), graph.tables.tolist()
     for g in order.tolist():
         node, level = first + g, int(levels[g])
         row = rows[g]
         if support[g] <= 2:
-            a = ref(row[slot_a[g]], level) if support[g] >= 1 else ""
-            b = ref(row[slot_b[g]], level) if support[g] == 2 else a
+            read = [row[slot_a[g]], row[slot_b[g]]][: int(support[g])]
+            a = ref(read[0], level) if read else ""
+            b = ref(read[1], level) if len(read) == 2 else a
             expr = gate_expression(int(small[g]), a, b, VERILOG)
         else:
             k = graph.arity
+            read = row
             params.append(
                 f"    localparam [{(1 << k) - 1}:0] T{node} = {1 << k}'h{tables[g]:0{max(1, (1 << k) // 4)}x};"
             )
             index = ", ".join(ref(row[s], level) for s in reversed(range(k)))
             expr = f"T{node}[{{{index}}}]"
-        body.append(f"        n{node} = {expr};")
+        if all(r < FIRST_INPUT for r in read):
+            # Reads only constants: a wire. In the `always @*` block it could be the only statement, and a
+            # block that reads no signal has an empty sensitivity list: it never runs, its output stays X.
+            wires.append(f"    wire n{node} = {expr};")
+        else:
+            regs.append(f"n{node}")
+            body.append(f"        n{node} = {expr};")
+    for i in range(0, len(regs), 16):
+        declarations.append("    reg " + ", ".join(regs[i : i + 16]) + ";")
+    declarations += wires
     block = ["    always @* begin", *body, "    end"] if body else []
     return declarations, params, block
 

@@ -57,6 +57,24 @@ def test_generated_graphs_on_icarus(graph):
 
 
 @icarus
+def test_gates_that_read_only_constants_are_driven():
+    """A gate reading only constant nodes was a lone statement of an `always @*` block with an empty
+    sensitivity list: it never ran and its output stayed X (found by the generated-graph test above)."""
+    graph = GateGraph.build(
+        n_inputs=2,
+        fanins=np.array([[0], [1], [2]]),
+        tables=np.array([2, 1, 2], dtype=np.uint64),
+        outputs=np.array([4, 5, 6]),
+        output_negated=np.zeros(3, dtype=bool),
+        class_offsets=np.array([0, 2, 3]),
+    )
+    bits, _ = make_vectors(graph.n_inputs, 10)
+    assert "always @*" in verilog_emit.emit_verilog(graph).files["lgn_net.v"]
+    result = hdl_sim.simulate(graph, bits, sim="icarus")
+    assert result.ok, result.summary()
+
+
+@icarus
 @pytest.mark.parametrize("levels, mode", [(1, "back-to-back"), (2, "bubbles"), (3, "bubbles")])
 def test_pipelined_on_icarus(levels, mode, build_root):
     graph = random_layered(12, 4, 24, arity=3, classes=3, pass_through=0.3, seed=levels)

@@ -160,7 +160,7 @@ def test_training_with_learned_wiring_reports_the_gap_and_unused_gates(tmp_path)
         (dict(connections="learned", widths=(10, 10), candidates="8,8,8"), "candidates gives 3 layers"),
         (dict(estimator="hard"), "estimator must be one of"),
         (dict(temperature=(1.0, 0.0)), "temperature must be one or two positive numbers"),
-        (dict(widths=(10, 0)), "widths must be positive integers"),
+        (dict(widths=(10, 0)), "widths must be 1 to 64 integers between 1 and"),
         (dict(val_fraction=0.7), "val_fraction must be below 0.5"),
         (dict(wiring_lr=float("nan")), "wiring_lr must be a positive finite number"),
     ],

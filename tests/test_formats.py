@@ -86,17 +86,43 @@ def test_npz_refuses_malformed_fields(mutate, message):
 
 def test_npz_refuses_truncated_foreign_and_pickled(tmp_path):
     data = formats.to_npz_bytes(golden_graph())
-    for bad in (data[: len(data) // 2], b"hello world", b""):
-        with pytest.raises(GraphFormatError, match="not a gate-graph .npz file"):
-            formats.from_npz_bytes(bad)
+    with pytest.raises(GraphFormatError, match="not a gate-graph .npz file"):
+        formats.from_npz_bytes(data[: len(data) // 2])
     buf = io.BytesIO()
     np.save(buf, np.arange(3))
-    with pytest.raises(GraphFormatError, match="bare .npy"):
-        formats.from_npz_bytes(buf.getvalue())
+    for bad in (b"hello world", b"", buf.getvalue()):
+        with pytest.raises(GraphFormatError, match="neither the .npz format"):
+            formats.from_npz_bytes(bad)
+    with pytest.raises(GraphFormatError, match="a Python pickle"):
+        formats.from_npz_bytes(pickle.dumps([1, 2]))
     fields = good_fields()
     fields["tables"] = np.array([object()] * 5, dtype=object)  # needs pickle to load
-    with pytest.raises(GraphFormatError, match="field 'tables' cannot be read"):
+    with pytest.raises(GraphFormatError, match="field 'tables.npy' holds Python objects"):
         formats.from_npz_bytes(npz_bytes(**fields))
+
+
+def _npz_member(name: str, payload: bytes, declared_size: int | None = None) -> bytes:
+    """A one-member zip whose local and central headers may lie about the uncompressed size."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, payload)
+    data = bytearray(buffer.getvalue())
+    if declared_size is not None:
+        for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            at = data.index(signature)
+            data[at + offset : at + offset + 4] = declared_size.to_bytes(4, "little")
+    return bytes(data)
+
+
+def test_npz_sizes_are_checked_before_anything_is_allocated():
+    """A member whose zip entry claims gigabytes, or whose array header claims more than the member holds,
+    is refused from the headers: numpy would allocate the declared array before reading a byte of it."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (10**9,)})
+    with pytest.raises(GraphFormatError, match="declares shape"):
+        formats.from_npz_bytes(_npz_member("fanins.npy", header.getvalue() + bytes(64)))
+    with pytest.raises(GraphFormatError, match="claims 4000000000 bytes"):
+        formats.from_npz_bytes(_npz_member("fanins.npy", header.getvalue(), declared_size=4_000_000_000))
 
 
 class _Boom:
@@ -114,7 +140,7 @@ def test_loading_never_executes_code(tmp_path):
         formats.load_npz(path)
     assert not Path("/tmp/lgn-pwned").exists()
     path.write_bytes(pickle.dumps(golden_graph()))
-    with pytest.raises(GraphFormatError, match="not a gate-graph"):
+    with pytest.raises(GraphFormatError, match="a Python pickle, not a gate graph"):
         formats.load_graph(path)
     assert not Path("/tmp/lgn-pwned").exists()
 

@@ -205,6 +205,18 @@ def test_training_is_deterministic(tmp_path):
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
 
 
+def test_checkpoint_files_are_byte_identical_across_processes(tmp_path):
+    """Same seed and settings, two processes with different hash seeds: the same checkpoint bytes."""
+    for i in range(2):
+        run = tmp_path / str(i)
+        run.mkdir()
+        command = [sys.executable, "-m", "lgn", "train", "--dataset", "iris", "--layers", "2", "--width", "30",
+                   "--steps", "20", "--eval-every", "10", "--out", "m.st", "--no-progress"]  # fmt: skip
+        env = {**os.environ, "PYTHONHASHSEED": str(i + 1)}
+        subprocess.run(command, cwd=run, env=env, check=True, capture_output=True)
+    assert (tmp_path / "0" / "m.st").read_bytes() == (tmp_path / "1" / "m.st").read_bytes()
+
+
 RELOAD = """
 import sys, torch, numpy as np
 from lgn.training.checkpoint import load_checkpoint
@@ -506,6 +518,27 @@ def test_ctrl_c_before_any_evaluation_leaves_earlier_files_untouched(tmp_path, t
     assert done.returncode == 130, done.stderr
     assert out.read_bytes() == earlier.read_bytes() and metrics.read_text() == '{"step": 1}\n'
     assert "no checkpoint of this run was written" in done.stdout or "lgn: interrupted" in done.stderr
+
+
+def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    from lgn.training import trainer
+
+    calls = {"n": 0}
+    real = trainer.nnf.cross_entropy
+
+    def poisoned(logits, labels):
+        calls["n"] += 1
+        loss = real(logits, labels)
+        return loss * float("nan") if calls["n"] > 25 else loss
+
+    monkeypatch.setattr(trainer.nnf, "cross_entropy", poisoned)
+    out = tmp_path / "m.st"
+    args = ["train", "--dataset", "iris", "--layers", "2", "--width", "30", "--steps", "40", "--eval-every", "10"]
+    assert main([*args, "--out", str(out), "--no-progress"]) == 1
+    message = capsys.readouterr().err
+    assert "the loss became nan at step 26" in message and "last good checkpoint (step " in message
+    _, _, info = load_checkpoint(out)
+    assert info["step"] in (10, 20)
 
 
 def test_cli_train_export_verify(tmp_path, capsys):

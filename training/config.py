@@ -25,6 +25,11 @@ POOLS = ("random", "local")
 ESTIMATORS = ("soft", "ste", "gumbel")
 LR_SCHEDULES = ("constant", "cosine")
 MAX_SEED = 2**63 - 1
+# Upper bounds that keep a mistyped value from allocating the machine away before the first step.
+MAX_LAYERS = 64
+MAX_WIDTH = 2**20
+MAX_THRESHOLDS = 255
+MAX_BATCH = 2**16
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, cli: bool = True) -> Any:
@@ -111,11 +116,11 @@ class TrainConfig:
             if choices and value not in choices:
                 raise ParameterError(f"{field.name} must be one of {', '.join(choices)}, got {value!r}", field.name)
         _check_int(self, "arity", 1, 6)
-        _check_int(self, "layers", 1)
-        _check_int(self, "width", 1)
-        _check_int(self, "thresholds", 1)
+        _check_int(self, "layers", 1, MAX_LAYERS)
+        _check_int(self, "width", 1, MAX_WIDTH)
+        _check_int(self, "thresholds", 1, MAX_THRESHOLDS)
         _check_int(self, "steps", 0)
-        _check_int(self, "batch_size", 1)
+        _check_int(self, "batch_size", 1, MAX_BATCH)
         _check_int(self, "seed", 0, MAX_SEED)
         for name in ("crop", "eval_every", "eval_samples"):
             if getattr(self, name) is not None:
@@ -135,8 +140,13 @@ class TrainConfig:
             )
 
     def _check_architecture(self) -> None:
-        if self.widths is not None and (not self.widths or any(not isinstance(w, int) or w < 1 for w in self.widths)):
-            raise ParameterError(f"widths must be positive integers, got {self.widths}", "widths")
+        if self.widths is not None and (
+            not 1 <= len(self.widths) <= MAX_LAYERS
+            or any(isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_WIDTH for w in self.widths)
+        ):
+            raise ParameterError(
+                f"widths must be 1 to {MAX_LAYERS} integers between 1 and {MAX_WIDTH}, got {self.widths}", "widths"
+            )
         self.layer_candidates()  # parses and checks
         parts = self.estimator.split(",")
         if len(parts) > 2 or any(p not in ESTIMATORS for p in parts):

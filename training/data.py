@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -123,24 +125,38 @@ IDX_FILES = {
 }
 
 
+MAX_IDX_BYTES = 2**31  # 40 times MNIST's training images; a bigger (or decompression-bomb) file is refused
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped) of unsigned bytes; refuse anything else clearly."""
+    """Read an IDX file (optionally gzipped) of unsigned bytes with 1 to 4 dimensions, none of them 0;
+    refuse anything else with a one-line :class:`DatasetError`."""
     try:
-        raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as exc:
+        if path.suffix == ".gz":
+            with gzip.open(path) as stream:
+                raw = stream.read(MAX_IDX_BYTES + 1)
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path}: cannot read: {exc}") from None
+    if len(raw) > MAX_IDX_BYTES:
+        raise DatasetError(f"{path}: larger than {MAX_IDX_BYTES} bytes")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DatasetError(f"{path}: not an IDX file (bad magic number)")
     if raw[2] != 0x08:
         raise DatasetError(f"{path}: IDX element type {raw[2]:#x} is not unsigned byte (0x08)")
     ndim = raw[3]
+    if not 1 <= ndim <= 4:
+        raise DatasetError(f"{path}: IDX file has {ndim} dimensions; 1 (labels) to 4 (images) are read")
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DatasetError(f"{path}: truncated IDX header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape, dtype=np.int64))
+    if 0 in shape:
+        raise DatasetError(f"{path}: IDX shape {shape} holds no data")
+    expected = header + math.prod(shape)  # Python integers: no overflow
     if len(raw) != expected:
-        raise DatasetError(f"{path}: IDX file holds {len(raw)} bytes, its header says {expected} (truncated?)")
+        raise DatasetError(f"{path}: IDX file holds {len(raw)} bytes, its header says {expected} (truncated or padded)")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -162,8 +178,18 @@ def _idx_folder(folder: Path, name: str) -> Dataset:
     parts = {key: read_idx(_find(folder, stem)) for key, stem in IDX_FILES.items()}
     for split in ("train", "test"):
         images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
-        if labels.ndim != 1 or len(images) != len(labels):
-            raise DatasetError(f"{folder}: {split} images ({len(images)}) and labels ({len(labels)}) disagree")
+        if images.ndim < 2 or labels.ndim != 1:
+            raise DatasetError(
+                f"{folder}: {split} images must have 2 or more dimensions and labels 1, "
+                f"got {images.ndim} and {labels.ndim}"
+            )
+        if len(images) != len(labels):
+            raise DatasetError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
+    if parts["train_images"].shape[1:] != parts["test_images"].shape[1:]:
+        raise DatasetError(
+            f"{folder}: test images are {parts['test_images'].shape[1:]}, "
+            f"training images {parts['train_images'].shape[1:]}"
+        )
     classes = int(max(parts["train_labels"].max(), parts["test_labels"].max())) + 1
     flat = {k: v.reshape(len(v), -1) for k, v in parts.items() if k.endswith("images")}
     return Dataset(

@@ -9,27 +9,38 @@ parameters named by their flags.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 from lgn.compiler.errors import LgnError
 
 from . import bench, demo, graphs, synth, train, verify
 from . import compile as compile_group
-from .common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, missing_extra, user_message
+from .common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, missing_extra, user_message
 
 COMMAND_GROUPS = (graphs, verify, train, compile_group, synth, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lgn", description="Logic gate networks: train, compile, verify.")
+    parser = Parser(prog="lgn", description="Logic gate networks: train, compile, verify.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(sub)
     return parser
 
 
+def _exit_on_terminate(signum, frame) -> None:
+    """SIGTERM and SIGHUP end the run through the normal exit path, so that temporary folders are removed and
+    no private file is left behind (a SIGKILL leaves them; the next build removes those)."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _exit_on_terminate)
     try:
         return args.func(args)
     except LgnError as exc:

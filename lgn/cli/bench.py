@@ -6,7 +6,7 @@ from lgn.compiler import pipeline
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.random_graph import random_layered
 
-from .common import EXIT_OK, load_any
+from .common import EXIT_OK, integer, load_any
 
 
 def cmd_bench(args) -> int:
@@ -29,7 +29,7 @@ def register(sub) -> None:
         "bench", help="inference benchmark: C (1 core, all cores) vs numpy vs a difflogic-style baseline"
     )
     p.add_argument("graph", nargs="?", help="a model or graph (default: a random 6 x 8,000 net)")
-    p.add_argument("--samples", type=int, default=50_000)
+    p.add_argument("--samples", type=integer(1, 10**9), default=50_000)
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline (its gcc -O1 build is slow)")
     p.add_argument("--no-simplify", dest="simplify", action="store_false")
     p.set_defaults(func=cmd_bench)

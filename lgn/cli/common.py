@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import re
+import typing
 from pathlib import Path
 
 from lgn.compiler import formats
@@ -75,3 +78,47 @@ def write_files(out: Path, files: dict[str, str]) -> None:
             (out / name).write_text(text)
     except OSError as exc:
         raise LgnError(f"{out}: cannot write: {exc.strerror or exc}") from None
+
+
+MAX_COUNT = 2**63 - 1
+
+
+def integer(low: int = 0, high: int = MAX_COUNT):
+    """An argparse ``type``: an integer in ``[low, high]``, refused with a one-line message otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            bound = f"at least {low}" if high == MAX_COUNT else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(low: float = 0.0, high: float = 1e9, low_open: bool = False):
+    """An argparse ``type``: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            side = "above" if low_open else "at least"
+            raise argparse.ArgumentTypeError(f"must be a finite number {side} {low:g} and at most {high:g}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the house error format: one ``lgn: error:`` line (naming ``--help``) and exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"lgn: error: {message} (see {self.prog} --help)\n")

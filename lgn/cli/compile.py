@@ -6,17 +6,52 @@ import dataclasses
 import time
 from pathlib import Path
 
-from lgn.compiler import c_build, c_emit, fpga, hardware, lut_verilog, pipeline, verilog_emit
-from lgn.compiler.errors import ParameterError
+import numpy as np
 
-from .common import EXIT_OK, load_any, write_files
+from lgn.compiler import c_build, c_emit, evaluate, fpga, hardware, hdl_sim, lut_verilog, pipeline, verilog_emit
+from lgn.compiler.errors import LgnError, ParameterError
+from lgn.compiler.ir import GateGraph
+from lgn.compiler.verify import Comparison, test_vectors, verify_c
+
+from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any, write_files
+
+VERIFY_VECTORS = 2_000  # structured vectors, then random ones: what `--verify` simulates
 
 
-def _luts(graph, args, out: Path) -> int:
+def _vectors(graph: GateGraph, takes_raw: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Input bits (and the raw bytes they encode, for a design that takes raw features) for ``--verify``."""
+    if not takes_raw:
+        return test_vectors(graph.n_inputs, VERIFY_VECTORS, seed=0)[0], None
+    assert graph.encoder is not None
+    raw = np.random.default_rng(0).integers(0, 256, (VERIFY_VECTORS, graph.encoder.n_features)).astype(np.uint8)
+    return evaluate.encode(graph, raw), raw
+
+
+def _report(result: Comparison | hdl_sim.SimResult, what: str) -> int:
+    """Print ``what``'s verdict against the graph as given; the exit code of ``--verify``."""
+    print(f"verify: {what} vs the evaluator on the graph as given: {result.summary()}")
+    first = result.first if isinstance(result, Comparison) else result.comparison.first
+    if first is not None:
+        print(first.describe())
+    return EXIT_OK if result.ok else EXIT_CHECK_FAILED
+
+
+def _verify_c(given: GateGraph, shipped: GateGraph, isa: str, shape: str) -> int:
+    """The written library's code (same graph, ISA and shape, built under the cffi names) against the evaluator."""
+    bits, exhaustive = test_vectors(given.n_inputs, VERIFY_VECTORS, seed=0)
+    net = c_build.compile_c(shipped, isa=isa, shape=shape) if isa in c_build.host_isas() else None
+    if net is None:
+        raise LgnError(f"--verify cannot run {isa} code on this machine: verify with --isa native")
+    return _report(verify_c(given, net, bits, exhaustive), f"C ({isa}, {shape})")
+
+
+def _luts(given: GateGraph, graph: GateGraph, args, out: Path) -> int:
     """LUT-native Verilog (our mapping, the head lowered to LUTs), or the iCE40 streaming top around it."""
     k = 4 if args.cells == "ice40" else 6
     raw = {"auto": None, "bits": False, "u8": True}[args.input]
     if args.stream:
+        if args.verify:
+            raise ParameterError("verify the streaming top with lgn verify --backend netlist", "verify", "stream")
         if args.cells != "ice40":
             raise ParameterError("stream writes the iCE40 streaming top: use --cells ice40", "stream")
         files = fpga.stream_files(graph, fpga.make_core(graph, "luts", args.pipeline))
@@ -34,16 +69,22 @@ def _luts(graph, args, out: Path) -> int:
         f"wrote {', '.join(sorted(emitted.files))} to {out} ({design.netlist.n_gates} {args.cells} LUTs of at most "
         f"{k} inputs, {timing})"
     )
-    return EXIT_OK
+    if not args.verify:
+        return EXIT_OK
+    if args.cells == "xilinx":
+        raise ParameterError("verify cannot simulate xilinx cells (no free models): use --cells generic", "verify")
+    bits, raw = _vectors(given, design.raw_input)
+    result = hdl_sim.simulate_design(given, design, bits, raw, args.cells, pipeline=args.pipeline, module=args.module)
+    return _report(result, f"LUT-native Verilog ({args.cells} cells, Icarus)")
 
 
 def cmd_compile(args) -> int:
-    graph = load_any(args.graph)
-    if args.simplify:
-        graph = pipeline.simplify(graph)
+    verilog_emit.check_module_name(args.module)
+    given = load_any(args.graph)
+    graph = pipeline.simplify(given) if args.simplify else given
     out = Path(args.out)
     if args.target == "verilog" and args.style == "luts":
-        return _luts(graph, args, out)
+        return _luts(given, graph, args, out)
     if args.target == "verilog":
         raw = {"auto": None, "bits": False, "u8": True}[args.input]
         emitted = verilog_emit.package_files(graph, module=args.module, pipeline=args.pipeline, raw_input=raw)
@@ -51,7 +92,14 @@ def cmd_compile(args) -> int:
         latency = emitted.geometry.latency(args.pipeline)
         timing = f"pipelined, latency {latency} cycles" if args.pipeline else "combinational"
         print(f"wrote {', '.join(sorted(emitted.files))} to {args.out} ({graph.n_gates} gates, {timing})")
-        return EXIT_OK
+        if not args.verify:
+            return EXIT_OK
+        takes_raw = graph.encoder is not None if raw is None else raw
+        bits, features = _vectors(given, takes_raw)
+        result = hdl_sim.simulate(
+            graph, bits, pipeline=args.pipeline, module=args.module, raw=features, reference=given
+        )
+        return _report(result, "Verilog (Icarus)")
     isa = c_build.resolve_isa(args.isa)
     start = time.perf_counter()
     emitted = c_emit.library_files(graph, isa=isa, shape=args.shape, prefix=args.prefix)
@@ -62,7 +110,7 @@ def cmd_compile(args) -> int:
         f"{time.perf_counter() - start:.2f} s: {', '.join(sorted(emitted.files))}"
     )
     print(f"build: make -C {out}")
-    return EXIT_OK
+    return _verify_c(given, graph, isa, shape) if args.verify else EXIT_OK
 
 
 def register(sub) -> None:
@@ -75,7 +123,7 @@ def register(sub) -> None:
     p.add_argument("--prefix", default="lgn_net", help="C identifier prefix of the library's names")
     p.add_argument("--no-simplify", dest="simplify", action="store_false", help="compile the graph as it is")
     p.add_argument("--module", default="lgn_net", help="Verilog module name")
-    p.add_argument("--pipeline", type=int, help="Verilog: a register stage every N logic levels")
+    p.add_argument("--pipeline", type=integer(1), help="Verilog: a register stage every N logic levels")
     p.add_argument(
         "--input",
         choices=["auto", "bits", "u8"],
@@ -95,4 +143,9 @@ def register(sub) -> None:
     p.add_argument("--stream", action="store_true", help="with --style luts --cells ice40: the streaming top "
                    "(a byte per cycle in, the class out) and a pin constraint file")  # fmt: skip
     p.add_argument("--device", choices=sorted(fpga.DEVICES), default="up5k", help="with --stream: the pins' package")
+    p.add_argument(
+        "--verify", action="store_true",
+        help=f"then simulate what was written ({VERIFY_VECTORS} vectors; C: built and run, Verilog: Icarus) "
+        "against the evaluator on the graph as given; exit 1 on a mismatch",
+    )  # fmt: skip
     p.set_defaults(func=cmd_compile)

@@ -8,6 +8,7 @@ from pathlib import Path
 from lgn.compiler.errors import ParameterError
 from lgn.training.config import TrainConfig
 
+from .common import integer, number
 from .options import add_config_options, config_from_args
 
 
@@ -27,10 +28,13 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="the main job: train, compile to C and Verilog, verify, report")
     add_config_options(p, TrainConfig, skip=("out", "metrics", "progress"))
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
-    p.add_argument("--icarus-sample", type=int, default=300, help="test samples simulated on Icarus")
+    p.add_argument("--icarus-sample", type=integer(1, 10**7), default=300, help="test samples simulated on Icarus")
     p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")
     p.add_argument(
-        "--synth-timeout", type=float, default=600.0, help="seconds the yosys synthesis may take (default: 600)"
+        "--synth-timeout",
+        type=number(0.0, 1e7, low_open=True),
+        default=600.0,
+        help="seconds the yosys synthesis may take (default: 600)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)

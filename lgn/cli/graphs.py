@@ -8,10 +8,10 @@ from collections import Counter
 import numpy as np
 
 from lgn.compiler import pipeline, truth
-from lgn.compiler.ir import GateGraph
+from lgn.compiler.ir import MAX_INPUTS, GateGraph
 from lgn.compiler.random_graph import random_layered
 
-from .common import EXIT_OK, load_any, save_graph
+from .common import EXIT_OK, integer, load_any, number, save_graph
 
 
 def cmd_random(args) -> int:
@@ -87,13 +87,13 @@ def cmd_simplify(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("random", help="write a random layered network (for tests and benchmarks)")
-    p.add_argument("--inputs", type=int, default=784)
-    p.add_argument("--layers", type=int, default=6)
-    p.add_argument("--width", type=int, default=8000)
-    p.add_argument("--arity", type=int, default=2)
-    p.add_argument("--classes", type=int, default=10)
-    p.add_argument("--pass-through", type=float, default=0.0, help="fraction of wires/inverters (0..1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--inputs", type=integer(1, MAX_INPUTS), default=784)
+    p.add_argument("--layers", type=integer(0, 10_000), default=6)
+    p.add_argument("--width", type=integer(1, 2**24), default=8000)
+    p.add_argument("--arity", type=integer(1, 6), default=2)
+    p.add_argument("--classes", type=integer(1, 2**20), default=10)
+    p.add_argument("--pass-through", type=number(0.0, 1.0), default=0.0, help="fraction of wires/inverters (0..1)")
+    p.add_argument("--seed", type=integer(), default=0)
     p.add_argument("--out", required=True, help="output graph (.npz, or .txt for the text form)")
     p.set_defaults(func=cmd_random)
 
@@ -104,7 +104,9 @@ def register(sub) -> None:
     p = sub.add_parser("simplify", help="run the simplification passes")
     p.add_argument("graph")
     p.add_argument("--out", required=True)
-    p.add_argument("--lut", type=int, default=None, help="merge gates into LUTs of at most K inputs (FPGA: 6)")
+    p.add_argument(
+        "--lut", type=integer(1, 6), default=None, help="merge gates into LUTs of at most K inputs (FPGA: 6)"
+    )
     p.add_argument("--check", action="store_true", help="check equivalence after every pass")
     p.add_argument("-v", "--verbose", action="store_true", help="print every pass's statistics")
     p.set_defaults(func=cmd_simplify)

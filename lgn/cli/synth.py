@@ -11,7 +11,7 @@ from lgn.compiler import fpga, hardware, pipeline
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.hdl_tools import synth_report
 
-from .common import EXIT_CHECK_FAILED, EXIT_OK, load_any
+from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any, number
 
 
 def _print(part_name: str, luts: int, ffs: int | str, script: str) -> None:
@@ -77,14 +77,19 @@ def register(sub) -> None:
     p = sub.add_parser("synth", help="LUTs and FFs by part (yosys and our LUT mapping); iCE40 place and route")
     p.add_argument("graph")
     p.add_argument("--target", choices=["generic", "ice40", "xilinx"], default="generic")
-    p.add_argument("--pipeline", type=int)
+    p.add_argument("--pipeline", type=integer(1))
     p.add_argument("--no-simplify", dest="simplify", action="store_false")
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds for all parts together (default: 1800)")
+    p.add_argument(
+        "--timeout",
+        type=number(0.0, 1e7, low_open=True),
+        default=1800.0,
+        help="seconds for all parts together (default: 1800)",
+    )
     p.add_argument("--pnr", action="store_true", help="iCE40: place and route the streaming top, write a bitstream")
     p.add_argument("--device", choices=sorted(fpga.DEVICES), default="up5k", help="with --pnr (default: up5k)")
     p.add_argument("--out", help="with --pnr: the folder for the bitstream (default: synth-ice40)")
-    p.add_argument("--seed", type=int, default=1, help="with --pnr: nextpnr's placement seed")
-    p.add_argument("--freq", type=float, help="with --pnr: the target clock in MHz")
+    p.add_argument("--seed", type=integer(0, 2**31 - 1), default=1, help="with --pnr: nextpnr's placement seed")
+    p.add_argument("--freq", type=number(0.0, 1e4, low_open=True), help="with --pnr: the target clock in MHz")
     p.add_argument(
         "--core", choices=fpga.CORES, default="auto",
         help="with --pnr: our LUT4 netlist (luts), the gate-level Verilog mapped by yosys (gates), or the smaller",

@@ -17,12 +17,12 @@ import time
 
 import numpy as np
 
-from lgn.compiler import c_build, c_emit, formal, formats, hdl_sim
+from lgn.compiler import c_build, c_emit, formal, formats, hdl_sim, pipeline
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import GateGraph
 from lgn.compiler.verify import Comparison, test_vectors, verify_c, verify_c_features, verify_graphs
 
-from .common import EXIT_CHECK_FAILED, EXIT_OK, load_any
+from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any
 
 
 def _report(comparison: Comparison) -> int:
@@ -76,15 +76,29 @@ def _verify_model(args) -> int:
     return _report(comparison)
 
 
+def _shipped(graph: GateGraph, args) -> GateGraph:
+    """The graph that ``lgn compile`` and ``lgn synth`` emit: simplified, unless ``--no-simplify``. The backends
+    build it and are held against the evaluator on the graph as given, so one check covers the passes too."""
+    if not args.simplify:
+        return graph
+    shipped = pipeline.simplify(graph)
+    print(
+        f"checking what lgn compile emits (the simplified graph, {shipped.n_gates} of {graph.n_gates} gates) "
+        "against the graph as given"
+    )
+    return shipped
+
+
 def _verify_c(graph: GateGraph, args) -> int:
+    shipped = _shipped(graph, args)
     raw, bits, exhaustive, how = _vectors(graph, args)
     isas = c_build.host_isas() if args.isa == "all" else [c_build.resolve_isa(args.isa)]
-    shapes = ["table"] + (["straight"] if graph.n_gates <= 5 * c_emit.STRAIGHT_LINE_MAX_GATES else [])
+    shapes = ["table"] + (["straight"] if shipped.n_gates <= 5 * c_emit.STRAIGHT_LINE_MAX_GATES else [])
     total = Comparison(0, np.zeros(0, dtype=np.int64), exhaustive)
     for isa in isas:
         for shape in shapes:
             start = time.perf_counter()
-            net = c_build.compile_c(graph, isa=isa, shape=shape)
+            net = c_build.compile_c(shipped, isa=isa, shape=shape)
             report = verify_c(graph, net, bits, exhaustive)
             print(f"C {isa}/{shape} vs evaluator ({how}): {report.summary()} in {time.perf_counter() - start:.2f} s")
             total += report
@@ -96,22 +110,26 @@ def _verify_c(graph: GateGraph, args) -> int:
     return _report(total)
 
 
-def _prove(reference: GateGraph, other: GateGraph | None, what: str) -> bool:
+def _prove(reference: GateGraph, other: GateGraph, what: str, verilog: bool = False) -> bool:
     start = time.perf_counter()
-    proven = formal.prove_verilog(reference) if other is None else formal.prove_graphs(reference, other)
+    proven = formal.prove_verilog(reference, other) if verilog else formal.prove_graphs(reference, other)
     verdict = "equivalent" if proven else "NOT equivalent"
     print(f"formal (ABC cec), {what}: {verdict} in {time.perf_counter() - start:.1f} s")
     return proven
 
 
 def _verify_verilog(graph: GateGraph, args) -> int:
-    if args.formal and not _prove(graph, None, f"the Verilog's gate network vs the graph ({graph.n_gates} gates)"):
+    shipped = _shipped(graph, args)
+    what = f"the Verilog's gate network vs the graph ({graph.n_gates} gates)"
+    if args.formal and not _prove(graph, shipped, what, verilog=True):
         return EXIT_CHECK_FAILED
     raw, bits, _, how = _vectors(graph, args)
     if raw is not None and raw.dtype != np.uint8:
         raw = None  # tabular features: the Verilog takes the encoded bits
     mode = "bubbles" if args.bubbles else "back-to-back"
-    result = hdl_sim.simulate(graph, bits, sim=args.sim, pipeline=args.pipeline, raw=raw, mode=mode, seed=args.seed)
+    result = hdl_sim.simulate(
+        shipped, bits, sim=args.sim, pipeline=args.pipeline, raw=raw, mode=mode, seed=args.seed, reference=graph
+    )
     timing = f", latency {result.latency} cycles" if args.pipeline else ""
     print(
         f"Verilog on {args.sim} vs evaluator ({how}{timing}): build {result.build_seconds:.1f} s, "
@@ -146,7 +164,8 @@ def _verify_netlist(graph: GateGraph, args) -> int:
         how = f"{args.vectors} random feature vectors, seed {args.seed}"
     raw = raw[: args.limit] if args.limit is not None else raw
     start = time.perf_counter()
-    result = fpga.simulate_netlist(graph, raw, sim=args.sim, pipeline=args.pipeline, core=args.core)
+    shipped = _shipped(graph, args)
+    result = fpga.simulate_netlist(shipped, raw, sim=args.sim, pipeline=args.pipeline, core=args.core, reference=graph)
     seconds = time.perf_counter() - start
     print(
         f"synthesized iCE40 netlist ({args.core} core) on {args.sim}, fed byte by byte, vs evaluator ({how}): "
@@ -193,8 +212,10 @@ def register(sub) -> None:
     p = sub.add_parser("verify", help="check that two implementations agree bit for bit")
     p.add_argument("graph")
     p.add_argument("--against", help="a second graph to compare with the first")
-    p.add_argument("--vectors", type=int, default=10_000, help="random vectors (beyond the structured ones)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--vectors", type=integer(0, 10**9), default=10_000, help="random vectors (beyond the structured ones)"
+    )
+    p.add_argument("--seed", type=integer(), default=0)
     p.add_argument("--formal", action="store_true", help="also prove the implementation equal to the graph (ABC)")
     p.add_argument(
         "--backend", choices=["c", "verilog", "netlist"],
@@ -203,10 +224,14 @@ def register(sub) -> None:
     p.add_argument("--target", choices=["ice40"], default="ice40", help="with --backend netlist")
     p.add_argument("--core", choices=["luts", "gates"], default="luts", help="with --backend netlist (see lgn synth)")
     p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus", help="with --backend verilog|netlist")
-    p.add_argument("--pipeline", type=int, help="with --backend verilog: register stage every N logic levels")
+    p.add_argument("--pipeline", type=integer(1), help="with --backend verilog: register stage every N logic levels")
     p.add_argument("--bubbles", action="store_true", help="pipelined: random gaps between inputs")
-    p.add_argument("--limit", type=int, help="use only the first N vectors")
+    p.add_argument("--limit", type=integer(1), help="use only the first N vectors")
     p.add_argument("--isa", default="all", help="with --backend c: native, avx512, avx2, portable or all")
     p.add_argument("--dataset", help="verify on a dataset's test split (a model, or a graph with an encoder)")
     p.add_argument("--data-dir", help="folder of the dataset (cifar10, cifar100, idx)")
+    p.add_argument(
+        "--no-simplify", dest="simplify", action="store_false",
+        help="with --backend: build the graph as given (default: the simplified graph that lgn compile emits)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_verify)
