@@ -192,7 +192,7 @@ def test_concurrent_builds_of_the_same_model(tmp_path):
     assert all(p.returncode == 0 for p in procs), [r[1] for r in results]
     paths = {r[0].strip() for r in results}
     assert len(paths) == 1 and Path(paths.pop()).exists()
-    assert not list(tmp_path.rglob(".build-*"))
+    assert not list(tmp_path.rglob(".lgn-tmp-*"))
 
 
 def test_compiler_errors_name_the_command(monkeypatch, tmp_path):
@@ -205,7 +205,46 @@ def test_compiler_errors_name_the_command(monkeypatch, tmp_path):
         c_build.compile_c(graph, cache_dir=tmp_path)
 
 
-@pytest.mark.parametrize("bad", ["1abc", "has space", "semi;colon", "ünïcode"])
+def test_a_damaged_cached_library_is_built_again(tmp_path):
+    """Built by another process, then truncated on disk (as a full disk or a bad copy leaves it): this process
+    builds it again instead of loading it. (A library this process has mapped is never written in place.)"""
+    env = dict(os.environ, LGN_CACHE_DIR=str(tmp_path))
+    built = subprocess.run([sys.executable, "-c", BUILD_IN_SUBPROCESS], env=env, capture_output=True, text=True)
+    library = Path(built.stdout.strip())
+    good = library.read_bytes()
+    library.write_bytes(good[: len(good) // 2])
+    graph = random_layered(30, 3, 300, classes=3, seed=11)
+    net = c_build.compile_c(graph, isa="portable", shape="straight", cache_dir=tmp_path)
+    assert net.path == library and library.read_bytes() == good
+    bits, exhaustive = make_vectors(graph.n_inputs, 100)
+    assert verify_c(graph, net, bits, exhaustive).ok
+
+
+def test_private_files_of_killed_processes_are_removed(tmp_path):
+    graph = random_layered(8, 2, 10, classes=2, seed=9)
+    folder = c_build.compile_c(graph, isa="portable", cache_dir=tmp_path).path.parent
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = folder / f".lgn-tmp-{dead.stdout.strip()}-abc.so"
+    mine = folder / f".lgn-tmp-{os.getpid()}-abc.so"  # this process's own, in progress: kept
+    stale.write_bytes(b"half a library")
+    mine.write_bytes(b"in progress")
+    c_build.compile_c(graph, isa="portable", cache_dir=tmp_path)
+    assert not stale.exists() and mine.exists()
+
+
+def test_compile_verify_checks_what_it_wrote(tmp_path, capsys):
+    from lgn.cli import main
+    from lgn.compiler import formats
+
+    formats.save_npz(random_layered(10, 3, 30, classes=3, seed=6), tmp_path / "g.npz")
+    assert main(["compile", str(tmp_path / "g.npz"), "--out", str(tmp_path / "lib"), "--verify"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("verify: C (") and last.endswith(f"{1 << 10} vectors, 0 mismatches")
+    assert main(["verify", str(tmp_path / "g.npz"), "--backend", "c", "--isa", "portable"]) == 0
+    assert "checking what lgn compile emits (the simplified graph" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["1abc", "has space", "semi;colon", "ünïcode", "main", "int", "__x", "_Bool"])
 def test_bad_prefix_is_refused(bad):
     with pytest.raises(LgnError, match="C identifier"):
         c_emit.emit_c(tiny_graph(), prefix=bad)
