@@ -97,8 +97,8 @@ def measure(name: str, quick: bool) -> dict:
     start = time.perf_counter()
     result = train(cfg)
     minutes = (time.perf_counter() - start) / 60
-    model, encoder, _ = load_checkpoint(cfg.out)
-    graph = to_graph(model, encoder)
+    model, encoder, info = load_checkpoint(cfg.out)
+    graph = to_graph(model, encoder, info["names"])
     simple = pipeline.simplify(graph)
     luts = pipeline.simplify(graph, lut=6)
     raw, bits, labels = encoded_test_split(encoder, cfg.dataset, cfg.data_dir)

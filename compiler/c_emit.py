@@ -27,7 +27,7 @@ from .lowering import (
     render,
     two_input_form,
 )
-from .names import check_c_prefix
+from .names import c_string, check_c_prefix
 from .templating import environment
 
 ISAS = {"portable": 64, "avx2": 256, "avx512": 512}  # samples per block (vector width in bits)
@@ -237,6 +237,8 @@ def _context(graph: GateGraph, isa: str, shape: str, prefix: str) -> dict:
         has_encoder=graph.encoder is not None,
         n_features=graph.encoder.n_features if graph.encoder is not None else 0,
         gate_cases=[(kind, render(expr, "A", "B", C_VECTOR)) for kind, expr in GATE_FUNCTIONS.items()],
+        class_names=[c_string(n) for n in graph.names.classes] if graph.names else [],
+        feature_names=[c_string(n) for n in graph.names.features] if graph.names else [],
     )
 
 

@@ -17,10 +17,12 @@ import numpy as np
 
 from .errors import GraphError, GraphFormatError
 from .ir import MAX_FEATURES, MAX_INPUTS, MAX_NODES, Encoder, GateGraph
+from .names import Names
 from .truth import gate_name
 
 NPZ_FORMAT = "lgn-gategraph"
-NPZ_VERSION = 1
+NPZ_VERSION = 2  # written only for graphs with names; graphs without are written as version 1, as before
+READS = (1, 2)
 TEXT_HEADER = "lgn-gategraph v1"
 
 _REQUIRED = (
@@ -41,7 +43,7 @@ def to_npz_bytes(graph: GateGraph) -> bytes:
     """The graph as the bytes of a ``.npz`` file (deterministic: no timestamps beyond zip's fixed ones)."""
     fields = {
         "format": np.array(NPZ_FORMAT),
-        "version": np.array(NPZ_VERSION, dtype=np.int64),
+        "version": np.array(NPZ_VERSION if graph.names is not None else 1, dtype=np.int64),
         "n_inputs": np.array(graph.n_inputs, dtype=np.int64),
         "fanins": graph.fanins,
         "tables": graph.tables,
@@ -53,6 +55,8 @@ def to_npz_bytes(graph: GateGraph) -> bytes:
         fields["encoder_n_features"] = np.array(graph.encoder.n_features, dtype=np.int64)
         fields["encoder_feature"] = graph.encoder.feature
         fields["encoder_threshold"] = graph.encoder.threshold
+    if graph.names is not None:
+        fields["names"] = np.array(graph.names.to_json())
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **fields)  # type: ignore[arg-type]  # numpy's stub types the keywords as bool
     return buffer.getvalue()
@@ -93,21 +97,21 @@ def from_npz_bytes(data: bytes) -> GateGraph:
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise GraphFormatError("not a gate-graph .npz file (a bare .npy array)")
     with archive:
-        names = set(archive.files)
-        missing = [n for n in _REQUIRED if n not in names]
-        if "format" in names and _scalar_text(archive, "format") != NPZ_FORMAT:
+        present = set(archive.files)
+        missing = [n for n in _REQUIRED if n not in present]
+        if "format" in present and _scalar_text(archive, "format") != NPZ_FORMAT:
             raise GraphFormatError(f"not a gate-graph file (format field is not {NPZ_FORMAT!r})")
         if missing:
             raise GraphFormatError(f"missing field(s): {', '.join(missing)}")
         version = _scalar_int(archive, "version")
-        if version != NPZ_VERSION:
-            raise GraphFormatError(f"format version {version} is not supported (this tool reads {NPZ_VERSION})")
-        unknown = names - set(_REQUIRED) - set(_ENCODER)
+        if version not in READS:
+            raise GraphFormatError(f"format version {version} is not supported (this tool reads {READS})")
+        unknown = present - set(_REQUIRED) - set(_ENCODER) - ({"names"} if version >= 2 else set())
         if unknown:
             raise GraphFormatError(f"unknown field(s): {', '.join(sorted(unknown))}")
         encoder = None
-        if any(n in names for n in _ENCODER):
-            if not all(n in names for n in _ENCODER):
+        if any(n in present for n in _ENCODER):
+            if not all(n in present for n in _ENCODER):
                 raise GraphFormatError(f"encoder fields must come together: {', '.join(_ENCODER)}")
             encoder = Encoder(
                 _scalar_int(archive, "encoder_n_features"),
@@ -122,6 +126,7 @@ def from_npz_bytes(data: bytes) -> GateGraph:
             output_negated=_array(archive, "output_negated", "b", ndim=1),
             class_offsets=_array(archive, "class_offsets", "iu", ndim=1),
             encoder=encoder,
+            names=Names.from_json(_scalar_text(archive, "names")) if "names" in present else None,
         )
 
 
@@ -214,6 +219,8 @@ def to_text(graph: GateGraph) -> str:
         lines.append(f"encoder {e.n_features}")
         for i, (feat, thr) in enumerate(zip(e.feature.tolist(), e.threshold.tolist())):
             lines.append(f"bit {2 + i} = x[{feat}] > {thr!r}")
+    if graph.names is not None:
+        lines.append(f"names {graph.names.to_json()}")
     return "\n".join(lines) + "\n"
 
 
@@ -236,7 +243,11 @@ def from_text(text: str) -> GateGraph:
     lines = text.splitlines()
     if not lines or lines[0].strip() != TEXT_HEADER:
         raise GraphFormatError(f"line 1: expected {TEXT_HEADER!r}")
+    names = None
     for number, raw in enumerate(lines[1:], start=2):
+        if raw.startswith("names "):  # JSON, which may hold '#': read before comments are cut
+            names = _names_line(number, raw, names)
+            continue
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -293,6 +304,7 @@ def from_text(text: str) -> GateGraph:
         output_negated=np.asarray(negated, dtype=bool),
         class_offsets=offsets,
         encoder=encoder,
+        names=names,
     )
 
 
@@ -307,6 +319,15 @@ def _header_value(key: str, text: str) -> int:
     if not low <= value <= high:
         raise ValueError(f"{key} must be between {low} and {high}, got {value}")
     return value
+
+
+def _names_line(number: int, raw: str, earlier: Names | None) -> Names:
+    if earlier is not None:
+        raise GraphFormatError(f"line {number}: names given twice")
+    try:
+        return Names.from_json(raw[len("names ") :])
+    except GraphError as exc:
+        raise GraphFormatError(f"line {number}: {exc}") from None
 
 
 def _node_id(text: str) -> int:

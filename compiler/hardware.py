@@ -27,7 +27,7 @@ import numpy as np
 from . import truth
 from .errors import LgnError, ParameterError
 from .ir import FIRST_INPUT, GateGraph
-from .lowering import U8_MAX, integer_thresholds
+from .lowering import U8_MAX, integer_thresholds, takes_bytes
 
 Literal = tuple[int, bool]  # (node id, negated)
 ZERO: Literal = (0, False)
@@ -103,7 +103,11 @@ def widen(table: int, arity: int, k: int) -> int:
 
 def _counter(builder: NetlistBuilder, group: list[Literal]) -> list[Literal]:
     """An (m:n) counter: bit j of the number of ones in ``group``, one gate per output bit."""
-    return [builder.function(group, lambda v, j=j: (sum(v) >> j) & 1) for j in range(len(group).bit_length())]
+    return [builder.function(group, _bit_of_count(j)) for j in range(len(group).bit_length())]
+
+
+def _bit_of_count(j: int) -> Callable[[list[int]], int]:
+    return lambda values: (sum(values) >> j) & 1
 
 
 def _ripple(builder: NetlistBuilder, columns: list[list[Literal]], width: int) -> list[Literal]:
@@ -240,7 +244,7 @@ def lower(graph: GateGraph, k: int = 6, raw_input: bool | None = None, with_scor
     """``graph`` with its encoder (raw uint8 input, the default when it has one), GroupSum and argmax as one
     netlist of gates of at most ``k`` inputs (wider gates of ``graph`` are split by Shannon expansion). Not
     simplified: run the passes, ``simplify(design.netlist, lut=k)``, on ``.netlist``."""
-    raw_input = graph.encoder is not None if raw_input is None else raw_input
+    raw_input = takes_bytes(graph) if raw_input is None else raw_input
     if raw_input and graph.encoder is None:
         raise LgnError("raw-feature input needs a graph with encoder thresholds")
     n_in = 8 * graph.encoder.n_features if raw_input and graph.encoder is not None else graph.n_inputs
@@ -269,14 +273,16 @@ def _add_network(builder: NetlistBuilder, graph: GateGraph, node_lit: dict[int, 
     for g, (row, table) in enumerate(zip(graph.fanins.tolist(), graph.tables.tolist())):
         used = [s for s in range(graph.arity) if support[g, s]]
         lits = [node_lit[row[s]] for s in used]
-        node_lit[graph.first_gate + g] = builder.function(
-            lits, lambda v, used=used, table=table: _table_value(table, used, v)
-        )
+        node_lit[graph.first_gate + g] = builder.function(lits, _lut_function(table, used))
 
 
 def _table_value(table: int, used: list[int], values: list[int]) -> int:
     m = sum(bit << slot for slot, bit in zip(used, values))
     return (table >> m) & 1
+
+
+def _lut_function(table: int, used: list[int]) -> Callable[[list[int]], int]:
+    return lambda values: _table_value(table, used, values)
 
 
 def raw_bits(features: np.ndarray) -> np.ndarray:
@@ -306,8 +312,8 @@ def part_sizes(graph: GateGraph, k: int = 6) -> dict[str, int]:
         sizes["encoder"] = luts(builder.build(bits))
     builder = NetlistBuilder(graph.n_outputs, k)
     head = graph.replace(
-        fanins=np.zeros((0, graph.arity), dtype=np.int64), tables=np.zeros(0, dtype=np.uint64), encoder=None,
-        n_inputs=graph.n_outputs, outputs=FIRST_INPUT + np.arange(graph.n_outputs),
+        fanins=np.zeros((0, graph.arity), dtype=np.int64), tables=np.zeros(0, dtype=np.uint64),
+        n_inputs=graph.n_outputs, outputs=FIRST_INPUT + np.arange(graph.n_outputs), encoder=None, names=None,
     )  # fmt: skip
     scores = group_sum(builder, head, lambda node: (node, False))
     sizes["gate network"] = luts(_network_netlist(graph, k))

@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 
 from .errors import GraphError
+from .names import Names
 from .truth import MAX_ARITY, table_mask
 
 FIRST_INPUT = 2
@@ -53,6 +54,7 @@ class GateGraph:
     output_negated: np.ndarray
     class_offsets: np.ndarray
     encoder: Encoder | None = None
+    names: Names | None = None  # what the features and classes are called; never changes what is computed
 
     @staticmethod
     def build(
@@ -63,6 +65,7 @@ class GateGraph:
         output_negated=None,
         class_offsets=None,
         encoder: Encoder | None = None,
+        names: Names | None = None,
     ) -> GateGraph:
         """Convert to the IR's dtypes, freeze, validate and return a graph.
 
@@ -90,7 +93,7 @@ class GateGraph:
                 )
         except (TypeError, ValueError, OverflowError) as exc:
             raise GraphError(f"cannot build a gate graph: {exc}") from None
-        graph = GateGraph(n_inputs, fanins, tables, outputs, output_negated, class_offsets, encoder)
+        graph = GateGraph(n_inputs, fanins, tables, outputs, output_negated, class_offsets, encoder, names)
         graph.validate()
         return graph
 
@@ -161,7 +164,8 @@ class GateGraph:
         ):
             return False
         return (
-            self.n_inputs == other.n_inputs
+            self.names == other.names
+            and self.n_inputs == other.n_inputs
             and self.fanins.shape == other.fanins.shape
             and np.array_equal(self.fanins, other.fanins)
             and np.array_equal(self.tables, other.tables)
@@ -177,6 +181,12 @@ class GateGraph:
         _check_outputs(self)
         if self.encoder is not None:
             _check_encoder(self)
+        if self.names is not None:
+            if not isinstance(self.names, Names):
+                raise GraphError(f"names must be a Names, got {type(self.names).__name__}")
+            if self.names.features and self.encoder is None:
+                raise GraphError("feature names need an encoder (they name its raw features)")
+            self.names.check(self.encoder.n_features if self.encoder else None, self.n_classes)
 
 
 def _as_count(value, name: str, limit: int) -> int:

@@ -99,6 +99,13 @@ def two_input_form(graph: GateGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray
 U8_MAX = 255
 
 
+def takes_bytes(graph: GateGraph) -> bool:
+    """Whether hardware takes this graph's raw features as bytes by default: an encoder over unnamed features
+    (images: pixels 0..255). A model of named table columns takes its input bits, encoded by the caller, since
+    its features are real numbers."""
+    return graph.encoder is not None and not (graph.names is not None and graph.names.features)
+
+
 def integer_thresholds(encoder: Encoder) -> np.ndarray:
     """``int64[n_inputs]``: for integer features x, ``x > threshold`` is ``x > floor(threshold)``.
 

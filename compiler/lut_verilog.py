@@ -28,7 +28,9 @@ _ENV = environment("verilog")
 
 def _support(graph) -> np.ndarray:
     k = graph.arity
-    return np.stack([truth.depends_on(graph.tables, s, k) for s in range(k)], axis=1) if graph.n_gates else None
+    if not graph.n_gates:
+        return np.zeros((0, k), dtype=bool)
+    return np.stack([truth.depends_on(graph.tables, s, k) for s in range(k)], axis=1)
 
 
 def _cell(target: str, node: int, inputs: list[str], table: int, k: int) -> list[str]:
@@ -131,4 +133,4 @@ def emit_design(
     )
     text = _ENV.get_template("lgn_design.v.j2").render(**context)
     shapes = Geometry(g.n_inputs, design.n_classes, g.depth, design.score_width, design.class_width, 0, 0)
-    return Emitted({f"{module}.v": text}, shapes, context["model_hash"])
+    return Emitted({f"{module}.v": text}, shapes, str(context["model_hash"]))

@@ -1,11 +1,119 @@
-"""Names that lgn writes into emitted code: a C prefix and a Verilog module name, refused when a compiler or
-simulator would reject them or when they would overwrite another emitted file."""
+"""Names: what a graph's numbers mean to people (:class:`Names`, carried by the IR, printed and emitted, never
+changing what a graph computes), and the names lgn writes into emitted code (a C prefix, a Verilog module),
+refused when a compiler or simulator would reject them or when they would overwrite another emitted file."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import re
 
-from .errors import ParameterError
+from .errors import GraphError, ParameterError
+
+MAX_NAME_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Names:
+    """The names of a graph's raw features and classes, from the data it was trained on.
+
+    ``features``: one name per raw feature of the encoder, in order: the numeric columns, then one feature
+    per (categorical column, category) pair, named ``column=category``. ``classes``: one per class, the
+    original label values as text. ``label``: the label column's name. ``categorical``: the categorical
+    columns with their categories, in the order of their one-hot features. ``ignored``: columns the training
+    data had and the model does not read (dropped), so that predicting from the same kind of file accepts
+    them. ``fill``: the value a missing numeric cell takes, one per numeric column (empty: a missing cell is an
+    error). Every name is at most 200 characters with no control characters; features and classes are unique.
+    """
+
+    features: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    label: str = ""
+    categorical: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ignored: tuple[str, ...] = ()
+    fill: tuple[float, ...] = ()
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        """The numeric columns: the features before the one-hot ones."""
+        return self.features[: len(self.features) - sum(len(c) for _, c in self.categorical)]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def from_json(text: str) -> Names:
+        """Parse and check; raise :class:`GraphError` naming what is wrong."""
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or set(data) - {f.name for f in dataclasses.fields(Names)}:
+                raise ValueError("names must be an object with the fields of Names")
+            names = Names(
+                features=_strings(data.get("features", []), "features"),
+                classes=_strings(data.get("classes", []), "classes"),
+                label=_string(data.get("label", ""), "label"),
+                categorical=tuple(
+                    (_string(column, "categorical column"), _strings(categories, "categories"))
+                    for column, categories in data.get("categorical", [])
+                ),
+                ignored=_strings(data.get("ignored", []), "ignored"),
+                fill=tuple(_number(v) for v in data.get("fill", [])),
+            )
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise GraphError(f"malformed names: {exc}") from None
+        names.check()
+        return names
+
+    def check(self, n_features: int | None = None, n_classes: int | None = None) -> None:
+        """Raise :class:`GraphError` unless the names are well formed and, where given, as many as the
+        features and classes they name."""
+        every = [*self.features, *self.classes, self.label, *self.ignored]
+        every += [name for column, categories in self.categorical for name in (column, *categories)]
+        bad = next((n for n in every if not isinstance(n, str) or len(n) > MAX_NAME_LENGTH or _CONTROL.search(n)), None)
+        if bad is not None:
+            raise GraphError(f"name {str(bad)[:40]!r} is longer than {MAX_NAME_LENGTH} or holds control characters")
+        for what, values in (("feature", self.features), ("class", self.classes)):
+            if len(set(values)) != len(values):
+                raise GraphError(f"{what} names must be unique")
+        if sum(len(c) for _, c in self.categorical) > len(self.features):
+            raise GraphError("names: more one-hot categories than features")
+        if self.fill and len(self.fill) != len(self.numeric):
+            raise GraphError(f"names: {len(self.fill)} fill values for {len(self.numeric)} numeric columns")
+        if n_features is not None and self.features and len(self.features) != n_features:
+            raise GraphError(f"names: {len(self.features)} feature names for {n_features} raw features")
+        if n_classes is not None and self.classes and len(self.classes) != n_classes:
+            raise GraphError(f"names: {len(self.classes)} class names for {n_classes} classes")
+
+
+def _string(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, got {type(value).__name__}")
+    return value
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"fill values must be finite numbers, got {value!r}")
+    return float(value)
+
+
+def _strings(values, what: str) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        raise ValueError(f"{what} must be a list of text")
+    return tuple(_string(v, what) for v in values)
+
+
+def c_string(text: str) -> str:
+    """``text`` as a C string literal: printable ASCII as is, everything else (UTF-8 bytes, quotes,
+    backslashes, ``?`` against trigraphs) as octal escapes."""
+    out = []
+    for byte in text.encode():
+        char = chr(byte)
+        out.append(char if 32 <= byte < 127 and char not in '"\\?' else f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 

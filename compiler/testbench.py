@@ -34,7 +34,7 @@ def _read(dut, n_classes: int, score_width: int, with_scores: bool) -> tuple[lis
 async def _stream(dut, samples: int) -> tuple[list[int], list[int], list[int]]:
     """The stream harness (lgn_stream_harness.v) feeds the top from a file: give it a clock and a reset, wait
     for done, and read its record of (class, edge of the last feature, edge of the class) per sample."""
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    Clock(dut.clk, 10, unit="ns").start()  # cocotb 2: start() schedules the clock itself
     dut.rst.value = 1
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
@@ -76,7 +76,7 @@ async def check_vectors(dut):
     else:
         rng = random.Random(int(data["seed"]))
         bubbles = str(data["mode"]) == "bubbles"
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        Clock(dut.clk, 10, unit="ns").start()  # cocotb 2: start() schedules the clock itself
         dut.rst.value = 1
         dut.in_valid.value = 0
         port.value = 0

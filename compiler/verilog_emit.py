@@ -26,6 +26,7 @@ from .lowering import (
     geometry,
     integer_thresholds,
     model_hash,
+    takes_bytes,
     two_input_form,
 )
 from .names import check_module_name
@@ -230,7 +231,7 @@ def emit_verilog(
     if pipeline is not None and pipeline < 1:
         raise ParameterError(f"pipeline must be at least 1 (levels per register stage), got {pipeline}", "pipeline")
     if raw_input is None:
-        raw_input = graph.encoder is not None
+        raw_input = takes_bytes(graph)
     if raw_input and graph.encoder is None:
         raise LgnError("raw-feature input needs a graph with encoder thresholds")
     if graph.n_inputs == 0:
@@ -304,7 +305,7 @@ def interface(
     shapes = geometry(graph)
     return Interface(
         module,
-        graph.encoder is not None if raw_input is None else raw_input,
+        takes_bytes(graph) if raw_input is None else raw_input,
         pipeline is not None,
         shapes.latency(pipeline),
         shapes.score_width,
@@ -325,7 +326,7 @@ def emit_encoder(graph: GateGraph, module: str) -> str:
 
 def network_only(graph: GateGraph) -> GateGraph:
     """The gate network with its output bits as one class each (GroupSum of size 1 is the bit itself)."""
-    return graph.replace(class_offsets=np.arange(graph.n_outputs + 1), encoder=None)
+    return graph.replace(class_offsets=np.arange(graph.n_outputs + 1), encoder=None, names=None)
 
 
 def head_only(graph: GateGraph) -> GateGraph:
@@ -360,5 +361,7 @@ def package_files(
         n_features=graph.encoder.n_features if graph.encoder is not None else 0,
         score_width=iface.score_width,
         class_width=iface.class_width,
+        class_names=graph.names.classes if graph.names else (),
+        feature_names=graph.names.features if graph.names else (),
     )
     return dataclasses.replace(emitted, files={**emitted.files, "README.md": readme})

@@ -19,8 +19,8 @@ from lgn.compiler.ir import GateGraph
 from lgn.compiler.verify import Comparison, verify_c, verify_c_features, verify_graphs
 from lgn.training.checkpoint import load_checkpoint
 from lgn.training.config import TrainConfig
-from lgn.training.data import encoded_test_split
 from lgn.training.export import to_graph, verify_model
+from lgn.training.tables import test_split
 from lgn.training.trainer import train
 
 from .benchmark import rate
@@ -168,18 +168,38 @@ def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report) -> N
         report.figures.append((f"yosys LUT6 / FF: {part.name}", f"{part.luts} / {part.ffs} (`{part.script}`)"))
 
 
+def _shape(cfg: TrainConfig) -> str:
+    widths = cfg.layer_widths
+    return f"{len(widths)} x {widths[0]}" if len(set(widths)) == 1 else " + ".join(map(str, widths))
+
+
+def _data_name(cfg: TrainConfig) -> str:
+    return cfg.data if cfg.data is not None else cfg.dataset
+
+
 def _reproduce(cfg: TrainConfig, out: Path) -> list[str]:
     from lgn.cli.options import command_line
 
     model_arg = f"{out}/model.safetensors"
+    training = f"- training: `{command_line('lgn train', cfg.replace(out=model_arg), skip=('progress', 'metrics'))}`"
+    if cfg.data is not None:  # your own file: its predictions, and the compiled code against the evaluator
+        checks = [
+            f"- predictions, evaluator and C: `lgn predict {model_arg} --data {cfg.data} --backend c`",
+            f"- C vs IR: `lgn compile {model_arg} --out c --verify`",
+            f"- Verilog vs IR: `lgn compile {model_arg} --target verilog --out v --verify`",
+        ]
+    else:
+        checks = [
+            f"- torch vs IR: `lgn verify {model_arg} --dataset {cfg.dataset}`",
+            f"- C vs IR: `lgn verify {model_arg} --backend c --dataset {cfg.dataset}`",
+            f"- Verilog vs IR: `lgn verify {model_arg} --backend verilog --sim verilator --dataset {cfg.dataset}`",
+        ]
     return [
         "",
         "Reproduce each figure:",
         "",
-        f"- training: `{command_line('lgn train', cfg.replace(out=model_arg), skip=('progress', 'metrics'))}`",
-        f"- torch vs IR: `lgn verify {model_arg} --dataset {cfg.dataset}`",
-        f"- C vs IR: `lgn verify {model_arg} --backend c --dataset {cfg.dataset}`",
-        f"- Verilog vs IR: `lgn verify {model_arg} --backend verilog --sim verilator --dataset {cfg.dataset}`",
+        training,
+        *checks,
         f"- LUTs: `lgn synth {model_arg}`; gates: `lgn simplify {out}/graph.npz --out s.npz`",
         f"- throughput: `lgn bench {model_arg}`",
         "",
@@ -197,7 +217,7 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
         raise LgnError(f"{out}: cannot create the output folder: {exc.strerror or exc}") from None
     cfg = cfg.replace(out=str(out / "model.safetensors"), metrics=None)
     say(
-        f"training {cfg.parametrization.upper()} {cfg.layers} x {cfg.width} (arity {cfg.arity}) on {cfg.dataset} "
+        f"training {cfg.parametrization.upper()} {_shape(cfg)} (arity {cfg.arity}) on {_data_name(cfg)} "
         f"for {cfg.steps} steps"
     )
     result = train(cfg)
@@ -206,10 +226,10 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
         return 130
     _plot_curves(out / "training_curves.png", result.history)
     model, encoder, info = load_checkpoint(cfg.out)  # the best discretized checkpoint
-    raw, bits, labels = encoded_test_split(encoder, cfg.dataset, cfg.data_dir)
+    raw, bits, labels = test_split(cfg, encoder)
 
     say("exporting and simplifying")
-    graph = to_graph(model, encoder)
+    graph = to_graph(model, encoder, info["names"])
     formats.save_npz(graph, out / "graph.npz")
     start = time.perf_counter()
     simple = pipeline.simplify(graph)
@@ -242,9 +262,9 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
         _synthesize(simple, settings, report)
 
     title = [
-        f"# lgn demo: {cfg.parametrization.upper()} on {cfg.dataset}",
+        f"# lgn demo: {cfg.parametrization.upper()} on {_data_name(cfg)}",
         "",
-        f"{cfg.layers} x {cfg.width} gates of {cfg.arity} inputs, {cfg.steps} steps in {result.seconds / 60:.1f} min; "
+        f"{_shape(cfg)} gates of {cfg.arity} inputs, {cfg.steps} steps in {result.seconds / 60:.1f} min; "
         f"the best discretized checkpoint is from step {info.get('step')}. Test split: {len(labels)} samples.",
         "",
         "| figure | value |",

@@ -23,7 +23,7 @@ def check_design(graph: GateGraph, design: hardware.Design, bits: np.ndarray, ra
     inputs = hardware.raw_bits(raw) if design.raw_input else bits
     scores, classes = design.decode(evaluate.output_bits(design.netlist, inputs))
     if design.with_scores:
-        assert np.array_equal(scores, evaluate.scores(graph, bits))
+        assert scores is not None and np.array_equal(scores, evaluate.scores(graph, bits))
     assert np.array_equal(classes, evaluate.predict(graph, bits))
 
 

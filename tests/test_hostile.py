@@ -86,7 +86,7 @@ def edited_checkpoint(
         with safe_open(str(target), framework="pt") as handle:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
         meta = header["__metadata__"]
-        meta["checksum"] = _checksum(tensors, _meaning(meta["config"], meta["encoder_n_features"]))
+        meta["checksum"] = _checksum(tensors, _meaning(meta["config"], meta["encoder_n_features"], meta.get("names")))
         target.write_bytes(join_safetensors(header, body + extra))
     return str(target)
 

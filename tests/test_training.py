@@ -279,7 +279,7 @@ def _rewrite(path, target, config_edit=None, tensor_edit=None, resign=False):
     if tensor_edit:
         tensor_edit(tensors)
     if resign:
-        meta["checksum"] = _checksum(tensors, _meaning(meta["config"], meta["encoder_n_features"]))
+        meta["checksum"] = _checksum(tensors, _meaning(meta["config"], meta["encoder_n_features"], meta.get("names")))
     save_file(tensors, str(target), metadata=meta)
     return target
 

@@ -17,13 +17,15 @@ import numpy as np
 import torch
 
 from lgn.compiler.build_cache import write_atomic
-from lgn.compiler.errors import LgnError
+from lgn.compiler.errors import GraphError, LgnError
 from lgn.compiler.ir import MAX_FEATURES, MAX_INPUTS, Encoder
+from lgn.compiler.names import Names
 
 from .layers import LogicNet
 
-FORMAT, VERSION = "lgn-model", 2
-READS = ("1", "2")  # version 1: fixed wiring, layers x width, a checksum over the tensors only
+FORMAT, VERSION = "lgn-model", 3
+# version 1: fixed wiring, layers x width, a checksum over the tensors only; version 2: no names
+READS = ("1", "2", "3")
 CONFIG_TYPES: dict[str, type | tuple[type, ...]] = dict(
     in_features=int,
     classes=int,
@@ -77,8 +79,10 @@ def _checksum(tensors: dict[str, torch.Tensor], meaning: str = "") -> str:
     return digest.hexdigest()
 
 
-def _meaning(config: str, n_features: str) -> str:
-    return f"config:{config}\nencoder_n_features:{n_features}\n"
+def _meaning(config: str, n_features: str, names: str | None = None) -> str:
+    """What the checksum covers besides the tensors: the config, the feature count and (version 3) the names."""
+    text = f"config:{config}\nencoder_n_features:{n_features}\n"
+    return text if names is None else text + f"names:{names}\n"
 
 
 def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
@@ -98,20 +102,24 @@ def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]
     return len(text).to_bytes(8, "little") + text.encode() + b"".join(chunks)
 
 
-def save_checkpoint(path: str | Path, model: LogicNet, encoder: Encoder, info: dict | None = None) -> None:
-    """Write ``model`` and ``encoder`` to ``path`` atomically (a crash or Ctrl-C leaves the old file), the same
-    bytes for the same model."""
+def save_checkpoint(
+    path: str | Path, model: LogicNet, encoder: Encoder, info: dict | None = None, names: Names | None = None
+) -> None:
+    """Write ``model``, ``encoder`` and ``names`` to ``path`` atomically (a crash or Ctrl-C leaves the old
+    file), the same bytes for the same model."""
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     tensors["encoder.feature"] = torch.as_tensor(encoder.feature, dtype=torch.int64)
     tensors["encoder.threshold"] = torch.as_tensor(encoder.threshold, dtype=torch.float64)
     config, n_features = json.dumps(model.config, sort_keys=True), str(encoder.n_features)
+    names_text = names.to_json() if names is not None else ""
     metadata = {
         "format": FORMAT,
         "version": str(VERSION),
         "config": config,
         "encoder_n_features": n_features,
+        "names": names_text,
         "info": json.dumps(info or {}, sort_keys=True),
-        "checksum": _checksum(tensors, _meaning(config, n_features)),
+        "checksum": _checksum(tensors, _meaning(config, n_features, names_text)),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,13 +182,16 @@ def _check_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
-    """Read a checkpoint; return (model in eval mode, encoder, info). Raise :class:`CheckpointError`."""
+    """Read a checkpoint; return (model in eval mode, encoder, info). ``info["names"]`` is the model's
+    :class:`Names` (None when it was trained without them). Raise :class:`CheckpointError`."""
     path = Path(path)
     metadata, tensors = _read(path)
     version = metadata.get("version")
     if version not in READS:
         raise CheckpointError(f"{path}: checkpoint version {version} is not supported (this tool reads {READS})")
-    meaning = "" if version == "1" else _meaning(metadata.get("config", ""), metadata.get("encoder_n_features", ""))
+    names_text = metadata.get("names", "") if version == "3" else None
+    config_text, features_text = metadata.get("config", ""), metadata.get("encoder_n_features", "")
+    meaning = "" if version == "1" else _meaning(config_text, features_text, names_text)
     if metadata.get("checksum") != _checksum(tensors, meaning):
         raise CheckpointError(f"{path}: checksum mismatch: the file was modified after it was written")
     try:
@@ -204,8 +215,20 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
             if indices is not None and indices.numel() and (indices.min() < 0 or indices.max() >= layer.in_features):
                 raise CheckpointError(f"{path}: layer {i} {name} reads outside its {layer.in_features} inputs")
     encoder = _encoder(path, n_features, tensors, config["in_features"])
+    info["names"] = _names(path, names_text, n_features, config["classes"])
     model.eval()
     return model, encoder, info
+
+
+def _names(path: Path, text: str | None, n_features: int, classes: int) -> Names | None:
+    if not text:
+        return None
+    try:
+        names = Names.from_json(text)
+        names.check(n_features, classes)
+    except GraphError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return names
 
 
 def _encoder(path: Path, n_features: int, tensors: dict[str, torch.Tensor], in_features: int) -> Encoder:

@@ -16,7 +16,8 @@ from lgn.compiler.errors import ParameterError
 PARAMETRIZATIONS = ("iwp", "op")
 RHOS = ("sin01", "sigmoid")
 INITS = ("residual", "gaussian", "and-or", "uniform")
-THRESHOLD_METHODS = ("uniform", "quantile")
+THRESHOLD_METHODS = ("auto", "uniform", "quantile")
+FILL_NA = ("error", "zero", "mean")
 DEVICES = ("auto", "cpu", "cuda")
 IMPLEMENTATIONS = ("auto", "torch", "kernels")
 ACTIVATIONS = ("float32", "bfloat16")
@@ -46,6 +47,19 @@ class TrainConfig:
         "mnist, fashion-mnist, digits, breast-cancer, iris, cifar10, cifar100 or idx (the last three need --data-dir)",
     )
     data_dir: str | None = setting(None, "folder of the dataset (cifar10, cifar100, idx)")
+    data: str | None = setting(
+        None, "your own table instead of --dataset: a .csv or .tsv (header row), .npz (arrays X and y), .npy "
+        "(with --labels) or .parquet file"
+    )  # fmt: skip
+    label: str | None = setting(None, "the label column of --data (default for .npz and .npy: y)")
+    labels: str | None = setting(None, "with an .npy --data: the .npy file of its labels")
+    test: str | None = setting(None, "a test file with the columns of --data (default: --test-fraction of it)")
+    test_labels: str | None = setting(None, "with an .npy --test: the .npy file of its labels")
+    test_fraction: float = setting(0.2, "with --data and no --test: the fraction held out for testing (stratified)")
+    categorical: str = setting("", "columns of --data to one-hot encode, e.g. color,size (text columns are anyway)")
+    drop: str = setting("", "columns of --data to ignore, e.g. id,timestamp")
+    fill_na: str = setting("error", "missing or NaN numeric cells of --data: an error naming the row, 0, or the "
+                           "training mean (kept with the model for predictions)", FILL_NA)  # fmt: skip
     parametrization: str = setting("iwp", "gate parametrization: input-wise (iwp) or the 16-gate original (op)",
                                    PARAMETRIZATIONS)  # fmt: skip
     arity: int = setting(2, "inputs per gate, 1..6 (op: 2)")
@@ -76,7 +90,10 @@ class TrainConfig:
     )  # fmt: skip
     tau: float = setting(10.0, "GroupSum temperature: class logit = popcount / tau")
     thresholds: int = setting(1, "thermometer thresholds per feature")
-    threshold_method: str = setting("uniform", "where the thresholds sit", THRESHOLD_METHODS)
+    threshold_method: str = setting(
+        "auto", "where the thresholds sit (auto: evenly over the value range for the built-in sets, at each "
+        "feature's quantiles for --data files)", THRESHOLD_METHODS
+    )  # fmt: skip
     crop: int | None = setting(None, "square images: read only the central CROP x CROP pixels (MNIST: 20)")
     rho: str = setting("sin01", "IWP: the map from parameters to corner values", RHOS)
     init: str = setting("residual", "initialisation of the gates", INITS)
@@ -131,6 +148,7 @@ class TrainConfig:
         if self.wiring_lr is not None:
             _check_float(self, "wiring_lr", positive=True)
         _check_float(self, "val_fraction", positive=False)
+        self._check_files()
         if self.val_fraction >= 0.5:
             raise ParameterError(f"val_fraction must be below 0.5, got {self.val_fraction}", "val_fraction")
         self._check_architecture()
@@ -161,6 +179,25 @@ class TrainConfig:
             raise ParameterError(
                 f"temperature must be one or two positive numbers (START,END), got {self.temperature}", "temperature"
             )
+
+    def _check_files(self) -> None:
+        if self.data is None:
+            given = [n for n in ("label", "labels", "test", "test_labels") if getattr(self, n) is not None]
+            given += [n for n in ("categorical", "drop") if getattr(self, n)]
+            if given:
+                raise ParameterError(f"{given[0]} applies to --data files only", given[0], "data")
+        _check_float(self, "test_fraction", positive=True)
+        if self.test_fraction >= 1:
+            raise ParameterError(f"test_fraction must be below 1, got {self.test_fraction}", "test_fraction")
+
+    @property
+    def column_lists(self) -> tuple[list[str], list[str]]:
+        """(``categorical``, ``drop``) as lists of column names."""
+
+        def names(text: str) -> list[str]:
+            return [c.strip() for c in text.split(",") if c.strip()]
+
+        return names(self.categorical), names(self.drop)
 
     @property
     def layer_widths(self) -> list[int]:

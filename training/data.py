@@ -16,9 +16,10 @@ import numpy as np
 
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import Encoder
+from lgn.compiler.names import Names
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-DATASETS = ("mnist", "fashion-mnist", "digits", "breast-cancer", "iris", "cifar10", "cifar100", "idx")
+DATASETS = ("mnist", "fashion-mnist", "digits", "breast-cancer", "iris", "wine", "cifar10", "cifar100", "idx")
 
 
 class DatasetError(LgnError):
@@ -34,6 +35,8 @@ class Dataset:
     y_test: np.ndarray
     classes: int
     value_range: tuple[float, float] | None  # fixed raw range (images: 0..255); None = learn from data
+    names: Names | None = None  # tables: column and class names, categorical columns (their one-hot features)
+    threshold_method: str = "uniform"  # what threshold_method "auto" means for this data (files: quantile)
 
     @property
     def features(self) -> int:
@@ -48,6 +51,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
         "digits": lambda: _sklearn("digits"),
         "breast-cancer": lambda: _sklearn("breast-cancer"),
         "iris": lambda: _sklearn("iris"),
+        "wine": lambda: _sklearn("wine"),
         "cifar10": lambda: _cifar(data_dir, 10),
         "cifar100": lambda: _cifar(data_dir, 100),
         "idx": lambda: _idx_folder(_need_dir(data_dir, "idx"), "idx"),
@@ -105,6 +109,7 @@ def _sklearn(name: str) -> Dataset:
         "digits": datasets.load_digits,
         "breast-cancer": datasets.load_breast_cancer,
         "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
     }[name]
     bunch = loader()
     x, y = np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64)
@@ -112,8 +117,29 @@ def _sklearn(name: str) -> Dataset:
     order = np.random.default_rng(12345).permutation(len(x))
     cut = int(round(0.8 * len(x)))
     train, test = order[:cut], order[cut:]
-    value_range = (0.0, 16.0) if name == "digits" else None
-    return Dataset(name, x[train], y[train], x[test], y[test], int(y.max()) + 1, value_range)
+    if name == "digits":  # 8 x 8 images of whole numbers 0..16: pixels, unnamed, as MNIST's
+        return Dataset(name, x[train], y[train], x[test], y[test], 10, (0.0, 16.0))
+    names = Names(tuple(str(f) for f in bunch.feature_names), tuple(str(t) for t in bunch.target_names))
+    return Dataset(name, x[train], y[train], x[test], y[test], len(names.classes), None, names)
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int, salt: int = 0x5EED):
+    """(kept indices, held-out indices): ``fraction`` of every class, drawn with ``seed`` (and ``salt``, so
+    that two splits of one seed differ), held out; both ascending."""
+    rng = np.random.default_rng([seed, salt])
+    held = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        held.append(rng.permutation(members)[: int(round(fraction * len(members)))])
+    out = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    keep = np.ones(len(labels), dtype=bool)
+    keep[out] = False
+    return np.flatnonzero(keep), out
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int):
+    """(training indices, validation indices) of a training split; the test split is never touched."""
+    return stratified_split(labels, fraction, seed)
 
 
 # ---- IDX (MNIST's file format) -------------------------------------------------------------------

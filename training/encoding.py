@@ -14,7 +14,7 @@ import numpy as np
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.ir import Encoder
 
-METHODS = ("uniform", "quantile")
+METHODS = ("uniform", "quantile")  # and "auto" in a TrainConfig: the dataset's own default
 
 
 def fit_thresholds(
@@ -40,6 +40,26 @@ def fit_thresholds(
     else:
         lo, hi = x.min(axis=0), x.max(axis=0)
     return lo[:, None] + (hi - lo)[:, None] * steps[None, :]
+
+
+def fit_encoder(data, k: int, method: str) -> Encoder:
+    """The encoder of a dataset (:class:`~lgn.training.data.Dataset`): ``k`` thresholds per numeric feature
+    (``method`` auto: the dataset's own default), duplicates merged when they come from quantiles, and one
+    threshold, 0.5, for each one-hot feature of a categorical column (the last features of a table)."""
+    method = data.threshold_method if method == "auto" else method
+    one_hot = sum(len(c) for _, c in data.names.categorical) if data.names is not None else 0
+    numeric = data.x_train.shape[1] - one_hot
+    thresholds = fit_thresholds(data.x_train[:, :numeric], k, method, data.value_range) if numeric else np.zeros((0, k))
+    if numeric and method == "uniform" and not one_hot:
+        return encoder_from_thresholds(thresholds)  # built-in sets: k bits per feature, as always
+    features, values = [], []
+    for f in range(numeric):
+        row = np.unique(thresholds[f]) if method == "quantile" else thresholds[f]
+        features += [f] * len(row)
+        values += row.tolist()
+    features += list(range(numeric, numeric + one_hot))
+    values += [0.5] * one_hot
+    return Encoder(data.x_train.shape[1], np.asarray(features, np.int64), np.asarray(values, np.float64))
 
 
 def encoder_from_thresholds(thresholds: np.ndarray) -> Encoder:

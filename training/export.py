@@ -6,14 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from lgn.compiler.ir import FIRST_INPUT, Encoder, GateGraph
+from lgn.compiler.names import Names
 from lgn.compiler.verify import Answers, Comparison, compare, evaluator_answers
 
 from .layers import LogicNet
 
 
-def to_graph(model: LogicNet, encoder: Encoder | None = None) -> GateGraph:
-    """The discretized network as an IR graph: one k-input LUT per gate, class groups for GroupSum,
-    and the encoder's thresholds so compiled artifacts can take raw features."""
+def to_graph(model: LogicNet, encoder: Encoder | None = None, names: Names | None = None) -> GateGraph:
+    """The discretized network as an IR graph: one k-input LUT per gate, class groups for GroupSum, the
+    encoder's thresholds so compiled artifacts can take raw features, and the names of features and classes."""
     fanins, tables = [], []
     reads_from = FIRST_INPUT  # node id of the first value the current layer reads
     next_gate = FIRST_INPUT + model.layers[0].in_features
@@ -30,6 +31,7 @@ def to_graph(model: LogicNet, encoder: Encoder | None = None) -> GateGraph:
         outputs=np.arange(first_output, first_output + width),
         class_offsets=np.arange(0, width + 1, width // classes),
         encoder=encoder,
+        names=names,
     )
 
 

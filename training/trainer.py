@@ -23,12 +23,14 @@ import torch.nn.functional as nnf
 from lgn.compiler.build_cache import write_atomic
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import Encoder
+from lgn.compiler.names import Names
 
 from . import encoding
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import load_dataset
+from .data import validation_split
 from .layers import LogicNet
+from .tables import load_training_data
 from .wiring import image_positions
 
 __all__ = ["TrainConfig", "TrainResult", "build_model", "evaluate_model", "train"]
@@ -135,37 +137,23 @@ class _Data:
     x_test: torch.Tensor
     y_test: torch.Tensor
     selection: str  # "validation" or "test": the split x_eval comes from
-
-
-def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(training indices, validation indices) of a training split: ``fraction`` of every class, drawn with
-    ``seed``, held out; both ascending. The test split is never touched."""
-    rng = np.random.default_rng([seed, 0x5EED])
-    held = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        held.append(rng.permutation(members)[: int(round(fraction * len(members)))])
-    validation = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
-    keep = np.ones(len(labels), dtype=bool)
-    keep[validation] = False
-    return np.flatnonzero(keep), validation
+    names: Names | None  # feature and class names (files and labelled built-in sets)
 
 
 def _prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
-    data = load_dataset(cfg.dataset, cfg.data_dir)
+    data = load_training_data(cfg)
     if cfg.layer_widths[-1] % data.classes:
         raise ParameterError(
             f"width {cfg.layer_widths[-1]} (the last layer's) must be a multiple of the {data.classes} classes of "
-            f"{cfg.dataset}",
+            f"{data.name}",
             "width",
         )
-    thresholds = encoding.fit_thresholds(data.x_train, cfg.thresholds, cfg.threshold_method, data.value_range)
-    encoder = encoding.encoder_from_thresholds(thresholds)
+    encoder = encoding.fit_encoder(data, cfg.thresholds, cfg.threshold_method)
     if cfg.crop is not None:
         encoder = encoding.center_crop(encoder, cfg.crop)
     train, held = validation_split(data.y_train, cfg.val_fraction, cfg.seed)
     if cfg.val_fraction > 0 and len(held) == 0:
-        raise ParameterError(f"val_fraction {cfg.val_fraction} holds out no sample of {cfg.dataset}", "val_fraction")
+        raise ParameterError(f"val_fraction {cfg.val_fraction} holds out no sample of {data.name}", "val_fraction")
 
     def bits(raw: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(encoding.encode(encoder, raw), dtype=torch.uint8)
@@ -186,6 +174,7 @@ def _prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
         x_test,
         y_test,
         "validation" if cfg.val_fraction > 0 else "test",
+        data.names,
     )
 
 
@@ -266,7 +255,8 @@ class _Log:
         record["seconds"] = round(time.perf_counter() - self.start, 3)
         if scores["acc_discrete"] > self.best:
             self.best, self.best_step = scores["acc_discrete"], step
-            save_checkpoint(self.cfg.out, self.model, self.data.encoder, {**self.info, "step": step, **scores})
+            info = {**self.info, "step": step, **scores}
+            save_checkpoint(self.cfg.out, self.model, self.data.encoder, info, self.data.names)
         record["best_discrete"] = self.best
         self._write(record)
         self.progress.update(
@@ -291,8 +281,9 @@ class _Log:
             "seconds": round(time.perf_counter() - self.start, 3),
         }
         self._write(record)
+        names = info.pop("names")
         info.update(test_acc=test["acc"], test_acc_discrete=test["acc_discrete"])
-        save_checkpoint(self.cfg.out, model, encoder, info)
+        save_checkpoint(self.cfg.out, model, encoder, info, names)
         return record
 
     def checkpoint_step(self) -> int | None:

@@ -9,17 +9,18 @@ parameters named by their flags.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 
 from lgn.compiler.errors import LgnError
 
-from . import bench, demo, graphs, synth, train, verify
+from . import bench, demo, graphs, predict, synth, train, verify
 from . import compile as compile_group
 from .common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, missing_extra, user_message
 
-COMMAND_GROUPS = (graphs, verify, train, compile_group, synth, bench, demo)
+COMMAND_GROUPS = (graphs, verify, train, predict, compile_group, synth, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except MemoryError:
         print("lgn: error: out of memory (try a smaller network or fewer vectors)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `lgn predict ... | head`: the reader is gone, as after SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         print("lgn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

