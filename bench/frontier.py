@@ -16,6 +16,7 @@ each point is printed in the table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -95,9 +96,32 @@ def measure(name: str, quick: bool) -> dict:
     """Train one point and measure everything about it."""
     cfg = config_of(name, quick)
     start = time.perf_counter()
-    result = train(cfg)
-    minutes = (time.perf_counter() - start) / 60
-    model, encoder, info = load_checkpoint(cfg.out)
+    train(cfg)
+    return measure_checkpoint(Path(cfg.out), name, (time.perf_counter() - start) / 60, quick)
+
+
+def config_of_checkpoint(info: dict) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with (its metadata keeps every field)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    stored = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items() if k in fields}
+    return TrainConfig(**stored)
+
+
+def training_minutes(path: Path) -> float | None:
+    """The run's own wall-clock minutes, from the final record of its metrics file."""
+    metrics = Path(f"{path}.metrics.jsonl")
+    if not metrics.exists():
+        return None
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    final = [r for r in records if r.get("final")]
+    return round(final[-1]["seconds"] / 60, 2) if final else None
+
+
+def measure_checkpoint(path: Path, name: str, minutes: float | None, quick: bool = False) -> dict:
+    """Measure a trained checkpoint: its test accuracy (chosen on validation), gates, LUT6, yosys LUT6 of the
+    whole design, C images/s on one core, all checked (C against the evaluator on every test image)."""
+    model, encoder, info = load_checkpoint(path)
+    cfg = config_of_checkpoint(info)
     graph = to_graph(model, encoder, info["names"])
     simple = pipeline.simplify(graph)
     luts = pipeline.simplify(graph, lut=6)
@@ -111,7 +135,6 @@ def measure(name: str, quick: bool) -> dict:
     if not quick:
         parts = hdl_tools.synth_report(simple, target="generic", timeout=1800)
         whole = next(p.luts for p in parts if p.name.startswith("whole design"))
-    assert result.final is not None
     return {
         "name": name,
         "dataset": cfg.dataset,
@@ -119,15 +142,15 @@ def measure(name: str, quick: bool) -> dict:
         "arity": cfg.arity,
         "learned": cfg.connections == "learned",
         "estimator": cfg.estimator,
-        "validation_acc": result.best_discrete,
-        "test_acc": result.final["test_acc_discrete"],
+        "validation_acc": info.get("acc_discrete"),
+        "test_acc": info["test_acc_discrete"],
         "c_accuracy": float(np.mean(check.got.classes == labels)),
         "gates": graph.n_gates,
         "gates_simplified": simple.n_gates,
         "lut6": luts.n_gates,
         "yosys_lut6_whole": whole,
         "c_images_per_s_one_core": rate(net.predict_features, np.concatenate([raw] * 5)),
-        "train_minutes": round(minutes, 2),
+        "train_minutes": minutes,
         "quick": quick,
     }
 
@@ -146,10 +169,14 @@ def table(results: dict[str, dict]) -> str:
         whole = f"{r['yosys_lut6_whole']:,}" if r.get("yosys_lut6_whole") else "-"
         lines.append(
             f"| {r['name']} | {100 * r['test_acc']:.2f}% | {r['gates_simplified']:,} (arity {r['arity']}) | "
-            f"{r['lut6']:,} | {whole} | {r['c_images_per_s_one_core'] / 1e6:.1f} M | {r['train_minutes']:.0f} min | "
+            f"{r['lut6']:,} | {whole} | {r['c_images_per_s_one_core'] / 1e6:.1f} M | {_minutes(r)} | "
             f"`{r['command']}` |"
         )
     return "\n".join(lines)
+
+
+def _minutes(r: dict) -> str:
+    return f"{r['train_minutes']:.0f} min" if r.get("train_minutes") is not None else "-"
 
 
 def plot(results: dict[str, dict], path: Path) -> None:
@@ -187,7 +214,23 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="150 steps per point (a smoke run)")
     parser.add_argument("--only", help="comma-separated point names (default: all)")
     parser.add_argument("--report", action="store_true", help="only print the table and draw the plot")
+    parser.add_argument(
+        "--measure", nargs="+", metavar="CHECKPOINT",
+        help="measure trained checkpoints (named by their file stem) instead of training the sweep; each row's "
+        "command comes from the config the checkpoint stores",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.measure:
+        path = RESULTS / "frontier.json"
+        results = load_results(path)
+        for checkpoint in map(Path, args.measure):
+            print(f"== {checkpoint}", flush=True)
+            results[checkpoint.stem] = measure_checkpoint(checkpoint, checkpoint.stem, training_minutes(checkpoint))
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results, indent=1))
+        print(table(results))
+        plot(results, path.with_suffix(".png"))
+        return 0
     names = args.only.split(",") if args.only else list(POINTS)
     unknown = [n for n in names if n not in POINTS]
     if unknown:

@@ -146,12 +146,14 @@ class CompiledNet:
         raise InputError(f"raw features must be uint8 or float32, got dtype {x.dtype} (convert explicitly)")
 
     # ---- calls ----------------------------------------------------------------------------------
-    def _call(self, name: str, x: np.ndarray, out: np.ndarray, ctype: str) -> np.ndarray:
-        n = x.shape[0]
+    def _call(self, name: str, x: np.ndarray, out: np.ndarray, ctype: str, packed_n: int | None = None) -> np.ndarray:
+        """Run ``name`` over the rows of ``x`` (or, ``packed_n`` given, over that many samples of packed
+        blocks), the batch split into whole blocks across the threads."""
+        n = x.shape[0] if packed_n is None else packed_n
         if n == 0:
             return out
         function = getattr(self._lib, f"{self.PREFIX}_{name}")
-        in_type = "float *" if x.dtype == np.float32 else "uint8_t *"
+        in_type = {np.dtype(np.float32): "float *", np.dtype(np.uint64): "uint64_t *"}.get(x.dtype, "uint8_t *")
         per_sample = out.size // n if n else 0
         blocks = -(-n // self.lanes)
         workers = min(self.threads, blocks)
@@ -160,8 +162,9 @@ class CompiledNet:
         def run(start: int) -> None:
             stop = min(n, start + step)
             workspace = self._workspaces[start // step]
+            rows = x[start:stop] if packed_n is None else x[start // self.lanes :]
             function(
-                self._ffi.cast(in_type, x[start:stop].ctypes.data),
+                self._ffi.cast(in_type, rows.ctypes.data),
                 stop - start,
                 self._ffi.cast(ctype, out.reshape(n, -1)[start:stop].ctypes.data) if per_sample else self._ffi.NULL,
                 self._ffi.cast("void *", workspace.ctypes.data),
@@ -200,6 +203,26 @@ class CompiledNet:
         x = self._bits(x)
         return self._call("outputs_bits", x, self._alloc((len(x), self.graph.n_outputs), np.uint8), "uint8_t *")
 
+    def _packed(self, x, n: int) -> np.ndarray:
+        x = np.asarray(x)
+        blocks = -(-n // self.lanes)
+        words = self.graph.n_inputs * self.lanes // 64
+        if x.dtype != np.uint64 or x.shape != (blocks, words):
+            raise InputError(
+                f"expected packed bits uint64[{blocks}, {words}] ({n} samples in blocks of {self.lanes}; see "
+                f"pack_bits), got {x.dtype}{list(x.shape)}"
+            )
+        return np.ascontiguousarray(x)
+
+    def predict_packed(self, x, n: int) -> np.ndarray:
+        """``int32[n]`` from input bits already in the library's block layout (:func:`pack_bits`)."""
+        x = self._packed(x, n)
+        return self._call("predict_packed", x, self._alloc(n, np.int32), "int32_t *", packed_n=n)
+
+    def scores_packed(self, x, n: int) -> np.ndarray:
+        x = self._packed(x, n)
+        return self._call("scores_packed", x, self._alloc((n, self.graph.n_classes), np.int32), "int32_t *", n)
+
     def predict_features(self, x) -> np.ndarray:
         """``int32[N]`` from raw features (uint8 or float32) through the encoder thresholds."""
         x, kind = self._features(x)
@@ -208,6 +231,20 @@ class CompiledNet:
     def scores_features(self, x) -> np.ndarray:
         x, kind = self._features(x)
         return self._call(f"scores_{kind}", x, self._alloc((len(x), self.graph.n_classes), np.int32), "int32_t *")
+
+
+def pack_bits(bits, lanes: int) -> np.ndarray:
+    """Input bits ``[n, n_inputs]`` in the C library's block layout for ``*_predict_packed``:
+    ``uint64[ceil(n / lanes), n_inputs * lanes / 64]``; block b, input i, word q, bit s hold sample
+    ``b * lanes + 64 q + s``. Padding samples are 0. ``lanes``: the library's (64, 256 or 512)."""
+    bits = np.asarray(bits, dtype=bool)
+    n, n_inputs = bits.shape
+    blocks = -(-n // lanes)
+    padded = np.zeros((blocks * lanes, n_inputs), dtype=bool)
+    padded[:n] = bits
+    per_block = padded.reshape(blocks, lanes, n_inputs).transpose(0, 2, 1)  # [block, input, sample]
+    packed = np.packbits(per_block, axis=2, bitorder="little")  # sample s: bit s % 8 of byte s // 8
+    return np.ascontiguousarray(packed).view("<u8").reshape(blocks, n_inputs * lanes // 64).astype(np.uint64)
 
 
 def compile_c(

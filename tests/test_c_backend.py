@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lgn.compiler import c_build, c_emit, evaluate
 from lgn.compiler.errors import InputError, LgnError
@@ -203,6 +204,25 @@ def test_compiler_errors_name_the_command(monkeypatch, tmp_path):
     monkeypatch.setenv("CC", "no-such-compiler-lgn")
     with pytest.raises(c_build.BuildError, match="no C compiler found"):
         c_build.compile_c(graph, cache_dir=tmp_path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(graph=gate_graphs(max_inputs=40, max_gates=60), n=st.integers(1, 700))
+def test_packed_input_gives_the_same_answers(graph, n):
+    """``predict_packed`` from bits in the block layout equals ``predict`` from bytes, on every ISA, for
+    batch sizes that end inside a block and for several threads (the batch split into whole blocks)."""
+    bits = np.random.default_rng(n).integers(0, 2, (n, graph.n_inputs)).astype(bool)
+    for isa in RUNNABLE:
+        net = c_build.compile_c(graph, isa=isa, threads=3)
+        packed = c_build.pack_bits(bits, net.lanes)
+        assert np.array_equal(net.predict_packed(packed, n), net.predict(bits))
+        assert np.array_equal(net.scores_packed(packed, n), evaluate.scores(graph, bits))
+
+
+def test_packed_input_of_the_wrong_shape_is_refused():
+    net = c_build.compile_c(tiny_graph(), isa="portable")
+    with pytest.raises(InputError, match="expected packed bits uint64"):
+        net.predict_packed(np.zeros((3, 1), dtype=np.uint64), 500)
 
 
 def test_a_damaged_cached_library_is_built_again(tmp_path):

@@ -70,8 +70,8 @@ class TrainConfig:
     )
     connections: str = setting("random", "wiring: random and fixed, or learned among candidates", CONNECTIONS)
     candidates: str = setting(
-        "8", "learned wiring: candidates per fan-in slot, one value or one per layer (0: that layer's wiring "
-        "stays fixed; all: every input of the layer)"
+        "8", "learned wiring: candidates per fan-in slot, per layer (the last value holds for the layers after "
+        "it; 0: that layer's wiring stays fixed; all: every input of the layer)"
     )  # fmt: skip
     pool: str = setting("random", "learned wiring: candidates drawn at random, or half of them near the "
                         "starting input for images (first layer)", POOLS)  # fmt: skip
@@ -217,11 +217,9 @@ class TrainConfig:
                 values.append(int(word))
             else:
                 raise ParameterError(f"candidates must be numbers or all, got {self.candidates!r}", "candidates")
-        if len(values) == 1:
-            values *= n
-        if len(values) != n:
+        if len(values) > n:
             raise ParameterError(f"candidates gives {len(values)} layers, the network has {n}", "candidates")
-        return values
+        return values + values[-1:] * (n - len(values))  # the last value holds for the remaining layers
 
     @property
     def gate_estimator(self) -> str:

@@ -187,6 +187,21 @@ def _verify_against(graph: GateGraph, args) -> int:
     return code if proven else EXIT_CHECK_FAILED
 
 
+def _verify_graph_on_dataset(graph: GateGraph, args) -> int:
+    """A graph file (a shipped model): the evaluator's accuracy on the test split through the graph's own
+    encoder, from raw features; then this machine's C library against the evaluator on every sample."""
+    from lgn.compiler import evaluate
+    from lgn.training.data import encoded_test_split
+
+    if graph.encoder is None:
+        raise LgnError("--dataset needs a graph with encoder thresholds (exported from a trained model)")
+    _, bits, labels = encoded_test_split(graph.encoder, args.dataset, args.data_dir)
+    accuracy = float(np.mean(evaluate.predict(graph, bits) == labels))
+    print(f"IR evaluator accuracy {accuracy:.4f} ({args.dataset} test split, {len(labels)} samples, raw features)")
+    args.isa = "native"
+    return _verify_c(graph, args)
+
+
 def cmd_verify(args) -> int:
     if args.vectors < 0:
         raise ParameterError(f"vectors must not be negative, got {args.vectors}", "vectors")
@@ -194,7 +209,7 @@ def cmd_verify(args) -> int:
         raise ParameterError("formal applies to --against G2 and --backend verilog, not to the C library", "formal")
     if args.dataset and args.backend is None and args.against is None:
         if not formats.looks_like_checkpoint(args.graph):
-            raise LgnError("verify --dataset without --backend compares a trained MODEL with its IR: give a model")
+            return _verify_graph_on_dataset(load_any(args.graph), args)
         return _verify_model(args)
     graph = load_any(args.graph)
     if args.backend == "c":

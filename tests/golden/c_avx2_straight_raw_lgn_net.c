@@ -283,11 +283,17 @@ static lgn_ws lgn_workspace(void *workspace) {
     return w;
 }
 
-enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32 };
+enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32, LGN_IN_PACKED };
 enum { LGN_OUT_CLASS, LGN_OUT_SCORES, LGN_OUT_OUTPUTS };
 
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
     size_t s, i;
+    if (in_kind == LGN_IN_PACKED) { /* already in the block layout: one copy, no transpose */
+        const uint64_t *block = (const uint64_t *)x + (start / LGN_NET_LANES) * LGN_NET_N_INPUTS * LGN_WORDS;
+        memcpy(&w->v[2], block, sizeof(lgn_vec) * LGN_NET_N_INPUTS);
+        (void)count;
+        return;
+    }
     /* Padding samples read as zeros; a plain loop keeps the hot path free of libc beyond memcpy. */
     for (i = 0; i < (size_t)LGN_CHUNKS * LGN_NET_LANES; i++) w->cols[i] = 0;
     for (s = 0; s < count; s++) {
@@ -367,6 +373,12 @@ void lgn_net_scores_bits(const uint8_t *x, size_t n, int32_t *scores, void *work
 }
 void lgn_net_outputs_bits(const uint8_t *x, size_t n, uint8_t *outputs, void *workspace) {
     lgn_run(x, LGN_IN_BITS, n, LGN_OUT_OUTPUTS, outputs, workspace);
+}
+void lgn_net_predict_packed(const uint64_t *x, size_t n, int32_t *classes, void *workspace) {
+    lgn_run(x, LGN_IN_PACKED, n, LGN_OUT_CLASS, classes, workspace);
+}
+void lgn_net_scores_packed(const uint64_t *x, size_t n, int32_t *scores, void *workspace) {
+    lgn_run(x, LGN_IN_PACKED, n, LGN_OUT_SCORES, scores, workspace);
 }
 
 void lgn_net_predict_u8(const uint8_t *x, size_t n, int32_t *classes, void *workspace) {

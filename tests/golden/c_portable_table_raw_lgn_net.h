@@ -37,6 +37,12 @@ void lgn_net_predict_bits(const uint8_t *x, size_t n, int32_t *classes, void *wo
 void lgn_net_scores_bits(const uint8_t *x, size_t n, int32_t *scores, void *workspace);
 /* outputs[i][j] = value (0/1, negation applied) of output j for row i. */
 void lgn_net_outputs_bits(const uint8_t *x, size_t n, uint8_t *outputs, void *workspace);
+/* The same from input bits already packed in the block layout, with nothing to transpose: block b holds
+ * samples b*LANES .. b*LANES+LANES-1 as N_INPUTS vectors of LANES bits, input 0 first; in input i's vector,
+ * 64-bit word q holds samples b*LANES+64q .. +63, sample s in bit s % 64. x holds ceil(n / LANES) blocks of
+ * N_INPUTS * LANES / 64 words; the bits of the padding samples of the last block are never read back. */
+void lgn_net_predict_packed(const uint64_t *x, size_t n, int32_t *classes, void *workspace);
+void lgn_net_scores_packed(const uint64_t *x, size_t n, int32_t *scores, void *workspace);
 
 /* The same from raw features x[n][N_FEATURES]: input bit k is x[feature[k]] > threshold[k]. */
 void lgn_net_predict_u8(const uint8_t *x, size_t n, int32_t *classes, void *workspace);
