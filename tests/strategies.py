@@ -103,6 +103,19 @@ def tiny_graph() -> GateGraph:
     )
 
 
+def tiny_lut_graph() -> GateGraph:
+    """Three inputs, 3-input LUT gates: one reads three inputs, one reads only constants (a wire in Verilog),
+    one mixes a constant, an input and a gate: the golden example of k-input gates."""
+    return GateGraph.build(
+        n_inputs=3,
+        fanins=[[2, 3, 4], [0, 1, 0], [1, 4, 5]],
+        tables=[0x96, 0xE8, 0x6A],
+        outputs=[5, 6, 7, 7],
+        output_negated=[False, False, True, False],
+        class_offsets=[0, 2, 4],
+    )
+
+
 def tiny_encoder_graph() -> GateGraph:
     """``tiny_graph`` reading raw features: bit i is feature i above its threshold (the direct uint8 path in C),
     thresholds that always fire (-4) and never fire (300) included."""

@@ -7,7 +7,7 @@ import pytest
 from conftest import check_golden
 from lgn.compiler import c_emit, formats, verilog_emit
 
-from .strategies import tiny_encoder_graph, tiny_graph
+from .strategies import tiny_encoder_graph, tiny_graph, tiny_lut_graph
 from .test_formats import golden_graph
 
 
@@ -49,3 +49,11 @@ def test_a_changed_emitter_fails_the_golden_check():
     text = formats.to_text(golden_graph())
     with pytest.raises(AssertionError, match="differs"):
         check_golden("tiny_graph.txt", text.replace("inputs 3", "inputs 4"))
+
+
+def test_verilog_k_input_luts(golden):
+    """k-input LUTs: one `always @*` block per gate that reads a signal, a wire for one that reads only
+    constants."""
+    emitted = verilog_emit.emit_verilog(tiny_lut_graph())["lgn_net.v"]
+    golden("verilog_tiny_lut3.v", emitted)
+    assert "always @* n5 = T5[" in emitted and "assign n6 = T6[" in emitted
