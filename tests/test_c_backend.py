@@ -50,7 +50,7 @@ def test_every_isa_and_shape_matches_the_evaluator_more(graph):
 
 @pytest.mark.parametrize("isa, shape", COMBOS)
 def test_random_nets_every_arity(isa, shape):
-    for arity in (2, 3, 6):
+    for arity in (2, 3, 4, 5, 6):
         graph = random_layered(70, 3, 40, arity=arity, classes=4, pass_through=0.3, seed=arity)
         graph = graph.replace(output_negated=np.arange(graph.n_outputs) % 3 == 0)
         bits, _ = make_vectors(graph.n_inputs, 700, seed=arity)
