@@ -161,6 +161,18 @@ def test_lut_size_out_of_range(capsys, net, tmp_path):
     assert code == 2 and "argument --lut: must be between 1 and 6, got 9" in err
 
 
+def test_every_command_has_help(capsys):
+    """``--help`` of every command prints and exits 0 (a stray % in a help text once broke lgn train's)."""
+    from lgn.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    for command in ["", *commands]:
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--help"] if command else ["--help"])
+        assert exc.value.code == 0, command
+        assert "usage: lgn" in capsys.readouterr().out
+
+
 def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["simplify"])

@@ -42,7 +42,7 @@ def add_config_options(
         if field.name in skip or not field.metadata.get("cli", True):
             continue
         default = getattr(defaults, field.name) if defaults is not None else field.default
-        help_text = field.metadata.get("help", "")
+        help_text = field.metadata.get("help", "").replace("%", "%%")  # argparse formats help with %
         kind = _value_type(field, config)
         if kind is bool:
             name = flag(field.name) if not default else f"--no-{field.name.replace('_', '-')}"
