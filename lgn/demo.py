@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lgn.compiler import c_build, c_emit, formats, hdl_sim, hdl_tools, pipeline, verilog_emit
+from lgn.compiler import c_build, c_emit, formats, fpga, hardware, hdl_sim, hdl_tools, pipeline, verilog_emit
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import GateGraph
 from lgn.compiler.verify import Comparison, verify_c, verify_c_features, verify_graphs
@@ -157,14 +157,36 @@ def _check_verilog(simple: GateGraph, raw, bits, labels, out: Path, settings: De
 
 
 def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report) -> None:
-    say(f"synthesizing with yosys (LUT6, generic; at most {settings.synth_timeout:.0f} s)")
+    """LUT6 by part, two ways: our mapping of the lowered design (checked by yosys synth_xilinx, which keeps
+    our LUT6 cells) and, for 2-input gates, yosys on the gate-level Verilog part by part. A network of k-input
+    LUTs is skipped in the second (yosys elaborates each table lookup into a mux tree: minutes for a few
+    thousand; `lgn synth` runs it)."""
+    say(f"counting LUT6 (our mapping, checked by yosys synth_xilinx; at most {settings.synth_timeout:.0f} s)")
+    start = time.perf_counter()
+    sizes = hardware.part_sizes(simple, 6)
     try:
-        parts = hdl_tools.synth_report(simple, target="generic", timeout=settings.synth_timeout, progress=say)
+        whole, ours = fpga.synth_lut_native(simple, "xilinx", timeout=settings.synth_timeout)
     except hdl_tools.SynthTimeout as exc:
-        say(f"synthesis stopped: {exc}; the report has no LUT counts (raise --synth-timeout, or run lgn synth)")
+        say(f"synthesis stopped: {exc} (raise --synth-timeout, or run lgn synth)")
         report.figures.append(("yosys synthesis", f"stopped: {exc}"))
         return
-    for part in parts:
+    parts = " / ".join(f"{sizes[name]:,}" for name in sizes)
+    report.figures.append((f"LUT6, our mapping: {' / '.join(sizes)}", parts))
+    report.figures.append(
+        ("LUT6, whole design, yosys synth_xilinx of our LUT-native Verilog", f"{whole.luts:,} (ours: {ours:,}) in "
+         f"{time.perf_counter() - start:.0f} s")
+    )  # fmt: skip
+    if simple.arity > 2:
+        report.figures.append(("yosys on the gate-level Verilog", "skipped for k-input LUTs (`lgn synth` runs it)"))
+        return
+    say(f"synthesizing the gate-level Verilog with yosys (LUT6, generic; at most {settings.synth_timeout:.0f} s)")
+    try:
+        parts_yosys = hdl_tools.synth_report(simple, target="generic", timeout=settings.synth_timeout, progress=say)
+    except hdl_tools.SynthTimeout as exc:
+        say(f"synthesis stopped: {exc}; the report has no yosys part counts (raise --synth-timeout, or run lgn synth)")
+        report.figures.append(("yosys synthesis", f"stopped: {exc}"))
+        return
+    for part in parts_yosys:
         report.figures.append((f"yosys LUT6 / FF: {part.name}", f"{part.luts} / {part.ffs} (`{part.script}`)"))
 
 

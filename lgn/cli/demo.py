@@ -1,12 +1,12 @@
 """``lgn demo``: the main job (train, compile to C and Verilog, verify, report). Its training options are
-``lgn train``'s, with the same defaults."""
+``lgn train``'s; their defaults are the demo's network, :data:`lgn.training.config.DEMO`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from lgn.compiler.errors import ParameterError
-from lgn.training.config import TrainConfig
+from lgn.training.config import DEMO, TrainConfig
 
 from .common import integer, number
 from .options import add_config_options, config_from_args
@@ -26,7 +26,7 @@ def cmd_demo(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the main job: train, compile to C and Verilog, verify, report")
-    add_config_options(p, TrainConfig, skip=("out", "metrics", "progress"))
+    add_config_options(p, TrainConfig, skip=("out", "metrics", "progress"), defaults=DEMO)
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     p.add_argument("--icarus-sample", type=integer(1, 10**7), default=300, help="test samples simulated on Icarus")
     p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")
