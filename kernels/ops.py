@@ -147,7 +147,8 @@ def _gate_backward_fake(grad_y, x, wiring, corners, consumer_offsets, consumer_e
     return torch.empty_like(x), torch.empty_like(corners)
 
 
-def _gate_setup(ctx, inputs, output):
+def _save_inputs(ctx, inputs, output):
+    """Autograd context of both operators: every input is needed by their backward."""
     ctx.save_for_backward(*inputs)
 
 
@@ -158,7 +159,7 @@ def _gate_backward_rule(ctx, grad_y):
     return (grad_x if need_x else None), None, grad_corners, None, None
 
 
-gate_forward.register_autograd(_gate_backward_rule, setup_context=_gate_setup)
+gate_forward.register_autograd(_gate_backward_rule, setup_context=_save_inputs)
 
 
 @torch.library.custom_op("lgn::op_corners", mutates_args=())
@@ -285,10 +286,6 @@ def _mix_backward_fake(grad_slots, x, pool, weight, consumer_offsets, consumer_e
     return torch.empty_like(x), torch.empty_like(weight)
 
 
-def _mix_setup(ctx, inputs, output):
-    ctx.save_for_backward(*inputs)
-
-
 def _mix_backward_rule(ctx, grad_slots):
     x, pool, weight, offsets, entries = ctx.saved_tensors
     need_x = ctx.needs_input_grad[0]
@@ -296,4 +293,4 @@ def _mix_backward_rule(ctx, grad_slots):
     return (grad_x if need_x else None), None, grad_weight, None, None
 
 
-mix_forward.register_autograd(_mix_backward_rule, setup_context=_mix_setup)
+mix_forward.register_autograd(_mix_backward_rule, setup_context=_save_inputs)
