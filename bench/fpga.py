@@ -5,9 +5,12 @@
     python bench/fpga.py --quick                # skip yosys and place and route (our LUT mapping only)
 
 Per model: LUTs by part (encoder, gate network, GroupSum, argmax) and of the whole design, three ways: our
-LUT6 mapping of the lowered design (compressor-tree GroupSum, comparator-tree argmax), yosys on the
-gate-level Verilog (generic LUT6: `synth -flatten; abc -lut 6` per part, `abc -fast` for the whole design;
-xilinx: `synth_xilinx`), and iCE40 LUT4 (ours and yosys `synth_ice40`); then the streaming top placed and
+LUT6 mapping of the lowered design (compressor-tree GroupSum, comparator-tree argmax), yosys on our
+LUT-native Verilog of the whole design (`synth_xilinx` keeping our LUT6 cells, `synth_ice40` our SB_LUT4
+cells), and, for networks of 2-input gates, yosys on the gate-level Verilog (generic LUT6: `synth -flatten;
+abc -lut 6` per part, `abc -fast` for the whole design; xilinx: `synth_xilinx`; iCE40: `synth_ice40`; yosys
+elaborates k-input LUTs into multiplexer trees, minutes per thousand, so k-input networks skip it); then the
+streaming top placed and
 routed on an iCE40 UP5K (HX8K when it does not fit): logic cells, flip-flops, Fmax and latency. Every
 figure includes the encoder unless its row says otherwise. Writes bench/results/fpga.json.
 """
@@ -49,7 +52,10 @@ def measure(path: Path, quick: bool) -> dict:
           file=sys.stderr, flush=True)  # fmt: skip
     if quick:
         return row
-    for target in ("generic", "xilinx", "ice40"):
+    for target in ("xilinx", "ice40"):
+        part, _ = fpga.synth_lut_native(graph, target, timeout=3600)
+        row[f"native_{target}"] = {"whole design": part.luts}
+    for target in ("generic", "xilinx", "ice40") if graph.arity <= 2 else ():
         parts = hdl_tools.synth_report(graph, target=target, timeout=3600)
         row[f"yosys_{target}"] = {p.name: p.luts for p in parts}
         print(f"  {path.name}: yosys {target} done", file=sys.stderr, flush=True)
@@ -74,7 +80,9 @@ WAYS = (
     ("LUT6, ours", "ours_lut6"),
     ("LUT6, yosys", "yosys_generic"),
     ("Xilinx, yosys", "yosys_xilinx"),
+    ("Xilinx, yosys on our LUT6 cells", "native_xilinx"),
     ("LUT4, ours", "ours_lut4"),
+    ("iCE40, yosys on our SB_LUT4 cells", "native_ice40"),
     ("LUT4 iCE40, yosys", "yosys_ice40"),
 )
 
