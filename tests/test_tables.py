@@ -281,3 +281,22 @@ def test_version_2_checkpoints_still_load(model, tmp_path):
     assert np.array_equal(
         evaluate.predict(graph, evaluate.encode(graph, x)), evaluate.predict(graph, evaluate.encode(graph, x))
     )
+
+
+@pytest.mark.parametrize(
+    "widths, expected",
+    [
+        (
+            ["--width", "100"],
+            "--width 100 (the last layer's) must be a multiple of the 3 classes of data.csv: make it 99 or 102",
+        ),
+        (
+            ["--widths", "50,2"],
+            "--widths 2 (the last layer's) must be a multiple of the 3 classes of data.csv: make it 3",
+        ),
+    ],
+)
+def test_a_last_layer_that_does_not_split_into_the_classes_names_the_fix(table, widths, expected, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--data", str(table), "--label", "answer", *widths, "--steps", "5", "--out", str(out)]) == 2
+    assert expected in capsys.readouterr().err and not out.exists()

@@ -142,11 +142,14 @@ class _Data:
 
 def _prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
     data = load_training_data(cfg)
-    if cfg.layer_widths[-1] % data.classes:
+    last = cfg.layer_widths[-1]
+    if last % data.classes:
+        below, above = last - last % data.classes, last - last % data.classes + data.classes
+        name = "width" if cfg.widths is None else "widths"
         raise ParameterError(
-            f"width {cfg.layer_widths[-1]} (the last layer's) must be a multiple of the {data.classes} classes of "
-            f"{data.name}",
-            "width",
+            f"{name} {last} (the last layer's) must be a multiple of the {data.classes} classes of {data.name}: "
+            f"make it {below or above}" + (f" or {above}" if below else ""),
+            name,
         )
     encoder = encoding.fit_encoder(data, cfg.thresholds, cfg.threshold_method)
     if cfg.crop is not None:
