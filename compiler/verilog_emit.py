@@ -86,7 +86,7 @@ def _gate_lines(graph: GateGraph, path: _Datapath, input_name) -> tuple[list[str
         name = input_name(node - FIRST_INPUT) if node < first else f"n{node}"
         return path.at(name, 1, int(node_level[node]), path.stage(consumer_level))
 
-    declarations, params, body, regs, wires, assigns = [], [], [], [], [], []
+    declarations, params, body, regs, wires, own = [], [], [], [], [], []
     order = np.argsort(levels, kind="stable")
     rows, tables = graph.fanins.tolist(), graph.tables.tolist()
     for g in order.tolist():
@@ -108,19 +108,19 @@ def _gate_lines(graph: GateGraph, path: _Datapath, input_name) -> tuple[list[str
         if all(r < FIRST_INPUT for r in read):
             # Reads only constants: a wire. An `always @*` block that reads no signal never runs: X forever.
             wires.append(f"n{node}")
-            assigns.append(f"    assign n{node} = {expr};")
+            own.append(f"    assign n{node} = {expr};")
         elif support[g] > 2:
             # A k-input LUT gets a block of its own: one shared block of thousands of table lookups is slow to
             # elaborate in yosys, and as a continuous assignment Icarus simulates it about 500x slower.
             regs.append(f"n{node}")
-            assigns.append(f"    always @* n{node} = {expr};")
+            own.append(f"    always @* n{node} = {expr};")
         else:
             regs.append(f"n{node}")
             body.append(f"        n{node} = {expr};")
     for kind, names in (("reg", regs), ("wire", wires)):
         for i in range(0, len(names), 16):
             declarations.append(f"    {kind} " + ", ".join(names[i : i + 16]) + ";")
-    block = assigns + (["    always @* begin", *body, "    end"] if body else [])
+    block = own + (["    always @* begin", *body, "    end"] if body else [])  # own: a statement per gate
     return declarations, params, block
 
 
