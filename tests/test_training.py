@@ -485,8 +485,14 @@ def test_ddp_two_processes_equals_one(tmp_path):
 def _train_then_interrupt(out: Path, eval_every: int, wait_for) -> subprocess.CompletedProcess:
     argv = ["--dataset", "digits", "--layers", "2", "--width", "100", "--steps", "1000000", "--eval-every",
             str(eval_every), "--out", str(out), "--no-progress"]  # fmt: skip
+    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps an ignored
+    # SIGINT ignored: the child gets the default back, as a program started from a terminal has it.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lgn", "train", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "lgn", "train", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while time.time() < deadline and not wait_for():
