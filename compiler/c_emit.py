@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from .c_lut import lut_statement
 from .errors import ParameterError
 from .ir import FIRST_INPUT, GateGraph
 from .lowering import (
@@ -37,7 +38,12 @@ ISA_FLAGS = {
     "avx512": ["-std=gnu99", "-mavx512f", "-mavx512bw", "-mavx512vl"],
 }
 SHAPES = ("auto", "straight", "table")
-STRAIGHT_LINE_MAX_GATES = 2000  # above this, straight-line C costs more compile time than it saves
+# `auto` shape: straight-line code up to 2,000 gates; up to 4,000 where most gates are k-input LUTs, which run
+# 5-7x faster in line (their tables become instruction constants: docs/benchmarks.md) for ~3 ms of gcc each.
+# Above, it costs more compile time than it saves.
+STRAIGHT_LINE_MAX_GATES = 2000
+STRAIGHT_LINE_MAX_LUTS = 4000
+STRAIGHT_CHUNK_OPS = 500  # operations per generated function (gcc's time grows faster than linearly with it)
 LUT_KIND = 16
 
 _ENV = environment("c")
@@ -183,27 +189,43 @@ def _direct_encoder(graph: GateGraph) -> bool:
     return e is not None and e.n_features == graph.n_inputs and bool((e.feature == np.arange(graph.n_inputs)).all())
 
 
-def _straight_code(program: CProgram) -> str:
-    lines = []
+def _straight_code(program: CProgram, isa: str) -> str:
+    """``lgn_eval_gates`` as one statement per gate, k-input LUTs expanded in line (:mod:`.c_lut`, ternary
+    logic on AVX-512), cut into functions of about STRAIGHT_CHUNK_OPS operations each: the compiler's time
+    grows faster than linearly with a function's size, and the values live in ``v`` either way."""
+    ternary = isa == "avx512"
+    chunks: list[list[str]] = [[]]
+    ops = 0
     first = FIRST_INPUT + program.n_inputs
     lut_index = 0
     for i, (kind, a, b) in enumerate(zip(program.kind.tolist(), program.a.tolist(), program.b.tolist())):
         node = first + i
         if kind == LUT_KIND:
-            ins = ", ".join(map(str, program.lut_in[lut_index].tolist()))
-            table = int(program.lut_table[lut_index])
-            lines.append(f"    v[{node}] = lgn_lut(v, (const int32_t[]){{{ins}}}, 0x{table:016x}ull);")
+            ins = [f"v[{j}]" for j in program.lut_in[lut_index].tolist()]
+            statement = lut_statement(f"v[{node}]", ins, int(program.lut_table[lut_index]), ternary)
             lut_index += 1
         else:
-            lines.append(f"    v[{node}] = {gate_expression(kind, f'v[{a}]', f'v[{b}]', C_VECTOR)};")
-    return "\n".join(lines) if lines else "    (void)v;"
+            statement = f"v[{node}] = {gate_expression(kind, f'v[{a}]', f'v[{b}]', C_VECTOR)};"
+        if ops >= STRAIGHT_CHUNK_OPS:
+            chunks.append([])
+            ops = 0
+        chunks[-1].append(f"    {statement}")
+        ops += statement.count(";")
+    parts = [
+        f"static void lgn_gates_{n}(lgn_vec *v) {{\n" + ("\n".join(lines) or "    (void)v;") + "\n}"
+        for n, lines in enumerate(chunks)
+    ]
+    calls = "\n".join(f"    lgn_gates_{n}(v);" for n in range(len(chunks)))
+    return "\n".join(parts) + f"\nstatic void lgn_eval_gates(lgn_vec *v) {{\n{calls}\n}}"
 
 
 def choose_shape(graph: GateGraph, shape: str) -> str:
     if shape not in SHAPES:
         raise ParameterError(f"shape {shape!r} is unknown; choose one of {', '.join(SHAPES)}", "shape")
     if shape == "auto":
-        return "straight" if graph.n_gates <= STRAIGHT_LINE_MAX_GATES else "table"
+        mostly_luts = 2 * int((two_input_form(graph)[0] > 2).sum()) >= graph.n_gates
+        limit = STRAIGHT_LINE_MAX_LUTS if mostly_luts else STRAIGHT_LINE_MAX_GATES
+        return "straight" if graph.n_gates <= limit else "table"
     return shape
 
 
@@ -255,7 +277,7 @@ def emit_c(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix:
     context = _context(graph, isa, shape, prefix)
     program = build_program(graph)
     context["data"] = _data_section(graph, program, context["shape"])
-    context["straight_code"] = _straight_code(program) if context["shape"] == "straight" else ""
+    context["straight_code"] = _straight_code(program, isa) if context["shape"] == "straight" else ""
     files = {
         f"{prefix}.h": _ENV.get_template("lgn_net.h.j2").render(**context),
         f"{prefix}.c": _ENV.get_template("lgn_net.c.j2").render(**context),

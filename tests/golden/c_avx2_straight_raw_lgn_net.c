@@ -55,34 +55,16 @@ static const uint8_t lgn_enc_can_fire[] = {
 };
 
 /* ---- gates ------------------------------------------------------------------------------------- */
-#if LGN_N_LUTS > 0
-/* A k-input LUT (bit m of the table = f at m = sum_k x_k 2^k), by Shannon expansion: each 4-bit slice of the
- * table is a function of the first two inputs, looked up among all 16 of them (a load, where testing the
- * table's bits would be a branch per slice that the predictor cannot learn across gates); the other inputs
- * then select among the slices through a multiplexer tree. */
-static lgn_vec lgn_lut(const lgn_vec *v, const int32_t *in, uint64_t table) {
-    static const unsigned char lowest_bit[16] = {0, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0};
-    lgn_vec f[16], c[1 << (LGN_K > 2 ? LGN_K - 2 : 0)];
-    const lgn_vec x0 = v[in[0]], x1 = v[in[1]];
-    const lgn_vec minterm[4] = {~(x0 | x1), x0 & ~x1, ~x0 & x1, x0 & x1};
-    int slices = 1 << (LGN_K - 2), k, j, t;
-    f[0] = LGN_ZERO;
-    for (t = 1; t < 16; t++) f[t] = f[t & (t - 1)] | minterm[lowest_bit[t]];
-    for (j = 0; j < slices; j++) c[j] = f[(table >> (4 * j)) & 15u];
-    for (k = 2; k < LGN_K; k++) {
-        const lgn_vec x = v[in[k]];
-        slices >>= 1;
-        for (j = 0; j < slices; j++) c[j] = c[2 * j] ^ ((c[2 * j] ^ c[2 * j + 1]) & x);
-    }
-    return c[0];
-}
-#endif
-
-static void lgn_eval_gates(lgn_vec *v) {
+/* Straight-line LUTs (lgn.compiler.c_lut): s ? hi : lo, bit by bit. */
+#define LGN_MUX(s, hi, lo) ((lo) ^ (((lo) ^ (hi)) & (s)))
+static void lgn_gates_0(lgn_vec *v) {
     v[5] = v[3] ^ v[4];
     v[6] = v[2] & v[3];
     v[7] = v[6] | v[5];
     v[8] = ~(v[7] ^ v[2]);
+}
+static void lgn_eval_gates(lgn_vec *v) {
+    lgn_gates_0(v);
 }
 
 /* ---- input packing ---------------------------------------------------------------------------- */
