@@ -132,7 +132,7 @@ def _c_array(ctype: str, name: str, values, per_line: int = 16, fmt=str) -> str:
     return f"static const {ctype} {name}[] = {{\n    {body}\n}};"
 
 
-def _data_section(graph: GateGraph, program: CProgram, shape: str) -> str:
+def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> str:
     # 16-bit node ids where they fit: less index traffic through the cache on the hot loop.
     index_type = "uint16_t" if graph.n_nodes <= 0xFFFF else "int32_t"
     parts = [f"#define LGN_N_LUTS {len(program.lut_table)}", f"typedef {index_type} lgn_index;"]
@@ -172,7 +172,7 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str) -> str:
             _c_array("double", "lgn_enc_threshold", e.threshold, per_line=8, fmt=repr),
             _c_array("int32_t", "lgn_enc_threshold_int", as_int),
         ]
-        if _direct_encoder(graph):
+        if _direct_encoder(graph) and isa != "portable":  # the direct path is vector code
             # Input bit i reads feature i: uint8 rows compare 32 bytes at a time. x > t <=> x >= t + 1, and
             # x >= b <=> max(x, b) == x for unsigned bytes; thresholds of 255 and above never fire.
             parts += [
@@ -276,7 +276,7 @@ def emit_c(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix:
     _check_names(isa, prefix)
     context = _context(graph, isa, shape, prefix)
     program = build_program(graph)
-    context["data"] = _data_section(graph, program, context["shape"])
+    context["data"] = _data_section(graph, program, context["shape"], isa)
     context["straight_code"] = _straight_code(program, isa) if context["shape"] == "straight" else ""
     files = {
         f"{prefix}.h": _ENV.get_template("lgn_net.h.j2").render(**context),

@@ -111,9 +111,11 @@ static void lgn_eval_gates(lgn_vec *v) {
 }
 
 /* ---- input packing ---------------------------------------------------------------------------- */
-/* Input rows are first packed 8 bits to a byte, column-major: cols[c * LANES + s] holds input bits
- * 8c .. 8c+7 of sample s. The bytes of one column are then spread over the input nodes' vectors. */
+/* A block is loaded 64 samples at a time (one 64-bit word of every input vector): their rows are packed 8 bits
+ * to a byte, column-major, cols[c * 64 + s] holding input bits 8c .. 8c+7 of sample s (for MNIST 6 KB, which
+ * stays in L1 where a whole block's 50 KB did not), then each column is spread over 8 input vectors. */
 #define LGN_CHUNKS ((LGN_NET_N_INPUTS + 7) / 8)
+#define LGN_SUB 64 /* samples per sub-block */
 
 /* Eight bytes -> eight bits (bit t set when byte t is nonzero). */
 static uint64_t lgn_gather8(uint64_t u) {
@@ -128,22 +130,22 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
     for (; i + 32 <= LGN_NET_N_INPUTS; i += 32) {
         const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(x + i));
         const uint32_t m = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_setzero_si256()));
-        cols[(i / 8 + 0) * LGN_NET_LANES + s] = (uint8_t)m;
-        cols[(i / 8 + 1) * LGN_NET_LANES + s] = (uint8_t)(m >> 8);
-        cols[(i / 8 + 2) * LGN_NET_LANES + s] = (uint8_t)(m >> 16);
-        cols[(i / 8 + 3) * LGN_NET_LANES + s] = (uint8_t)(m >> 24);
+        cols[(i / 8 + 0) * LGN_SUB + s] = (uint8_t)m;
+        cols[(i / 8 + 1) * LGN_SUB + s] = (uint8_t)(m >> 8);
+        cols[(i / 8 + 2) * LGN_SUB + s] = (uint8_t)(m >> 16);
+        cols[(i / 8 + 3) * LGN_SUB + s] = (uint8_t)(m >> 24);
     }
 
     for (; i + 8 <= LGN_NET_N_INPUTS; i += 8) {
         uint64_t u;
         memcpy(&u, x + i, 8);
-        cols[(i / 8) * LGN_NET_LANES + s] = (uint8_t)lgn_gather8(u);
+        cols[(i / 8) * LGN_SUB + s] = (uint8_t)lgn_gather8(u);
     }
     if (i < LGN_NET_N_INPUTS) {
         uint8_t byte = 0;
         size_t t;
         for (t = 0; i + t < LGN_NET_N_INPUTS; t++) byte |= (uint8_t)((x[i + t] != 0) << t);
-        cols[(i / 8) * LGN_NET_LANES + s] = byte;
+        cols[(i / 8) * LGN_SUB + s] = byte;
     }
 }
 
@@ -158,41 +160,40 @@ static void lgn_pack_row_u8_direct(const uint8_t *x, size_t s, uint8_t *cols) {
         const __m256i fire = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_can_fire + i));
         const __m256i hit = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_max_epu8(bytes, floor), bytes), fire);
         const uint32_t m = (uint32_t)_mm256_movemask_epi8(hit);
-        cols[(i / 8 + 0) * LGN_NET_LANES + s] = (uint8_t)m;
-        cols[(i / 8 + 1) * LGN_NET_LANES + s] = (uint8_t)(m >> 8);
-        cols[(i / 8 + 2) * LGN_NET_LANES + s] = (uint8_t)(m >> 16);
-        cols[(i / 8 + 3) * LGN_NET_LANES + s] = (uint8_t)(m >> 24);
+        cols[(i / 8 + 0) * LGN_SUB + s] = (uint8_t)m;
+        cols[(i / 8 + 1) * LGN_SUB + s] = (uint8_t)(m >> 8);
+        cols[(i / 8 + 2) * LGN_SUB + s] = (uint8_t)(m >> 16);
+        cols[(i / 8 + 3) * LGN_SUB + s] = (uint8_t)(m >> 24);
     }
     for (; i < LGN_NET_N_INPUTS; i += 8) {
         uint8_t byte = 0;
         size_t t;
         for (t = 0; t < 8 && i + t < LGN_NET_N_INPUTS; t++)
             byte |= (uint8_t)(((int32_t)x[i + t] > lgn_enc_threshold_int[i + t]) << t);
-        cols[(i / 8) * LGN_NET_LANES + s] = byte;
+        cols[(i / 8) * LGN_SUB + s] = byte;
     }
 }
 #endif
 
-/* One column of bytes (8 inputs x LANES samples) -> the 8 input nodes' vectors. */
-static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v) {
+/* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
+static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     int c;
     for (c = 0; c < LGN_CHUNKS; c++) {
-        const uint8_t *col = cols + (size_t)c * LGN_NET_LANES;
+        const uint8_t *col = cols + (size_t)c * LGN_SUB;
         const int width = LGN_NET_N_INPUTS - 8 * c < 8 ? LGN_NET_N_INPUTS - 8 * c : 8;
         int g, t;
 
         /* movemask reads bit 7 of 32 bytes at once; doubling the bytes brings the next bit up. */
-        for (g = 0; g < LGN_NET_LANES / 32; g++) {
+        for (g = 0; g < 2; g++) {
             __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(col + 32 * g));
             for (t = 7; t >= 0; t--) {
-                if (t < width) ((uint32_t *)(void *)&v[2 + 8 * c + t])[g] = (uint32_t)_mm256_movemask_epi8(bytes);
+                if (t < width) ((uint32_t *)(void *)&v[2 + 8 * c + t])[2 * q + g] = (uint32_t)_mm256_movemask_epi8(bytes);
                 bytes = _mm256_add_epi8(bytes, bytes);
             }
         }
 
     }
 }
-
 /* ---- GroupSum and argmax, bit-sliced ------------------------------------------------------------ */
 /* Add vector x at bit position p of the bit-sliced counter cnt (ripple). */
 static void lgn_count_add(lgn_vec *cnt, lgn_vec x, int p) {
@@ -292,13 +293,13 @@ static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
 typedef struct {
     lgn_vec *v;    /* LGN_N_NODES value vectors */
     lgn_vec *cnt, *best, *idx;
-    uint8_t *cols; /* LGN_CHUNKS x LANES packed input bytes */
+    uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
     return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_NODES + 2 * LGN_COUNT_BITS + LGN_CLASS_BITS) +
-           (size_t)LGN_CHUNKS * LGN_NET_LANES + LGN_NET_N_INPUTS;
+           (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
 static lgn_ws lgn_workspace(void *workspace) {
@@ -308,29 +309,38 @@ static lgn_ws lgn_workspace(void *workspace) {
     w.best = w.cnt + LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
     w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);
-    w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_NET_LANES;
+    w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
     return w;
 }
 
 enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32, LGN_IN_PACKED };
 enum { LGN_OUT_CLASS, LGN_OUT_SCORES, LGN_OUT_OUTPUTS };
 
+/* Sample `row` of x -> position s of the sub-block's packed columns. */
+static void lgn_pack_sample(const void *x, int in_kind, size_t row, size_t s, lgn_ws *w) {
+    size_t i;
+
+    (void)in_kind;
+    (void)i;
+    lgn_pack_row((const uint8_t *)x + row * LGN_NET_N_INPUTS, s, w->cols);
+}
+
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
     size_t s, i;
+    int q;
     if (in_kind == LGN_IN_PACKED) { /* already in the block layout: one copy, no transpose */
         const uint64_t *block = (const uint64_t *)x + (start / LGN_NET_LANES) * LGN_NET_N_INPUTS * LGN_WORDS;
         memcpy(&w->v[2], block, sizeof(lgn_vec) * LGN_NET_N_INPUTS);
         (void)count;
         return;
     }
-    /* Padding samples read as zeros; a plain loop keeps the hot path free of libc beyond memcpy. */
-    for (i = 0; i < (size_t)LGN_CHUNKS * LGN_NET_LANES; i++) w->cols[i] = 0;
-    for (s = 0; s < count; s++) {
-
-        lgn_pack_row((const uint8_t *)x + (start + s) * LGN_NET_N_INPUTS, s, w->cols);
+    for (q = 0; q < LGN_WORDS; q++) {
+        const size_t first = (size_t)q * LGN_SUB;
+        /* Padding samples read as zeros; a plain loop keeps the hot path free of libc beyond memcpy. */
+        for (i = 0; i < (size_t)LGN_CHUNKS * LGN_SUB; i++) w->cols[i] = 0;
+        for (s = first; s < count && s < first + LGN_SUB; s++) lgn_pack_sample(x, in_kind, start + s, s - first, w);
+        lgn_cols_to_inputs(w->cols, w->v, q);
     }
-    (void)in_kind;
-    lgn_cols_to_inputs(w->cols, w->v);
 }
 
 static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *out, void *workspace) {

@@ -50,9 +50,11 @@ static void lgn_eval_gates(lgn_vec *v) {
 }
 
 /* ---- input packing ---------------------------------------------------------------------------- */
-/* Input rows are first packed 8 bits to a byte, column-major: cols[c * LANES + s] holds input bits
- * 8c .. 8c+7 of sample s. The bytes of one column are then spread over the input nodes' vectors. */
+/* A block is loaded 64 samples at a time (one 64-bit word of every input vector): their rows are packed 8 bits
+ * to a byte, column-major, cols[c * 64 + s] holding input bits 8c .. 8c+7 of sample s (for MNIST 6 KB, which
+ * stays in L1 where a whole block's 50 KB did not), then each column is spread over 8 input vectors. */
 #define LGN_CHUNKS ((LGN_NET_N_INPUTS + 7) / 8)
+#define LGN_SUB 64 /* samples per sub-block */
 
 /* Eight bytes -> eight bits (bit t set when byte t is nonzero). */
 static uint64_t lgn_gather8(uint64_t u) {
@@ -67,22 +69,22 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
     for (; i + 8 <= LGN_NET_N_INPUTS; i += 8) {
         uint64_t u;
         memcpy(&u, x + i, 8);
-        cols[(i / 8) * LGN_NET_LANES + s] = (uint8_t)lgn_gather8(u);
+        cols[(i / 8) * LGN_SUB + s] = (uint8_t)lgn_gather8(u);
     }
     if (i < LGN_NET_N_INPUTS) {
         uint8_t byte = 0;
         size_t t;
         for (t = 0; i + t < LGN_NET_N_INPUTS; t++) byte |= (uint8_t)((x[i + t] != 0) << t);
-        cols[(i / 8) * LGN_NET_LANES + s] = byte;
+        cols[(i / 8) * LGN_SUB + s] = byte;
     }
 }
 
 
-/* One column of bytes (8 inputs x LANES samples) -> the 8 input nodes' vectors. */
-static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v) {
+/* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
+static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     int c;
     for (c = 0; c < LGN_CHUNKS; c++) {
-        const uint8_t *col = cols + (size_t)c * LGN_NET_LANES;
+        const uint8_t *col = cols + (size_t)c * LGN_SUB;
         const int width = LGN_NET_N_INPUTS - 8 * c < 8 ? LGN_NET_N_INPUTS - 8 * c : 8;
         int g, t;
 
@@ -96,11 +98,10 @@ static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v) {
             m = (m & 0xF0F0F0F00F0F0F0Full) | ((m & 0x00000000F0F0F0F0ull) << 28) | ((m >> 28) & 0x00000000F0F0F0F0ull);
             for (t = 0; t < 8; t++) word[t] |= ((m >> (8 * t)) & 0xFFu) << (8 * g);
         }
-        for (t = 0; t < width; t++) v[2 + 8 * c + t] = word[t];
+        for (t = 0; t < width; t++) LGN_WORD(&v[2 + 8 * c + t], q) = word[t];
 
     }
 }
-
 /* ---- GroupSum and argmax, bit-sliced ------------------------------------------------------------ */
 /* Add vector x at bit position p of the bit-sliced counter cnt (ripple). */
 static void lgn_count_add(lgn_vec *cnt, lgn_vec x, int p) {
@@ -200,13 +201,13 @@ static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
 typedef struct {
     lgn_vec *v;    /* LGN_N_NODES value vectors */
     lgn_vec *cnt, *best, *idx;
-    uint8_t *cols; /* LGN_CHUNKS x LANES packed input bytes */
+    uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
     return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_NODES + 2 * LGN_COUNT_BITS + LGN_CLASS_BITS) +
-           (size_t)LGN_CHUNKS * LGN_NET_LANES + LGN_NET_N_INPUTS;
+           (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
 static lgn_ws lgn_workspace(void *workspace) {
@@ -216,29 +217,38 @@ static lgn_ws lgn_workspace(void *workspace) {
     w.best = w.cnt + LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
     w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);
-    w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_NET_LANES;
+    w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
     return w;
 }
 
 enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32, LGN_IN_PACKED };
 enum { LGN_OUT_CLASS, LGN_OUT_SCORES, LGN_OUT_OUTPUTS };
 
+/* Sample `row` of x -> position s of the sub-block's packed columns. */
+static void lgn_pack_sample(const void *x, int in_kind, size_t row, size_t s, lgn_ws *w) {
+    size_t i;
+
+    (void)in_kind;
+    (void)i;
+    lgn_pack_row((const uint8_t *)x + row * LGN_NET_N_INPUTS, s, w->cols);
+}
+
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
     size_t s, i;
+    int q;
     if (in_kind == LGN_IN_PACKED) { /* already in the block layout: one copy, no transpose */
         const uint64_t *block = (const uint64_t *)x + (start / LGN_NET_LANES) * LGN_NET_N_INPUTS * LGN_WORDS;
         memcpy(&w->v[2], block, sizeof(lgn_vec) * LGN_NET_N_INPUTS);
         (void)count;
         return;
     }
-    /* Padding samples read as zeros; a plain loop keeps the hot path free of libc beyond memcpy. */
-    for (i = 0; i < (size_t)LGN_CHUNKS * LGN_NET_LANES; i++) w->cols[i] = 0;
-    for (s = 0; s < count; s++) {
-
-        lgn_pack_row((const uint8_t *)x + (start + s) * LGN_NET_N_INPUTS, s, w->cols);
+    for (q = 0; q < LGN_WORDS; q++) {
+        const size_t first = (size_t)q * LGN_SUB;
+        /* Padding samples read as zeros; a plain loop keeps the hot path free of libc beyond memcpy. */
+        for (i = 0; i < (size_t)LGN_CHUNKS * LGN_SUB; i++) w->cols[i] = 0;
+        for (s = first; s < count && s < first + LGN_SUB; s++) lgn_pack_sample(x, in_kind, start + s, s - first, w);
+        lgn_cols_to_inputs(w->cols, w->v, q);
     }
-    (void)in_kind;
-    lgn_cols_to_inputs(w->cols, w->v);
 }
 
 static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *out, void *workspace) {
