@@ -99,3 +99,19 @@ def test_straight_code_is_cut_into_functions():
     text = c_emit.emit_c(graph, isa="portable", shape="straight").files["lgn_net.c"]
     assert "static void lgn_gates_2(" in text and "lgn_gates_2(v);" in text
     assert np.all([f"lgn_gates_{n}(v);" in text for n in range(3)])
+
+
+def test_compile_lut_merges_before_emitting_and_verifies(tmp_path, capsys):
+    """`lgn compile --lut 4`: a two-layer 2-input net becomes one LUT4 per output cone, straight-line code, and
+    --verify checks it against the graph as given."""
+    from lgn.cli import main
+    from lgn.compiler import formats
+
+    formats.save_npz(random_layered(16, 2, 40, classes=4, seed=3), tmp_path / "g.npz")
+    argv = ["compile", str(tmp_path / "g.npz"), "--out", str(tmp_path / "lib"), "--lut", "4", "--isa", "native"]
+    assert main([*argv, "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "straight shape" in out and ", 0 mismatches" in out
+    assert "LGN_K 4" in (tmp_path / "lib" / "lgn_net.c").read_text()
+    assert main([*argv[:4], "--target", "verilog", "--lut", "4"]) == 2
+    assert "--lut merges gates for the C target" in capsys.readouterr().err

@@ -82,8 +82,10 @@ def _luts(given: GateGraph, graph: GateGraph, args, out: Path) -> int:
 
 def cmd_compile(args) -> int:
     verilog_emit.check_module_name(args.module)
+    if args.lut is not None and (args.target != "c" or not args.simplify):
+        raise ParameterError("--lut merges gates for the C target: drop --no-simplify (Verilog: --style luts)", "lut")
     given = load_any(args.graph)
-    graph = pipeline.simplify(given) if args.simplify else given
+    graph = pipeline.simplify(given, lut=args.lut) if args.simplify else given
     out = Path(args.out)
     if args.target == "verilog" and args.style == "luts":
         return _luts(given, graph, args, out)
@@ -123,6 +125,11 @@ def register(sub) -> None:
     p.add_argument("--isa", default="native", help="native, avx512, avx2 or portable (plain C99)")
     p.add_argument("--shape", default="auto", choices=["auto", "straight", "table"])
     p.add_argument("--prefix", default="lgn_net", help="C identifier prefix of the library's names")
+    p.add_argument(
+        "--lut", type=integer(3, 6),
+        help="C: merge the gates into LUTs of at most K inputs first (3-6); in straight-line code a LUT is a few "
+        "ternary-logic operations, so shallow 2-input nets often run faster merged (docs/benchmarks.md)",
+    )  # fmt: skip
     p.add_argument("--no-simplify", dest="simplify", action="store_false", help="compile the graph as it is")
     p.add_argument("--module", default="lgn_net", help="Verilog module name")
     p.add_argument("--pipeline", type=integer(1), help="Verilog: a register stage every N logic levels")
