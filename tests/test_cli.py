@@ -221,6 +221,18 @@ def test_bench_prints_the_table(net, capsys):
     code, out, _ = run(capsys, "bench", str(net), "--no-baseline", "--samples", "3000")
     assert code == 0
     assert "lgn C" in out and "numpy reference evaluator" in out and "samples/s" in out
+    assert "from uint8 pixels" not in out  # no encoder: no raw-feature path
+
+
+def test_bench_of_a_model_with_an_encoder_measures_pixels_and_the_streaming_floor(tmp_path, capsys):
+    from lgn.compiler import formats
+
+    from .strategies import tiny_encoder_graph
+
+    formats.save_npz(tiny_encoder_graph(), tmp_path / "e.npz")
+    code, out, _ = run(capsys, "bench", str(tmp_path / "e.npz"), "--no-baseline", "--samples", "3000")
+    assert code == 0
+    assert "1 thread, from uint8 pixels" in out and "pixel-streaming floor" in out and "from packed bits" in out
 
 
 BLOCK_TORCH = """

@@ -68,6 +68,12 @@ static uint64_t lgn_gather8(uint64_t u) {
 
 static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
     size_t i = 0;
+    for (; i + 64 <= LGN_NET_N_INPUTS; i += 64) {
+        const __m512i bytes = _mm512_loadu_si512((const void *)(x + i));
+        const uint64_t m = (uint64_t)_mm512_test_epi8_mask(bytes, bytes); /* bit t: byte t is nonzero */
+        int k;
+        for (k = 0; k < 8; k++) cols[(i / 8 + k) * LGN_SUB + s] = (uint8_t)(m >> (8 * k));
+    }
 
     for (; i + 32 <= LGN_NET_N_INPUTS; i += 32) {
         const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(x + i));
@@ -96,6 +102,14 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 /* Raw uint8 features where input bit i is feature i: 32 comparisons per instruction group. */
 static void lgn_pack_row_u8_direct(const uint8_t *x, size_t s, uint8_t *cols) {
     size_t i = 0;
+    for (; i + 64 <= LGN_NET_N_INPUTS; i += 64) {
+        const __m512i bytes = _mm512_loadu_si512((const void *)(x + i));
+        const __m512i floor = _mm512_loadu_si512((const void *)(lgn_enc_at_least + i));
+        const __m512i fire = _mm512_loadu_si512((const void *)(lgn_enc_can_fire + i));
+        const uint64_t m = (uint64_t)(_mm512_cmpge_epu8_mask(bytes, floor) & _mm512_test_epi8_mask(fire, fire));
+        int k;
+        for (k = 0; k < 8; k++) cols[(i / 8 + k) * LGN_SUB + s] = (uint8_t)(m >> (8 * k));
+    }
     for (; i + 32 <= LGN_NET_N_INPUTS; i += 32) {
         const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(x + i));
         const __m256i floor = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_at_least + i));
@@ -125,13 +139,12 @@ static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
         const int width = LGN_NET_N_INPUTS - 8 * c < 8 ? LGN_NET_N_INPUTS - 8 * c : 8;
         int g, t;
 
-        /* movemask reads bit 7 of 32 bytes at once; doubling the bytes brings the next bit up. */
-        for (g = 0; g < 2; g++) {
-            __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(col + 32 * g));
-            for (t = 7; t >= 0; t--) {
-                if (t < width) ((uint32_t *)(void *)&v[2 + 8 * c + t])[2 * q + g] = (uint32_t)_mm256_movemask_epi8(bytes);
-                bytes = _mm256_add_epi8(bytes, bytes);
-            }
+        /* movepi8_mask reads bit 7 of 64 bytes at once; doubling the bytes brings the next bit up. */
+        __m512i bytes = _mm512_loadu_si512((const void *)col);
+        (void)g;
+        for (t = 7; t >= 0; t--) {
+            if (t < width) LGN_WORD(&v[2 + 8 * c + t], q) = (uint64_t)_mm512_movepi8_mask(bytes);
+            bytes = _mm512_add_epi8(bytes, bytes);
         }
 
     }
