@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lgn import ceiling
 from lgn.compiler import c_build, c_emit, evaluate
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import FIRST_INPUT, GateGraph
@@ -69,14 +70,37 @@ def _c_rows(graph: GateGraph, nets: dict, x: np.ndarray, pixels: np.ndarray | No
     for (isa, shape), net in nets.items():
         what = f"lgn C, {isa}, {shape}, 1 thread"
         _must_agree(what, compare(expected, Answers(net.scores(x[:2000]), net.predict(x[:2000]))))
-        rows.append((f"{what}, from 0/1 bytes", rate(net.predict, x)))
+        rows.append((f"{what}, from 0/1 bytes", rate(net.predict, x), isa))
         packed = c_build.pack_bits(x, net.lanes)
         _must_agree(f"{what} packed", compare(expected, Answers(None, net.predict_packed(packed, len(x))[:2000])))
-        rows.append((f"{what}, from packed bits", _packed_rate(net, packed, len(x))))
+        rows.append((f"{what}, from packed bits", _packed_rate(net, packed, len(x)), isa))
         if pixels is not None:
             _must_agree(f"{what} pixels", compare(from_pixels, Answers(None, net.predict_features(pixels[:2000]))))
-            rows.append((f"{what}, from uint8 pixels", rate(net.predict_features, pixels)))
+            rows.append((f"{what}, from uint8 pixels", rate(net.predict_features, pixels), isa))
     return rows
+
+
+def _print_table(graph: GateGraph, rows: list[tuple], base_rate: float | None, ceilings: dict) -> None:
+    """The rows, and for one-thread C rows the sample-gate evaluations per cycle and the fraction of the core's
+    ceiling at the memory level the model's value vectors fit in (lgn.ceiling)."""
+    print(f"\n{'implementation':64s} {'samples/s':>12s} {'vs baseline':>12s} {'gate-evals/s':>13s} {'per cycle':>10s}"
+          f" {'of ceiling':>12s}")  # fmt: skip
+    clock = max(c.clock_hz for c in ceilings.values())  # one core: a busy machine only lowers a measurement
+    for name, r, isa in rows:
+        ratio = f"{r / base_rate:10.1f}x" if base_rate else "-"
+        evals = r * graph.n_gates
+        cycle, share = "-", "-"
+        if isa is not None:
+            c = ceilings[isa]
+            level, top = c.matching(graph.n_nodes * c.lanes // 8)
+            cycle, share = f"{evals / clock:.0f}", f"{100 * evals / top:.0f}% of {level}"
+        print(f"{name:64s} {r / 1e6:9.3f} M {ratio:>12s} {evals / 1e9:11.2f} G {cycle:>10s} {share:>12s}")
+    print(
+        f"\nceiling of this core (lgn.ceiling; clock {clock / 1e9:.2f} GHz from dependent additions), sample-gate "
+        "evaluations per cycle from registers / L1 / L2 (values read at random: a model with locality can beat it)"
+    )
+    for isa, c in ceilings.items():
+        print(f"  {isa:8s} " + " / ".join(f"{v / clock:.0f}" for v in (c.registers, c.l1, c.l2)))
 
 
 def inference_benchmark(graph: GateGraph, samples: int = 50_000, baseline: bool = True, seed: int = 0) -> list[tuple]:
@@ -105,13 +129,13 @@ def inference_benchmark(graph: GateGraph, samples: int = 50_000, baseline: bool 
     rows = _c_rows(graph, nets, x, pixels)
     net = nets[best_isa, shipped]
     net.threads = os.cpu_count() or 1
-    rows.append((f"lgn C, {best_isa}, {shipped}, {net.threads} threads, from 0/1 bytes", rate(net.predict, x)))
+    rows.append((f"lgn C, {best_isa}, {shipped}, {net.threads} threads, from 0/1 bytes", rate(net.predict, x), None))
     if pixels is not None:
         floor = c_build.compile_c(streaming_floor_graph(graph), isa=best_isa, threads=1, cache_dir=cache)
         rows.append(
-            (f"pixel-streaming floor ({best_isa}): encoder + packing only", rate(floor.predict_features, pixels))
+            (f"pixel-streaming floor ({best_isa}): encoder + packing only", rate(floor.predict_features, pixels), None)
         )
-    rows.append(("numpy reference evaluator", rate(lambda v: evaluate.predict(graph, v), x[:10_000], 1)))
+    rows.append(("numpy reference evaluator", rate(lambda v: evaluate.predict(graph, v), x[:10_000], 1), None))
     base_rate, baseline_line = None, "baseline skipped"
     if baseline and graph.arity == 2:
         start = time.perf_counter()
@@ -120,13 +144,11 @@ def inference_benchmark(graph: GateGraph, samples: int = 50_000, baseline: bool 
         expected = evaluator_answers(graph, x[:2000], with_outputs=False)
         _must_agree("the baseline", compare(expected, Answers(expected.scores, base.predict(x[:2000]))))
         base_rate = rate(base.predict, x[:20_000])
-        rows.append(("baseline: difflogic-style C, gcc -O1, 1 thread", base_rate))
+        rows.append(("baseline: difflogic-style C, gcc -O1, 1 thread", base_rate, None))
         base.close()
         baseline_line = f"baseline build (gcc -O1): {compile_base:.1f} s"
-    print(f"\n{'implementation':64s} {'samples/s':>14s} {'vs baseline':>12s} {'gate-evals/s':>14s}")
-    for name, r in rows:
-        ratio = f"{r / base_rate:10.1f}x" if base_rate else "-"
-        print(f"{name:64s} {r / 1e6:11.3f} M {ratio:>12s} {r * graph.n_gates / 1e9:11.2f} G")
+    ceilings = {isa: ceiling.measure(isa, cache) for isa in c_build.host_isas()}
+    _print_table(graph, rows, base_rate, ceilings)
     builds = ", ".join(f"{shape} {seconds:.1f} s" for shape, seconds in build_seconds.items())
     print(f"\nlgn build + load, all {len(c_build.host_isas())} ISAs: {builds}; {baseline_line}")
     return rows
