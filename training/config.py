@@ -31,6 +31,7 @@ MAX_LAYERS = 64
 MAX_WIDTH = 2**20
 MAX_THRESHOLDS = 255
 MAX_BATCH = 2**16
+MAX_SHIFT = 8  # pixels: beyond this an MNIST digit leaves its frame
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, cli: bool = True) -> Any:
@@ -95,6 +96,8 @@ class TrainConfig:
         "feature's quantiles for --data files)", THRESHOLD_METHODS
     )  # fmt: skip
     crop: int | None = setting(None, "square images: read only the central CROP x CROP pixels (MNIST: 20)")
+    shift: int = setting(0, "square images: shift each training image by up to SHIFT pixels each way, at random "
+                         "(data augmentation; 0: off)")  # fmt: skip
     rho: str = setting("sin01", "IWP: the map from parameters to corner values", RHOS)
     init: str = setting("residual", "initialisation of the gates", INITS)
     steps: int = setting(10_000, "optimizer steps")
@@ -139,6 +142,7 @@ class TrainConfig:
         _check_int(self, "steps", 0)
         _check_int(self, "batch_size", 1, MAX_BATCH)
         _check_int(self, "seed", 0, MAX_SEED)
+        _check_int(self, "shift", 0, MAX_SHIFT)
         for name in ("crop", "eval_every", "eval_samples"):
             if getattr(self, name) is not None:
                 _check_int(self, name, 1)

@@ -25,7 +25,7 @@ from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import Encoder
 from lgn.compiler.names import Names
 
-from . import encoding
+from . import augment, encoding
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import validation_split
@@ -340,14 +340,20 @@ def train(cfg: TrainConfig) -> TrainResult:
     log = _Log(cfg, model, data, enabled=rank == 0)
     local = cfg.batch_size // world
     interrupted, final = False, None
+    shifts = torch.as_tensor(augment.shift_tables(data.encoder, cfg.shift)) if cfg.shift else None
     try:
         for step in range(1, cfg.steps + 1):
             model.set_estimator(cfg.gate_estimator, cfg.wiring_estimator, cfg.temperature_at(step))
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * cfg.lr_factor(step)
             index = torch.randint(0, len(data.x_train), (cfg.batch_size,), generator=sampler)
+            batch = data.x_train[index]
+            if shifts is not None:  # every rank draws the whole batch's shifts: the same stream everywhere
+                choice = torch.randint(0, len(shifts), (len(batch),), generator=sampler)
+                batch = augment.shift_batch(batch, shifts, choice)
             index = index[rank * local : (rank + 1) * local]
-            logits = trained(data.x_train[index].to(device).to(activation_dtype))
+            batch = batch[rank * local : (rank + 1) * local]
+            logits = trained(batch.to(device).to(activation_dtype))
             loss = nnf.cross_entropy(logits, data.y_train[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
