@@ -128,7 +128,7 @@ def register(sub) -> None:
     p.add_argument(
         "--lut", type=integer(3, 6),
         help="C: merge the gates into LUTs of at most K inputs first (3-6); in straight-line code a LUT is a few "
-        "ternary-logic operations, so shallow 2-input nets often run faster merged (docs/benchmarks.md)",
+        "ternary-logic operations; measure with lgn bench (on mnist-small it was not faster: docs/benchmarks.md)",
     )  # fmt: skip
     p.add_argument("--no-simplify", dest="simplify", action="store_false", help="compile the graph as it is")
     p.add_argument("--module", default="lgn_net", help="Verilog module name")
