@@ -61,11 +61,12 @@ def streaming_floor_graph(graph: GateGraph) -> GateGraph:
     return GateGraph.build(graph.n_inputs, [], [], outputs, class_offsets=list(range(n + 1)), encoder=graph.encoder)
 
 
-def _c_rows(graph: GateGraph, nets: dict, x: np.ndarray, pixels: np.ndarray | None) -> list[tuple]:
+def _c_rows(graph: GateGraph, nets: dict, x: np.ndarray, expected: Answers, pixels: np.ndarray | None) -> list:
     """One thread: each (ISA, shape) from 0/1 bytes, from packed bits and (with an encoder) from raw uint8
-    features; every path first checked against the evaluator."""
-    expected = evaluator_answers(graph, x[:2000], with_outputs=False)
-    from_pixels = None if pixels is None else evaluator_answers(graph, evaluate.encode(graph, pixels[:2000]), False)
+    features; every path first checked against the evaluator (``expected``: its answers on ``x[:2000]``)."""
+    pixel_check = None
+    if pixels is not None:
+        pixel_check = pixels, evaluator_answers(graph, evaluate.encode(graph, pixels[:2000]), with_outputs=False)
     rows = []
     for (isa, shape), net in nets.items():
         what = f"lgn C, {isa}, {shape}, 1 thread"
@@ -74,9 +75,10 @@ def _c_rows(graph: GateGraph, nets: dict, x: np.ndarray, pixels: np.ndarray | No
         packed = c_build.pack_bits(x, net.lanes)
         _must_agree(f"{what} packed", compare(expected, Answers(None, net.predict_packed(packed, len(x))[:2000])))
         rows.append((f"{what}, from packed bits", _packed_rate(net, packed, len(x)), isa))
-        if pixels is not None and from_pixels is not None:
-            _must_agree(f"{what} pixels", compare(from_pixels, Answers(None, net.predict_features(pixels[:2000]))))
-            rows.append((f"{what}, from uint8 pixels", rate(net.predict_features, pixels), isa))
+        if pixel_check is not None:
+            raw, answers = pixel_check
+            _must_agree(f"{what} pixels", compare(answers, Answers(None, net.predict_features(raw[:2000]))))
+            rows.append((f"{what}, from uint8 pixels", rate(net.predict_features, raw), isa))
     return rows
 
 
@@ -126,7 +128,8 @@ def inference_benchmark(graph: GateGraph, samples: int = 50_000, baseline: bool 
             nets[isa, shape] = c_build.compile_c(graph, isa=isa, shape=shape, threads=1, cache_dir=cache)
         build_seconds[shape] = time.perf_counter() - start
     best_isa = c_build.host_isas()[0]
-    rows = _c_rows(graph, nets, x, pixels)
+    expected = evaluator_answers(graph, x[:2000], with_outputs=False)
+    rows = _c_rows(graph, nets, x, expected, pixels)
     net = nets[best_isa, shipped]
     net.threads = os.cpu_count() or 1
     rows.append((f"lgn C, {best_isa}, {shipped}, {net.threads} threads, from 0/1 bytes", rate(net.predict, x), None))
@@ -141,7 +144,6 @@ def inference_benchmark(graph: GateGraph, samples: int = 50_000, baseline: bool 
         start = time.perf_counter()
         base = BaselineNet(graph)
         compile_base = time.perf_counter() - start
-        expected = evaluator_answers(graph, x[:2000], with_outputs=False)
         _must_agree("the baseline", compare(expected, Answers(expected.scores, base.predict(x[:2000]))))
         base_rate = rate(base.predict, x[:20_000])
         rows.append(("baseline: difflogic-style C, gcc -O1, 1 thread", base_rate, None))
