@@ -181,9 +181,10 @@ static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     for (c = 0; c < LGN_CHUNKS; c++) {
         const uint8_t *col = cols + (size_t)c * LGN_SUB;
         const int width = LGN_NET_N_INPUTS - 8 * c < 8 ? LGN_NET_N_INPUTS - 8 * c : 8;
-        int g, t;
+        int t;
 
         /* movemask reads bit 7 of 32 bytes at once; doubling the bytes brings the next bit up. */
+        int g;
         for (g = 0; g < 2; g++) {
             __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(col + 32 * g));
             for (t = 7; t >= 0; t--) {

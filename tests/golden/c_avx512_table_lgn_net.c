@@ -195,11 +195,10 @@ static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     for (c = 0; c < LGN_CHUNKS; c++) {
         const uint8_t *col = cols + (size_t)c * LGN_SUB;
         const int width = LGN_NET_N_INPUTS - 8 * c < 8 ? LGN_NET_N_INPUTS - 8 * c : 8;
-        int g, t;
+        int t;
 
         /* movepi8_mask reads bit 7 of 64 bytes at once; doubling the bytes brings the next bit up. */
         __m512i bytes = _mm512_loadu_si512((const void *)col);
-        (void)g;
         for (t = 7; t >= 0; t--) {
             if (t < width) LGN_WORD(&v[2 + 8 * c + t], q) = (uint64_t)_mm512_movepi8_mask(bytes);
             bytes = _mm512_add_epi8(bytes, bytes);

@@ -86,10 +86,11 @@ static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     for (c = 0; c < LGN_CHUNKS; c++) {
         const uint8_t *col = cols + (size_t)c * LGN_SUB;
         const int width = LGN_NET_N_INPUTS - 8 * c < 8 ? LGN_NET_N_INPUTS - 8 * c : 8;
-        int g, t;
+        int t;
 
         /* Portable: transpose 8 x 8 bit tiles (8 samples x 8 inputs) with three delta swaps. */
         uint64_t word[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int g;
         for (g = 0; g < 8; g++) {
             uint64_t m;
             memcpy(&m, col + 8 * g, 8);
