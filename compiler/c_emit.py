@@ -158,7 +158,9 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
         sum_nodes += nodes[~negated].tolist() + nodes[negated].tolist()
         split.append(lo + int((~negated).sum()))
     parts += [
-        _c_array("lgn_index", "lgn_sum_node", sum_nodes),
+        # 16 spare entries (node 0): gcc's -Warray-bounds otherwise flags the 16-wide adder step, inlined, on
+        # tiny nets where it can never run.
+        _c_array("lgn_index", "lgn_sum_node", sum_nodes + [0] * 16),
         _c_array("int32_t", "lgn_sum_offset", program.class_offsets),
         _c_array("int32_t", "lgn_sum_split", split),
         _c_array("int32_t", "lgn_out_node", program.outputs),
