@@ -14,8 +14,9 @@ import dataclasses
 import numpy as np
 
 from .c_lut import lut_statement
+from .c_plan import plan_slots
 from .errors import ParameterError
-from .ir import FIRST_INPUT, GateGraph
+from .ir import GateGraph
 from .lowering import (
     C_VECTOR,
     GATE_FUNCTIONS,
@@ -51,17 +52,21 @@ _ENV = environment("c")
 
 @dataclasses.dataclass(frozen=True)
 class CProgram:
-    """The gates in execution order. Node ids here are the *program's* (renumbered) ids."""
+    """The gates in execution order, every value named by its slot in the kernel's value array (planned by
+    :mod:`.c_plan`: a slot is reused once its value's last reader has run). Constants and inputs keep their
+    node ids as slots."""
 
     n_inputs: int
     arity: int
+    n_slots: int
     kind: np.ndarray  # uint8[n_gates]: 0..15 = a 2-input function (its table), 16 = a k-input LUT
-    a: np.ndarray  # int32[n_gates]: first operand of 2-input gates
+    dst: np.ndarray  # int32[n_gates]: the slot each gate writes
+    a: np.ndarray  # int32[n_gates]: slot of the first operand of 2-input gates
     b: np.ndarray  # int32[n_gates]
-    lut_in: np.ndarray  # int32[n_luts, arity]
+    lut_in: np.ndarray  # int32[n_luts, arity]: operand slots of the k-input LUTs
     lut_table: np.ndarray  # uint64[n_luts]
-    groups: np.ndarray  # int32[n_groups, 4]: kind, first node, count, offset into a/b or lut arrays
-    outputs: np.ndarray  # int32[n_outputs]
+    groups: np.ndarray  # int32[n_groups, 4]: kind, first gate, count, offset into the LUT arrays (LUT groups)
+    outputs: np.ndarray  # int32[n_outputs]: slots
     output_negated: np.ndarray
     class_offsets: np.ndarray
 
@@ -90,7 +95,7 @@ def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slo
 
 
 def build_program(graph: GateGraph) -> CProgram:
-    """Order, classify and renumber the gates of ``graph`` for the C kernels."""
+    """Order, classify, renumber and place the gates of ``graph`` for the C kernels."""
     first, n = graph.first_gate, graph.n_gates
     support, slot_a, slot_b, small = two_input_form(graph)
     kind = np.where(support <= 2, small, LUT_KIND).astype(np.uint8)
@@ -103,22 +108,28 @@ def build_program(graph: GateGraph) -> CProgram:
     a = np.where(support == 0, 0, a)  # constants read node 0; wires and inverters read A twice
     b = np.where(support <= 1, a, b)
     lut = kind == LUT_KIND
+    reads = np.full((n, max(graph.arity, 2)), -1, dtype=np.int64)  # what each gate's code reads
+    reads[lut, : graph.arity] = fanins[lut]
+    reads[~lut, 0], reads[~lut, 1] = a[~lut], b[~lut]
+    outputs = new_id[graph.outputs]
+    slot, n_slots = plan_slots(first, reads, outputs)
     new_group = np.r_[True, (kind[1:] != kind[:-1]) | (levels[1:] != levels[:-1])] if n else np.zeros(0, bool)
     starts = np.flatnonzero(new_group)
     counts = np.diff(np.r_[starts, n])
     lut_rank = np.cumsum(lut) - lut  # index of each LUT gate among the LUT gates
-    offsets = np.where(kind[starts] == LUT_KIND, lut_rank[starts], starts)
-    groups = np.stack([kind[starts], first + starts, counts, offsets], axis=1).astype(np.int32).reshape(-1, 4)
+    groups = np.stack([kind[starts], starts, counts, lut_rank[starts]], axis=1).astype(np.int32).reshape(-1, 4)
     return CProgram(
         n_inputs=graph.n_inputs,
         arity=graph.arity,
+        n_slots=n_slots,
         kind=kind,
-        a=np.where(lut, 0, a).astype(np.int32),
-        b=np.where(lut, 0, b).astype(np.int32),
-        lut_in=fanins[lut].astype(np.int32),
+        dst=slot[first:].astype(np.int32),
+        a=np.where(lut, 0, slot[a]).astype(np.int32),
+        b=np.where(lut, 0, slot[b]).astype(np.int32),
+        lut_in=slot[fanins[lut]].astype(np.int32).reshape(-1, graph.arity),
         lut_table=graph.tables[order][lut],
         groups=groups,
-        outputs=new_id[graph.outputs].astype(np.int32),
+        outputs=slot[outputs].astype(np.int32),
         output_negated=graph.output_negated,
         class_offsets=graph.class_offsets,
     )
@@ -133,14 +144,19 @@ def _c_array(ctype: str, name: str, values, per_line: int = 16, fmt=str) -> str:
 
 
 def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> str:
-    # 16-bit node ids where they fit: less index traffic through the cache on the hot loop.
-    index_type = "uint16_t" if graph.n_nodes <= 0xFFFF else "int32_t"
-    parts = [f"#define LGN_N_LUTS {len(program.lut_table)}", f"typedef {index_type} lgn_index;"]
+    # 16-bit slots where they fit: less index traffic through the cache on the hot loop.
+    index_type = "uint16_t" if program.n_slots <= 0xFFFF else "int32_t"
+    parts = [
+        f"#define LGN_N_SLOTS {program.n_slots} /* value vectors: the live width, not the node count */",
+        f"#define LGN_N_LUTS {len(program.lut_table)}",
+        f"typedef {index_type} lgn_index;",
+    ]
     if shape == "table":
         parts += [
             f"#define LGN_N_GROUPS {len(program.groups)}",
             _c_array("lgn_index", "lgn_gate_a", program.a),
             _c_array("lgn_index", "lgn_gate_b", program.b),
+            _c_array("lgn_index", "lgn_gate_d", program.dst),
             "static const int32_t lgn_groups[][4] = {\n    "
             + (",\n    ".join("{" + ", ".join(map(str, g)) + "}" for g in program.groups.tolist()) or "{0, 0, 0, 0}")
             + "\n};",
@@ -198,10 +214,9 @@ def _straight_code(program: CProgram, isa: str) -> str:
     ternary = isa == "avx512"
     chunks: list[list[str]] = [[]]
     ops = 0
-    first = FIRST_INPUT + program.n_inputs
     lut_index = 0
-    for i, (kind, a, b) in enumerate(zip(program.kind.tolist(), program.a.tolist(), program.b.tolist())):
-        node = first + i
+    gates = zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist())
+    for kind, node, a, b in gates:
         if kind == LUT_KIND:
             ins = [f"v[{j}]" for j in program.lut_in[lut_index].tolist()]
             statement = lut_statement(f"v[{node}]", ins, int(program.lut_table[lut_index]), ternary)
@@ -251,8 +266,6 @@ def _context(graph: GateGraph, isa: str, shape: str, prefix: str) -> dict:
         shape=shape,
         n_inputs=graph.n_inputs,
         n_gates=graph.n_gates,
-        n_nodes=graph.n_nodes,
-        first_gate=graph.first_gate,
         n_outputs=graph.n_outputs,
         n_classes=graph.n_classes,
         arity=graph.arity,

@@ -13,31 +13,33 @@ typedef uint64_t lgn_vec __attribute__((vector_size(32)));
 #define LGN_ONES (~LGN_ZERO)
 #define LGN_WORDS 4 /* 64-sample words per vector */
 #define LGN_WORD(vec_ptr, q) (((uint64_t *)(vec_ptr))[q])
-#define LGN_N_NODES 9
-#define LGN_FIRST_GATE 5
 #define LGN_COUNT_BITS 2 /* bits of a bit-sliced class score */
 #define LGN_CLASS_BITS 1 /* bits of a bit-sliced class index */
 #define LGN_K 2
 
 
 /* ---- the network, as data ------------------------------------------------------------------- */
+#define LGN_N_SLOTS 6 /* value vectors: the live width, not the node count */
 #define LGN_N_LUTS 0
 typedef uint16_t lgn_index;
 #define LGN_N_GROUPS 4
 static const lgn_index lgn_gate_a[] = {
-    3, 2, 6, 7
+    3, 2, 4, 3
 };
 static const lgn_index lgn_gate_b[] = {
     4, 3, 5, 2
 };
+static const lgn_index lgn_gate_d[] = {
+    5, 4, 3, 4
+};
 static const int32_t lgn_groups[][4] = {
-    {6, 5, 1, 0},
-    {8, 6, 1, 1},
-    {14, 7, 1, 2},
-    {9, 8, 1, 3}
+    {6, 0, 1, 0},
+    {8, 1, 1, 0},
+    {14, 2, 1, 0},
+    {9, 3, 1, 0}
 };
 static const lgn_index lgn_sum_node[] = {
-    7, 8, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    3, 4, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0
 };
 static const int32_t lgn_sum_offset[] = {
@@ -47,7 +49,7 @@ static const int32_t lgn_sum_split[] = {
     1, 4
 };
 static const int32_t lgn_out_node[] = {
-    7, 8, 5, 1
+    3, 4, 5, 1
 };
 static const uint8_t lgn_out_negated[] = {
     0, 1, 0, 0
@@ -77,15 +79,15 @@ static lgn_vec lgn_lut(const lgn_vec *v, const int32_t *in, uint64_t table) {
 }
 #endif
 
-/* Table-driven: gates come grouped by level and by function, so each group is one tight loop. */
+/* Table-driven: gates come grouped by level and by function, so each group is one tight loop. Gate i of a
+ * group writes slot d[i] (slots are reused once their values are dead: lgn.compiler.c_plan). */
 #define LGN_LOOP(expr) \
-    for (i = 0; i < n; i++) { const lgn_vec A = v[a[i]], B = v[b[i]]; (void)A; (void)B; d[i] = (expr); }
+    for (i = 0; i < n; i++) { const lgn_vec A = v[a[i]], B = v[b[i]]; (void)A; (void)B; v[d[i]] = (expr); }
 static void lgn_eval_gates(lgn_vec *v) {
     int32_t g, i;
     for (g = 0; g < LGN_N_GROUPS; g++) {
-        lgn_vec *d = v + lgn_groups[g][1];
-        const int32_t n = lgn_groups[g][2], off = lgn_groups[g][3];
-        const lgn_index *a = lgn_gate_a + off, *b = lgn_gate_b + off;
+        const int32_t first = lgn_groups[g][1], n = lgn_groups[g][2], off = lgn_groups[g][3];
+        const lgn_index *a = lgn_gate_a + first, *b = lgn_gate_b + first, *d = lgn_gate_d + first;
         switch (lgn_groups[g][0]) {
         case 0x0: LGN_LOOP(LGN_ZERO) break;
         case 0x1: LGN_LOOP(~(A | B)) break;
@@ -105,7 +107,7 @@ static void lgn_eval_gates(lgn_vec *v) {
         case 0xF: LGN_LOOP(LGN_ONES) break;
         default:
 #if LGN_N_LUTS > 0
-            for (i = 0; i < n; i++) d[i] = lgn_lut(v, lgn_lut_in + (size_t)(off + i) * LGN_K, lgn_lut_table[off + i]);
+            for (i = 0; i < n; i++) v[d[i]] = lgn_lut(v, lgn_lut_in + (size_t)(off + i) * LGN_K, lgn_lut_table[off + i]);
 #endif
             break;
         }
@@ -367,21 +369,21 @@ static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
 
 /* ---- the API ------------------------------------------------------------------------------------- */
 typedef struct {
-    lgn_vec *v;    /* LGN_N_NODES value vectors */
+    lgn_vec *v;    /* LGN_N_SLOTS value vectors */
     lgn_vec *cnt, *best, *idx;
     uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
-    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_NODES + 2 * LGN_COUNT_BITS + LGN_CLASS_BITS) +
+    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + 2 * LGN_COUNT_BITS + LGN_CLASS_BITS) +
            (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
 static lgn_ws lgn_workspace(void *workspace) {
     lgn_ws w;
     w.v = (lgn_vec *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-    w.cnt = w.v + LGN_N_NODES;
+    w.cnt = w.v + LGN_N_SLOTS;
     w.best = w.cnt + LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
     w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);

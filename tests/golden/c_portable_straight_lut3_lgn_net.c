@@ -11,18 +11,17 @@ typedef uint64_t lgn_vec; /* portable C99: one 64-bit word per node */
 #define LGN_ONES (~LGN_ZERO)
 #define LGN_WORDS 1 /* 64-sample words per vector */
 #define LGN_WORD(vec_ptr, q) (((uint64_t *)(vec_ptr))[q])
-#define LGN_N_NODES 8
-#define LGN_FIRST_GATE 5
 #define LGN_COUNT_BITS 2 /* bits of a bit-sliced class score */
 #define LGN_CLASS_BITS 1 /* bits of a bit-sliced class index */
 #define LGN_K 3
 
 
 /* ---- the network, as data ------------------------------------------------------------------- */
+#define LGN_N_SLOTS 7 /* value vectors: the live width, not the node count */
 #define LGN_N_LUTS 3
 typedef uint16_t lgn_index;
 static const lgn_index lgn_sum_node[] = {
-    6, 5, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    6, 5, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0
 };
 static const int32_t lgn_sum_offset[] = {
@@ -32,7 +31,7 @@ static const int32_t lgn_sum_split[] = {
     2, 3
 };
 static const int32_t lgn_out_node[] = {
-    6, 5, 7, 7
+    6, 5, 3, 3
 };
 static const uint8_t lgn_out_negated[] = {
     0, 0, 1, 0
@@ -44,7 +43,7 @@ static const uint8_t lgn_out_negated[] = {
 static void lgn_gates_0(lgn_vec *v) {
     { const lgn_vec x0 = v[0]; const lgn_vec x1 = v[1]; const lgn_vec x2 = v[0]; const lgn_vec t0 = LGN_MUX(x2, x0 | x1, x0 & x1); v[5] = t0; }
     { const lgn_vec x0 = v[2]; const lgn_vec x1 = v[3]; const lgn_vec x2 = v[4]; const lgn_vec t0 = LGN_MUX(x2, ~(x0 ^ x1), x0 ^ x1); v[6] = t0; }
-    { const lgn_vec x0 = v[1]; const lgn_vec x1 = v[4]; const lgn_vec x2 = v[6]; const lgn_vec t0 = LGN_MUX(x2, x0 ^ x1, x0); v[7] = t0; }
+    { const lgn_vec x0 = v[1]; const lgn_vec x1 = v[4]; const lgn_vec x2 = v[6]; const lgn_vec t0 = LGN_MUX(x2, x0 ^ x1, x0); v[3] = t0; }
 }
 static void lgn_eval_gates(lgn_vec *v) {
     lgn_gates_0(v);
@@ -274,21 +273,21 @@ static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
 
 /* ---- the API ------------------------------------------------------------------------------------- */
 typedef struct {
-    lgn_vec *v;    /* LGN_N_NODES value vectors */
+    lgn_vec *v;    /* LGN_N_SLOTS value vectors */
     lgn_vec *cnt, *best, *idx;
     uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
-    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_NODES + 2 * LGN_COUNT_BITS + LGN_CLASS_BITS) +
+    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + 2 * LGN_COUNT_BITS + LGN_CLASS_BITS) +
            (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
 static lgn_ws lgn_workspace(void *workspace) {
     lgn_ws w;
     w.v = (lgn_vec *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
-    w.cnt = w.v + LGN_N_NODES;
+    w.cnt = w.v + LGN_N_SLOTS;
     w.best = w.cnt + LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
     w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);

@@ -1,0 +1,137 @@
+"""Memory planning (lgn.compiler.c_plan): the C kernels' programs, run slot by slot by a naive interpreter,
+against the reference evaluator, on graphs built to stress slot reuse; and mutations that must be caught."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lgn.compiler import c_build, c_emit, evaluate
+from lgn.compiler.c_plan import last_readers, plan_slots
+from lgn.compiler.ir import FIRST_INPUT, GateGraph
+from lgn.compiler.verify import test_vectors as make_vectors
+from lgn.compiler.verify import verify_c
+
+from .strategies import gate_graphs
+
+
+def run_program(program: c_emit.CProgram, bits: np.ndarray) -> np.ndarray:
+    """The outputs of ``program`` (bool[n_samples, n_outputs]) for input bits, one gate at a time through
+    its slots: a second reading of the program, independent of the C templates."""
+    v = np.zeros((program.n_slots, len(bits)), dtype=bool)
+    v[1] = True
+    v[FIRST_INPUT : FIRST_INPUT + program.n_inputs] = bits.T.astype(bool)
+    luts = iter(zip(program.lut_in.tolist(), program.lut_table.tolist()))
+    for kind, dst, a, b in zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist()):
+        if kind == c_emit.LUT_KIND:
+            ins, table = next(luts)
+            index = sum(v[s].astype(np.int64) << k for k, s in enumerate(ins))
+        else:
+            index, table = v[a].astype(np.int64) + 2 * v[b], kind
+        v[dst] = (np.uint64(table) >> index.astype(np.uint64)) & np.uint64(1)  # after every operand is read
+    return (v[program.outputs] ^ program.output_negated[:, None]).T
+
+
+def _same_as_evaluator(graph: GateGraph, program: c_emit.CProgram, n: int = 200) -> bool:
+    bits, _ = make_vectors(graph.n_inputs, n, seed=1)
+    return bool((run_program(program, bits) == evaluate.output_bits(graph, bits)).all())
+
+
+@st.composite
+def long_lived_graphs(draw) -> GateGraph:
+    """Chains of gates where a few early nodes are read again and again, far apart (heavy fan-out, long lives),
+    outputs that are also read by later gates, and dead gates."""
+    n_inputs = draw(st.integers(1, 6))
+    arity = draw(st.sampled_from([2, 3, 6]))
+    n_gates = draw(st.integers(1, 60))
+    first = FIRST_INPUT + n_inputs
+    hubs = [draw(st.integers(0, first - 1)) for _ in range(draw(st.integers(1, 3)))]
+    fanins = []
+    for gate in range(n_gates):
+        node = first + gate
+        pick = st.one_of(st.sampled_from(hubs), st.integers(max(0, node - 3), node - 1), st.integers(0, node - 1))
+        fanins.append([draw(pick) for _ in range(arity)])
+        if gate % 7 == 3:
+            hubs.append(node)  # a gate that is read from here on
+    tables = [draw(st.integers(0, (1 << (1 << arity)) - 1)) for _ in range(n_gates)]
+    n_nodes = first + n_gates
+    outputs = [draw(st.integers(0, n_nodes - 1)) for _ in range(draw(st.integers(1, 6)))]
+    return GateGraph.build(
+        n_inputs=n_inputs,
+        fanins=np.asarray(fanins, dtype=np.int64),
+        tables=np.asarray(tables, dtype=np.uint64),
+        outputs=outputs,
+        output_negated=[draw(st.booleans()) for _ in outputs],
+        class_offsets=[0, len(outputs)],
+    )
+
+
+@settings(max_examples=80)
+@given(st.one_of(long_lived_graphs(), gate_graphs(max_inputs=8, max_gates=40)))
+def test_planned_programs_compute_what_the_evaluator_does(graph):
+    program = c_emit.build_program(graph)
+    assert _same_as_evaluator(graph, program)
+    assert program.n_slots <= graph.n_nodes
+
+
+@settings(max_examples=80)
+@given(long_lived_graphs())
+def test_plan_contract(graph):
+    program = c_emit.build_program(graph)
+    dst = program.dst
+    assert (dst >= FIRST_INPUT).all()  # the constants' slots are never written
+    luts = program.kind == c_emit.LUT_KIND
+    reads = np.zeros((program.n_gates, max(program.arity, 2)), dtype=np.int64) - 1
+    reads[luts, : program.arity] = program.lut_in
+    reads[~luts, 0], reads[~luts, 1] = program.a[~luts], program.b[~luts]
+    assert not (reads == dst[:, None]).any()  # no gate writes a slot it reads
+    assert dst.max(initial=0) < program.n_slots and reads.max(initial=0) < program.n_slots
+
+
+@pytest.mark.parametrize("isa", c_build.host_isas())
+@pytest.mark.parametrize("shape", ["straight", "table"])
+@settings(max_examples=10, deadline=None)
+@given(graph=long_lived_graphs())
+def test_c_kernels_with_reused_slots_match_the_evaluator(isa, shape, graph):
+    bits, exhaustive = make_vectors(graph.n_inputs, 300)
+    report = verify_c(graph, c_build.compile_c(graph, isa=isa, shape=shape, threads=1), bits, exhaustive)
+    assert report.ok, report.summary()
+
+
+def test_a_chain_needs_few_slots():
+    """A 500-gate chain over 4 inputs lives in a handful of slots; the node count would be 506."""
+    n = 500
+    fanins = np.stack([np.arange(n) + FIRST_INPUT + 3, np.full(n, FIRST_INPUT)], axis=1)
+    last = FIRST_INPUT + 4 + n - 1
+    graph = GateGraph.build(n_inputs=4, fanins=fanins, tables=np.full(n, 0b0110, dtype=np.uint64),
+                            outputs=[last], output_negated=[False], class_offsets=[0, 1])  # fmt: skip
+    program = c_emit.build_program(graph)
+    assert program.n_slots <= FIRST_INPUT + 4 + 2
+    assert _same_as_evaluator(graph, program)
+
+
+def test_last_readers_and_unread_inputs():
+    reads = np.array([[2, 3], [2, 5], [-1, -1]])
+    assert last_readers(7, reads).tolist() == [-1, -1, 1, 0, -1, 1, -1]
+    slot, n_slots = plan_slots(FIRST_INPUT + 3, reads, kept=np.array([7]))  # input 4 is never read
+    assert slot[5] == 4  # the first gate takes the unread input's slot
+    assert n_slots <= FIRST_INPUT + 3 + 1
+
+
+def test_a_slot_reused_too_early_is_caught():
+    """Mutation: g1 = x0 | x1 written into the slot of g0 = x0 & x1 while g2 = g0 ^ g1 still needs g0; g2 then
+    reads g1 twice and is 0 where x0 != x1. The interpreter must see it, the true plan must not."""
+    x0, x1 = FIRST_INPUT, FIRST_INPUT + 1
+    g0, g1 = FIRST_INPUT + 2, FIRST_INPUT + 3
+    graph = GateGraph.build(n_inputs=2, fanins=np.array([[x0, x1], [x0, x1], [g0, g1]]),
+                            tables=np.array([0b1000, 0b1110, 0b0110], dtype=np.uint64),
+                            outputs=[g0 + 2], output_negated=[False], class_offsets=[0, 1])  # fmt: skip
+    program = c_emit.build_program(graph)
+    assert _same_as_evaluator(graph, program)
+    dst = program.dst.copy()
+    xor_gate = int(np.flatnonzero(program.kind == 0b0110)[0])
+    first, second = int(program.a[xor_gate]), int(program.b[xor_gate])  # the AND's and the OR's slots
+    dst[dst == second] = first  # one of them overwrites the other's value, still live
+    assert not _same_as_evaluator(graph, dataclasses.replace(program, dst=dst))
