@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from .c_lut import lut_statement
+from .c_lut import best_orders, lut_statement
 from .c_plan import plan_slots
 from .errors import ParameterError
 from .ir import GateGraph
@@ -215,11 +215,14 @@ def _straight_code(program: CProgram, isa: str) -> str:
     chunks: list[list[str]] = [[]]
     ops = 0
     lut_index = 0
+    if len(program.lut_table):  # the input order with the fewest operations, LUT by LUT
+        orders, tables = best_orders(program.lut_table, program.arity)
+        lut_in = np.take_along_axis(program.lut_in, orders, axis=1).tolist()
     gates = zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist())
     for kind, node, a, b in gates:
         if kind == LUT_KIND:
-            ins = [f"v[{j}]" for j in program.lut_in[lut_index].tolist()]
-            statement = lut_statement(f"v[{node}]", ins, int(program.lut_table[lut_index]), ternary)
+            ins = [f"v[{j}]" for j in lut_in[lut_index]]
+            statement = lut_statement(f"v[{node}]", ins, int(tables[lut_index]), ternary)
             lut_index += 1
         else:
             statement = f"v[{node}] = {gate_expression(kind, f'v[{a}]', f'v[{b}]', C_VECTOR)};"

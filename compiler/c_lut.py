@@ -4,15 +4,21 @@ A LUT's table (bit m = f at m = sum_k x_k 2^k) splits into 8-bit slices, one per
 from x3 up; each slice is a function of (x0, x1, x2). On AVX-512 a slice is one ternary-logic instruction
 (``vpternlogq`` with the slice as its immediate, so its index 4 x2 + 2 x1 + x0 is our m) and a multiplexer is
 another (immediate 0xCA); elsewhere a slice is a multiplexer over x2 between two of the 16 two-input gate
-expressions. Constant slices become constants, and equal slices and equal multiplexers are computed once:
-a six-input LUT costs at most 8 + 7 operations, against the table kernel's 16 loads and a loop.
+expressions. Constant slices and single-variable slices cost nothing, and equal slices and equal multiplexers
+are computed once: a six-input LUT costs at most 8 + 7 operations, against the table kernel's 16 loads and a
+loop. Which three inputs go inside and the order of the others decide how many slices coincide: :func:`best_orders`
+tries them all (120 for six inputs) on every LUT at once, with the AVX-512 cost, and keeps the cheapest.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
+import numpy as np
+
 from .lowering import C_VECTOR, gate_expression
+from .truth import swap_vars
 
 SLICE_BITS = 8  # a function of three inputs
 
@@ -21,12 +27,18 @@ MUX = "LGN_MUX"  # LGN_MUX(s, hi, lo) = s ? hi : lo, bitwise
 TERNARY = "LGN_T3"  # LGN_T3(x2, x1, x0, imm) = bit (4 x2 + 2 x1 + x0) of imm, bitwise (AVX-512 only)
 
 
+PROJECTIONS = {0xAA: "x0", 0xCC: "x1", 0xF0: "x2"}  # slices that are one of the three inner inputs
+FREE_SLICES = (0x00, 0xFF, *PROJECTIONS)
+
+
 def _slice_expression(table8: int, ternary: bool) -> str:
     """A function of (x0, x1, x2) given by its 8-bit table, as a C expression over ``x0``, ``x1``, ``x2``."""
     if table8 == 0:
         return C_VECTOR.zero
     if table8 == 0xFF:
         return C_VECTOR.one
+    if table8 in PROJECTIONS:
+        return PROJECTIONS[table8]
     if ternary:
         return f"{TERNARY}(x2, x1, x0, 0x{table8:02x})"
     low, high = table8 & 15, table8 >> 4
@@ -58,3 +70,60 @@ def lut_statement(target: str, inputs: list[str], table: int, ternary: bool) -> 
     used = [k for k in range(arity) if re.search(rf"\bx{k}\b", text) or level[0] == f"x{k}"]
     loads = " ".join(f"const lgn_vec x{k} = {inputs[k]};" for k in used)
     return " ".join(part for part in ("{", loads, text, f"{target} = {level[0]};", "}") if part)
+
+
+def permute_tables(tables: np.ndarray, order: tuple[int, ...], arity: int) -> np.ndarray:
+    """Tables of the same functions with input i of the result being input ``order[i]`` of the given ones."""
+    tables = np.asarray(tables, dtype=np.uint64)
+    at = list(range(arity))  # at[i]: which original input sits at position i
+    for i, want in enumerate(order):
+        j = at.index(want)
+        if j != i:
+            tables = swap_vars(tables, i, j, arity)
+            at[i], at[j] = at[j], at[i]
+    return tables
+
+
+def _distinct_per_row(ids: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """How many distinct values each row of ``ids`` holds among its ``counted`` entries."""
+    ordered = np.sort(np.where(counted, ids, -1), axis=1)
+    fresh = np.ones_like(ordered, dtype=bool)
+    fresh[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    return (fresh & (ordered >= 0)).sum(axis=1)
+
+
+def operation_counts(tables: np.ndarray, arity: int) -> np.ndarray:
+    """Operations of :func:`lut_statement` (AVX-512 form) for each table, in the given input order."""
+    tables = np.asarray(tables, dtype=np.uint64)
+    level = np.stack([(tables >> np.uint64(SLICE_BITS * j)) & np.uint64(0xFF) for j in range(1 << (arity - 3))], 1)
+    level = level.astype(np.int64)
+    ops = _distinct_per_row(level, ~np.isin(level, FREE_SLICES))
+    next_id = 256  # multiplexers get ids above every slice's
+    while level.shape[1] > 1:
+        lo, hi = level[:, ::2], level[:, 1::2]
+        _, pair = np.unique(lo * (int(level.max(initial=0)) + 1) + hi, return_inverse=True)
+        merged = np.where(lo == hi, lo, next_id + pair.reshape(lo.shape))
+        ops += _distinct_per_row(merged, lo != hi)
+        next_id = int(merged.max(initial=next_id)) + 1
+        level = merged
+    return ops
+
+
+def best_orders(tables: np.ndarray, arity: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each table, the input order with the fewest operations: (``int[n, arity]`` orders, the permuted
+    tables). Candidates: every choice of the three inner inputs (their order is free: the immediate absorbs
+    it) with every order of the others; ties keep the earliest candidate, so the choice is deterministic."""
+    tables = np.asarray(tables, dtype=np.uint64)
+    best_order = np.tile(np.arange(arity), (len(tables), 1))
+    best_tables, best_ops = tables.copy(), operation_counts(tables, arity)
+    for inner in itertools.combinations(range(arity), 3):
+        rest = [k for k in range(arity) if k not in inner]
+        for outer in itertools.permutations(rest):
+            order = (*inner, *outer)
+            candidate = permute_tables(tables, order, arity)
+            ops = operation_counts(candidate, arity)
+            better = ops < best_ops
+            best_ops = np.where(better, ops, best_ops)
+            best_tables = np.where(better, candidate, best_tables)
+            best_order[better] = order
+    return best_order, best_tables

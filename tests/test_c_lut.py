@@ -7,9 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lgn.compiler import c_build, c_emit
-from lgn.compiler.c_lut import lut_statement
+from lgn.compiler.c_lut import best_orders, lut_statement, operation_counts, permute_tables
 from lgn.compiler.ir import FIRST_INPUT, GateGraph
 from lgn.compiler.random_graph import random_layered
+from lgn.compiler.truth import evaluate_table
 from lgn.compiler.verify import test_vectors as make_vectors
 from lgn.compiler.verify import verify_c
 
@@ -115,3 +116,37 @@ def test_compile_lut_merges_before_emitting_and_verifies(tmp_path, capsys):
     assert "LGN_K 4" in (tmp_path / "lib" / "lgn_net.c").read_text()
     assert main([*argv[:4], "--target", "verilog", "--lut", "4"]) == 2
     assert "--lut merges gates for the C target" in capsys.readouterr().err
+
+
+@settings(max_examples=60)
+@given(st.integers(3, 6).flatmap(lambda k: st.tuples(st.just(k), structured_tables(k), st.permutations(range(k)))))
+def test_permuted_tables_compute_the_same_function(case):
+    arity, table, order = case
+    permuted = int(permute_tables(np.array([table], dtype=np.uint64), tuple(order), arity)[0])
+    for m in range(1 << arity):
+        new_bits = [(m >> i) & 1 for i in range(arity)]
+        old_bits = [0] * arity
+        for i, source in enumerate(order):
+            old_bits[source] = new_bits[i]
+        assert evaluate_table(permuted, new_bits) == evaluate_table(table, old_bits)
+
+
+def _tables_of_one_arity(arity: int):
+    return st.tuples(st.just(arity), st.lists(structured_tables(arity), min_size=1, max_size=6))
+
+
+@settings(max_examples=60)
+@given(st.integers(3, 6).flatmap(_tables_of_one_arity))
+def test_the_cost_model_counts_what_lut_statement_emits_and_the_search_never_loses(case):
+    arity, tables = case
+    tables = np.array(tables, dtype=np.uint64)
+    inputs = [f"v[{k}]" for k in range(arity)]
+
+    def emitted_ops(table) -> int:
+        return lut_statement("y", inputs, int(table), ternary=True).count("const lgn_vec t")
+
+    assert operation_counts(tables, arity).tolist() == [emitted_ops(t) for t in tables.tolist()]
+    orders, best = best_orders(tables, arity)
+    assert (operation_counts(best, arity) <= operation_counts(tables, arity)).all()
+    for order, table, permuted in zip(orders.tolist(), tables.tolist(), best.tolist()):
+        assert int(permute_tables(np.array([table], dtype=np.uint64), tuple(order), arity)[0]) == permuted
