@@ -34,7 +34,7 @@ def main() -> None:
 
     big = random_layered(784, 10, big_width, classes=10, seed=2)
     start = time.perf_counter()
-    big_net = c_build.compile_c(big, threads=1, cache_dir=Path(tempfile.mkdtemp(prefix="lgn-bench-")))
+    big_net = c_build.compile_c(big, isa="native", threads=1, cache_dir=Path(tempfile.mkdtemp(prefix="lgn-bench-")))
     compile_big = time.perf_counter() - start
     x = np.random.default_rng(1).integers(0, 2, size=(5000, 784), dtype=np.uint8)
     if not (big_net.predict(x[:500]) == evaluate.predict(big, x[:500])).all():

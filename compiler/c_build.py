@@ -8,11 +8,13 @@ private file and renames it into place atomically), and loads it with cffi. Call
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,13 +22,17 @@ import cffi
 import numpy as np
 
 from . import c_emit
-from .build_cache import BuildError, cache_root, compile_once, digest, is_cached, write_atomic
+from .build_cache import BuildError, cache_root, compile_once, cpu_signature, digest, is_cached, write_atomic
 from .errors import InputError, LgnError, ParameterError
 from .ir import GateGraph
 
 BASE_FLAGS = ["-O2", "-g0", "-fPIC", "-shared", "-fno-strict-aliasing", "-Wall"]
 
-__all__ = ["BuildError", "CompiledNet", "build_shared", "cache_root", "compile_c", "host_isas", "resolve_isa"]
+__all__ = [
+    "BuildError", "CompiledNet", "build_shared", "cache_root", "compile_c", "fastest_isa", "host_isas", "resolve_isa"
+]  # fmt: skip
+CALIBRATION_SAMPLES = 8192  # per ISA and round: 16 blocks of the widest vectors
+CALIBRATION_ROUNDS = 5
 
 
 def host_isas() -> list[str]:
@@ -47,11 +53,74 @@ def host_isas() -> list[str]:
 
 
 def resolve_isa(isa: str) -> str:
+    """An ISA name for ``native`` (the widest this machine runs) or a named ISA; ``auto`` needs the model:
+    see :func:`choose_isa`."""
     if isa == "native":
         return host_isas()[0]
     if isa not in c_emit.ISAS:
-        raise ParameterError(f"isa {isa!r} is unknown; choose native, {', '.join(c_emit.ISAS)}", "isa")
+        raise ParameterError(f"isa {isa!r} is unknown; choose auto, native, {', '.join(c_emit.ISAS)}", "isa")
     return isa
+
+
+def choose_isa(graph: GateGraph, isa: str, shape: str = "auto", cache_dir: Path | None = None) -> str:
+    """``isa`` resolved for ``graph``: ``auto`` is :func:`fastest_isa`, anything else :func:`resolve_isa`."""
+    return fastest_isa(graph, shape, cache_dir)[0] if isa == "auto" else resolve_isa(isa)
+
+
+def fastest_isa(graph: GateGraph, shape: str = "auto", cache_dir: Path | None = None) -> tuple[str, dict, bool]:
+    """(the vector ISA that runs ``graph`` fastest on this machine, its samples/s by ISA, whether the choice
+    came from the cache). Measured on one thread from the model's own input (uint8 features through the
+    encoder, else 0/1 bytes), best of CALIBRATION_ROUNDS interleaved rounds, once per model, code shape, CPU
+    and compiler: the choice is cached beside the libraries. The widest ISA is not always the fastest (the
+    gate loop's loads and stores may not double with the width, and some cores slow their clock for it).
+    Portable C is measured only where no vector ISA runs."""
+    shape = c_emit.choose_shape(graph, shape)
+    isas = [isa for isa in host_isas() if isa != "portable"] or ["portable"]
+    if len(isas) == 1:
+        return isas[0], {}, False
+    root = cache_dir or cache_root()
+    key = digest([c_emit.model_hash(graph), shape, cpu_signature(), _cpu_model(), _compiler_identity(find_compiler())])
+    path = root / "isa" / f"{key[:32]}.json"
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("isa") in isas:
+            return cached["isa"], cached.get("rates", {}), True
+    except (OSError, ValueError, AttributeError):
+        pass  # not measured yet, or a damaged record: measure again
+    nets = {isa: compile_c(graph, isa=isa, shape=shape, threads=1, cache_dir=cache_dir) for isa in isas}
+    rng = np.random.default_rng(0)
+    if graph.encoder is not None:
+        x = rng.integers(0, 256, (CALIBRATION_SAMPLES, graph.encoder.n_features), dtype=np.uint8)
+        calls = {isa: nets[isa].predict_features for isa in isas}
+    else:
+        x = rng.integers(0, 2, (CALIBRATION_SAMPLES, graph.n_inputs), dtype=np.uint8)
+        calls = {isa: nets[isa].predict for isa in isas}
+    best = dict.fromkeys(isas, float("inf"))
+    for call in calls.values():
+        call(x[:64])  # warm: first touch of code and workspace
+    for _ in range(CALIBRATION_ROUNDS):  # interleaved, so a busy moment slows every ISA alike
+        for isa, call in calls.items():
+            start = time.perf_counter()
+            call(x)
+            best[isa] = min(best[isa], time.perf_counter() - start)
+    rates = {isa: CALIBRATION_SAMPLES / seconds for isa, seconds in best.items()}
+    choice = max(rates, key=lambda isa: rates[isa])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps({"isa": choice, "rates": rates}).encode())
+    except OSError:
+        pass  # an unwritable cache only costs measuring again next time
+    return choice, rates, False
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line
+    except OSError:
+        pass
+    return ""
 
 
 def find_compiler() -> str:
@@ -249,13 +318,14 @@ def pack_bits(bits, lanes: int) -> np.ndarray:
 
 def compile_c(
     graph: GateGraph,
-    isa: str = "native",
+    isa: str = "auto",
     shape: str = "auto",
     threads: int | None = None,
     cache_dir: Path | None = None,
 ) -> CompiledNet:
-    """Emit, build (cached) and load the C library of ``graph``."""
-    isa = resolve_isa(isa)
+    """Emit, build (cached) and load the C library of ``graph``. ``isa``: auto (:func:`fastest_isa`), native
+    (the widest this machine runs), or an ISA's name."""
+    isa = choose_isa(graph, isa, shape, cache_dir)
     if isa not in host_isas():
         raise LgnError(f"this machine cannot run {isa} code (it supports {', '.join(host_isas())})")
     shape = c_emit.choose_shape(graph, shape)

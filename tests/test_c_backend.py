@@ -331,3 +331,28 @@ def test_direct_uint8_encoder_matches_the_evaluator(isa):
     expected = evaluate.scores(graph, evaluate.encode(graph, raw))
     assert (net.scores_features(raw) == expected).all()
     assert (net.predict_features(raw) == evaluate.argmax_lowest(expected)).all()
+
+
+VECTOR_ISAS = [isa for isa in RUNNABLE if isa != "portable"]
+
+
+@pytest.mark.skipif(len(VECTOR_ISAS) < 2, reason="needs two vector ISAs on this machine (AVX-512 and AVX2)")
+def test_auto_isa_is_measured_once_then_read_back(tmp_path):
+    graph = random_layered(30, 2, 42, classes=3, seed=5)
+    isa, rates, cached = c_build.fastest_isa(graph, cache_dir=tmp_path)
+    assert set(rates) == set(VECTOR_ISAS) and isa == max(rates, key=rates.get) and not cached
+    assert c_build.fastest_isa(graph, cache_dir=tmp_path)[::2] == (isa, True)
+    record = next((tmp_path / "isa").glob("*.json"))
+    slower = min(rates, key=rates.get)
+    record.write_text(f'{{"isa": "{slower}", "rates": {{}}}}')  # the cache is what decides, not a re-measurement
+    assert c_build.compile_c(graph, cache_dir=tmp_path).isa == slower
+    record.write_text("{damaged")
+    assert c_build.fastest_isa(graph, cache_dir=tmp_path)[2] is False  # measured again
+
+
+def test_auto_isa_with_one_vector_isa_measures_nothing(monkeypatch, tmp_path):
+    monkeypatch.setattr(c_build, "host_isas", lambda: ["avx2", "portable"])
+    assert c_build.fastest_isa(tiny_graph(), cache_dir=tmp_path) == ("avx2", {}, False)
+    monkeypatch.setattr(c_build, "host_isas", lambda: ["portable"])
+    assert c_build.fastest_isa(tiny_graph(), cache_dir=tmp_path)[0] == "portable"
+    assert not (tmp_path / "isa").exists()

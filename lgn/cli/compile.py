@@ -41,8 +41,19 @@ def _verify_c(given: GateGraph, shipped: GateGraph, isa: str, shape: str) -> int
     bits, exhaustive = test_vectors(given.n_inputs, VERIFY_VECTORS, seed=0)
     net = c_build.compile_c(shipped, isa=isa, shape=shape) if isa in c_build.host_isas() else None
     if net is None:
-        raise LgnError(f"--verify cannot run {isa} code on this machine: verify with --isa native")
+        raise LgnError(f"--verify cannot run {isa} code on this machine: verify with --isa auto")
     return _report(verify_c(given, net, bits, exhaustive), f"C ({isa}, {shape})")
+
+
+def _c_isa(graph: GateGraph, isa: str, shape: str) -> str:
+    """``--isa``, with ``auto`` measured on this machine (lgn.compiler.c_build.fastest_isa), saying what it saw."""
+    if isa != "auto":
+        return c_build.resolve_isa(isa)
+    choice, rates, cached = c_build.fastest_isa(graph, shape)
+    if rates:
+        seen = ", ".join(f"{name} {rate / 1e6:.2f} M" for name, rate in rates.items())
+        print(f"isa auto: {choice}, the fastest here ({seen} samples/s, one thread{'; cached' if cached else ''})")
+    return choice
 
 
 def _luts(given: GateGraph, graph: GateGraph, args, out: Path) -> int:
@@ -104,7 +115,7 @@ def cmd_compile(args) -> int:
             graph, bits, pipeline=args.pipeline, module=args.module, raw=features, reference=given
         )
         return _report(result, "Verilog (Icarus)")
-    isa = c_build.resolve_isa(args.isa)
+    isa = _c_isa(graph, args.isa, args.shape)
     start = time.perf_counter()
     emitted = c_emit.library_files(graph, isa=isa, shape=args.shape, prefix=args.prefix)
     write_files(out, emitted.files)
@@ -122,7 +133,11 @@ def register(sub) -> None:
     p.add_argument("graph")
     p.add_argument("--target", choices=["c", "verilog"], default="c")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--isa", default="native", help="native, avx512, avx2 or portable (plain C99)")
+    p.add_argument(
+        "--isa", default="auto",
+        help="auto (the ISA that runs this model fastest here, measured once and cached), native (the widest "
+        "this machine runs), avx512, avx2 or portable (plain C99)",
+    )  # fmt: skip
     p.add_argument("--shape", default="auto", choices=["auto", "straight", "table"])
     p.add_argument("--prefix", default="lgn_net", help="C identifier prefix of the library's names")
     p.add_argument(

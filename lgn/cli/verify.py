@@ -92,7 +92,7 @@ def _shipped(graph: GateGraph, args) -> GateGraph:
 def _verify_c(graph: GateGraph, args) -> int:
     shipped = _shipped(graph, args)
     raw, bits, exhaustive, how = _vectors(graph, args)
-    isas = c_build.host_isas() if args.isa == "all" else [c_build.resolve_isa(args.isa)]
+    isas = c_build.host_isas() if args.isa == "all" else [c_build.choose_isa(shipped, args.isa)]
     shapes = ["table"] + (["straight"] if shipped.n_gates <= 5 * c_emit.STRAIGHT_LINE_MAX_GATES else [])
     total = Comparison(0, np.zeros(0, dtype=np.int64), exhaustive)
     for isa in isas:
@@ -198,7 +198,7 @@ def _verify_graph_on_dataset(graph: GateGraph, args) -> int:
     _, bits, labels = encoded_test_split(graph.encoder, args.dataset, args.data_dir)
     accuracy = float(np.mean(evaluate.predict(graph, bits) == labels))
     print(f"IR evaluator accuracy {accuracy:.4f} ({args.dataset} test split, {len(labels)} samples, raw features)")
-    args.isa = "native"
+    args.isa = "auto"
     return _verify_c(graph, args)
 
 
@@ -242,7 +242,7 @@ def register(sub) -> None:
     p.add_argument("--pipeline", type=integer(1), help="with --backend verilog: register stage every N logic levels")
     p.add_argument("--bubbles", action="store_true", help="pipelined: random gaps between inputs")
     p.add_argument("--limit", type=integer(1), help="use only the first N vectors")
-    p.add_argument("--isa", default="all", help="with --backend c: native, avx512, avx2, portable or all")
+    p.add_argument("--isa", default="all", help="with --backend c: auto, native, avx512, avx2, portable or all")
     p.add_argument("--dataset", help="verify on a dataset's test split (a model, or a graph with an encoder)")
     p.add_argument("--data-dir", help="folder of the dataset (cifar10, cifar100, idx)")
     p.add_argument(
