@@ -216,7 +216,7 @@ def _straight_code(program: CProgram, isa: str) -> str:
     ops = 0
     lut_index = 0
     if len(program.lut_table):  # the input order with the fewest operations, LUT by LUT
-        orders, tables = best_orders(program.lut_table, program.arity)
+        orders, tables = best_orders(program.lut_table, program.arity, ternary)
         lut_in = np.take_along_axis(program.lut_in, orders, axis=1).tolist()
     gates = zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist())
     for kind, node, a, b in gates:

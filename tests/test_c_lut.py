@@ -1,13 +1,15 @@
 """k-input LUTs as straight-line C (lgn.compiler.c_lut): the expansion's shortcuts (constant slices, equal
 slices, equal multiplexers) against the evaluator on every input assignment, on every ISA this machine runs."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lgn.compiler import c_build, c_emit
-from lgn.compiler.c_lut import best_orders, lut_statement, operation_counts, permute_tables
+from lgn.compiler.c_lut import MUX_OPS, best_orders, lut_statement, minimal_slices, operation_counts, permute_tables
 from lgn.compiler.ir import FIRST_INPUT, GateGraph
 from lgn.compiler.random_graph import random_layered
 from lgn.compiler.truth import evaluate_table
@@ -145,8 +147,26 @@ def test_the_cost_model_counts_what_lut_statement_emits_and_the_search_never_los
     def emitted_ops(table) -> int:
         return lut_statement("y", inputs, int(table), ternary=True).count("const lgn_vec t")
 
+    def emitted_ops_without_ternary(table) -> int:  # what each named temporary costs
+        text = lut_statement("y", inputs, int(table), ternary=False)
+        costs, expressions = minimal_slices()
+        named = re.findall(r"const lgn_vec t\d+ = (.*?);", text)
+        return sum(MUX_OPS if e.startswith("LGN_MUX") else int(costs[expressions.index(e)]) for e in named)
+
     assert operation_counts(tables, arity).tolist() == [emitted_ops(t) for t in tables.tolist()]
-    orders, best = best_orders(tables, arity)
-    assert (operation_counts(best, arity) <= operation_counts(tables, arity)).all()
-    for order, table, permuted in zip(orders.tolist(), tables.tolist(), best.tolist()):
-        assert int(permute_tables(np.array([table], dtype=np.uint64), tuple(order), arity)[0]) == permuted
+    assert operation_counts(tables, arity, False).tolist() == [emitted_ops_without_ternary(t) for t in tables.tolist()]
+    for ternary in (True, False):
+        orders, best = best_orders(tables, arity, ternary)
+        assert (operation_counts(best, arity, ternary) <= operation_counts(tables, arity, ternary)).all()
+        for order, table, permuted in zip(orders.tolist(), tables.tolist(), best.tolist()):
+            assert int(permute_tables(np.array([table], dtype=np.uint64), tuple(order), arity)[0]) == permuted
+
+
+def test_minimal_slices_compute_their_tables():
+    """Every one of the 256 expressions, evaluated on the 8 assignments of (x0, x1, x2), gives its own table."""
+    costs, expressions = minimal_slices()
+    env = {"x0": 0xAA, "x1": 0xCC, "x2": 0xF0, "LGN_ZERO": 0, "LGN_ONES": 0xFF}
+    for table, expression in enumerate(expressions):
+        assert eval(expression, {}, env) & 0xFF == table, expression  # noqa: S307 (our own generated text)
+        assert costs[table] == sum(expression.count(op) for op in "&|^~") - expression.count("& ~")
+    assert costs.max() <= 5 and costs[[0x00, 0xFF, 0xAA, 0xCC, 0xF0]].tolist() == [0] * 5

@@ -41,9 +41,9 @@ static const uint8_t lgn_out_negated[] = {
 /* Straight-line LUTs (lgn.compiler.c_lut): s ? hi : lo, bit by bit. */
 #define LGN_MUX(s, hi, lo) ((lo) ^ (((lo) ^ (hi)) & (s)))
 static void lgn_gates_0(lgn_vec *v) {
-    { const lgn_vec x0 = v[0]; const lgn_vec x1 = v[1]; const lgn_vec x2 = v[0]; const lgn_vec t0 = LGN_MUX(x2, x0 | x1, x0 & x1); v[5] = t0; }
-    { const lgn_vec x0 = v[2]; const lgn_vec x1 = v[3]; const lgn_vec x2 = v[4]; const lgn_vec t0 = LGN_MUX(x2, ~(x0 ^ x1), x0 ^ x1); v[6] = t0; }
-    { const lgn_vec x0 = v[1]; const lgn_vec x1 = v[4]; const lgn_vec x2 = v[6]; const lgn_vec t0 = LGN_MUX(x2, x0 ^ x1, x0); v[3] = t0; }
+    { const lgn_vec x0 = v[0]; const lgn_vec x1 = v[1]; const lgn_vec x2 = v[0]; const lgn_vec t0 = (x0 | (x1 & x2)) & (x1 | x2); v[5] = t0; }
+    { const lgn_vec x0 = v[2]; const lgn_vec x1 = v[3]; const lgn_vec x2 = v[4]; const lgn_vec t0 = (x1 ^ x2) ^ x0; v[6] = t0; }
+    { const lgn_vec x0 = v[1]; const lgn_vec x1 = v[4]; const lgn_vec x2 = v[6]; const lgn_vec t0 = x0 ^ (x1 & x2); v[3] = t0; }
 }
 static void lgn_eval_gates(lgn_vec *v) {
     lgn_gates_0(v);
