@@ -1,0 +1,116 @@
+"""The C kernels of two revisions side by side (not a test): has a change to the emitted C made it faster?
+
+    python bench/c_ab.py BASE [GRAPH.npz ...] [--isa avx512] [--shape auto] [--rounds 7]
+
+For each graph (default: every models/*.npz), emits the C library as revision BASE of this repository does it
+(a temporary git worktree, imported in a subprocess) and as the working tree does it, builds both with the same
+compiler and flags, checks that both give the same classes, and times ``predict_packed`` on the same random
+packed blocks, alternating between the two (best of ``--rounds`` each), so that a busy moment of a shared
+machine slows both alike. Prints images/s per side and the ratio. The library ABI (``predict_packed``) must be
+the same at BASE. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lgn.compiler import c_build, c_emit, formats
+from lgn.compiler.ir import GateGraph
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {"compiler": "compiler", "templates": "templates", "training": "training", "kernels": "kernels"}
+EMIT_AT_BASE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from lgn.compiler import c_emit, formats
+graph = formats.load_npz(sys.argv[2])
+for name, text in c_emit.library_files(graph, isa=sys.argv[3], shape=sys.argv[4]).files.items():
+    (Path(sys.argv[5]) / name).write_text(text)
+"""
+
+
+def base_tree(revision: str, work: Path) -> Path:
+    """A folder whose ``lgn`` package is the code of ``revision`` (the repository's folders mapped as the
+    installed package maps them), for a subprocess to import instead of the installed one."""
+    tree = work / "worktree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), revision], check=True)
+    shim = work / "shim" / "lgn"
+    shim.mkdir(parents=True)
+    for entry in (tree / "lgn").iterdir():
+        (shim / entry.name).symlink_to(entry)
+    for name, folder in PACKAGES.items():
+        (shim / name).symlink_to(tree / folder)
+    return shim.parent
+
+
+def emit_at_base(shim: Path, path: Path, isa: str, shape: str, out: Path) -> dict[str, str]:
+    out.mkdir(parents=True)
+    env = dict(os.environ, PYTHONPATH=str(shim))
+    args = [str(shim), str(path), isa, shape, str(out)]
+    subprocess.run([sys.executable, "-c", EMIT_AT_BASE, *args], check=True, env=env, cwd=out)
+    return {p.name: p.read_text() for p in out.iterdir()}
+
+
+def packed_seconds(net: c_build.CompiledNet, packed: np.ndarray, samples: int) -> float:
+    start = time.perf_counter()
+    net.predict_packed(packed, samples)
+    return time.perf_counter() - start
+
+
+def compare(graph: GateGraph, base_files: dict, isa: str, shape: str, rounds: int, cache: Path) -> tuple:
+    """(base images/s, working tree images/s) from packed bits, one thread, best of ``rounds`` alternating."""
+    ours = c_emit.library_files(graph, isa=isa, shape=shape)
+    nets = [
+        c_build.CompiledNet(graph, c_build.build_shared(files, isa, cache), isa, shape, threads=1)
+        for files in (base_files, ours.files)
+    ]
+    samples = 100 * nets[0].lanes
+    bits = np.random.default_rng(0).integers(0, 2, (samples, graph.n_inputs)).astype(bool)
+    packed = c_build.pack_bits(bits, nets[0].lanes)
+    if not np.array_equal(nets[0].predict_packed(packed, samples), nets[1].predict_packed(packed, samples)):
+        raise SystemExit("the two revisions' libraries disagree: compare them with lgn verify first")
+    best = [float("inf"), float("inf")]
+    for _ in range(rounds):
+        for side, net in enumerate(nets):
+            best[side] = min(best[side], packed_seconds(net, packed, samples))
+    return samples / best[0], samples / best[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("base", help="the git revision to compare the working tree with (e.g. HEAD~3)")
+    parser.add_argument("graphs", nargs="*", type=Path, help="IR .npz files (default: models/*.npz)")
+    parser.add_argument("--isa", default="native", help="native, avx512, avx2 or portable")
+    parser.add_argument("--shape", default="auto", choices=c_emit.SHAPES)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    isa = c_build.resolve_isa(args.isa)
+    graphs = args.graphs or sorted((ROOT / "models").glob("*.npz"))
+    with tempfile.TemporaryDirectory(prefix="lgn-ab-") as tmp:
+        work = Path(tmp)
+        try:
+            shim = base_tree(args.base, work)
+            print(f"C from packed bits, one thread, {isa}, best of {args.rounds} alternating rounds")
+            print(f"{'graph':40s} {'shape':9s} {args.base[:14]:>14s} {'working tree':>14s} {'ratio':>7s}")
+            for n, path in enumerate(graphs):
+                graph = formats.load_npz(path)
+                shape = c_emit.choose_shape(graph, args.shape)
+                base_files = emit_at_base(shim, path.resolve(), isa, shape, work / f"emit{n}")
+                old, new = compare(graph, base_files, isa, shape, args.rounds, work / "cache")
+                print(f"{path.name:40s} {shape:9s} {old / 1e6:11.2f} M/s {new / 1e6:11.2f} M/s {new / old:6.2f}x")
+        finally:
+            remove = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "worktree")]
+            subprocess.run(remove, check=False)
+
+
+if __name__ == "__main__":
+    main()
