@@ -1,10 +1,11 @@
 """C backend, emission half: GateGraph -> C source text (pure and deterministic).
 
-The gates are reordered by level and, within a level, by function, and renumbered so that each
-(level, function) group is a contiguous run of nodes: the table-driven kernel then evaluates a group
-as one tight loop. Gates whose table depends on at most two fan-ins become 2-input gates (one of the
-16 functions, named by their 4-bit table); wider ones stay k-input LUTs evaluated by a multiplexer tree.
-Two code shapes share one ABI: ``straight`` (one line per gate, for small nets) and ``table``.
+The gates are reordered by level and, within a level, by function, so that each (level, function) group
+is a contiguous run of the program: the table-driven kernel evaluates a group as one tight loop. Each value
+lives in a slot of the kernel's value array that :mod:`.c_plan` reuses once the value is dead. Gates whose
+table depends on at most two fan-ins become 2-input gates (one of the 16 functions, named by their 4-bit
+table); wider ones stay k-input LUTs. Two code shapes share one ABI: ``straight`` (one line per gate, k-input
+LUTs expanded in line by :mod:`.c_lut`, for small nets) and ``table``.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ class CProgram:
 
 
 def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slot_b: np.ndarray):
-    """Gates level by level; within a level by function, then by their operands' new ids (so the loads
-    of a group walk memory in order). Returns (order, new id of every old node id)."""
+    """Gates level by level; within a level by function, then by their operands' new ids (a deterministic
+    order that keeps a group's reads near one another). Returns (order, new id of every old node id)."""
     first = graph.first_gate
     new_id = np.arange(graph.n_nodes, dtype=np.int64)
     parts, next_id = [], first
@@ -167,19 +168,19 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
                 _c_array("uint64_t", "lgn_lut_table", program.lut_table, per_line=4, fmt=lambda v: f"0x{v:016x}ull"),
             ]
     # GroupSum order: within each class its plain outputs, then its negated ones (no branch per output).
-    sum_nodes, split = [], []
+    sum_slots, split = [], []
     for c in range(len(program.class_offsets) - 1):
         lo, hi = int(program.class_offsets[c]), int(program.class_offsets[c + 1])
-        nodes, negated = program.outputs[lo:hi], program.output_negated[lo:hi]
-        sum_nodes += nodes[~negated].tolist() + nodes[negated].tolist()
+        slots, negated = program.outputs[lo:hi], program.output_negated[lo:hi]
+        sum_slots += slots[~negated].tolist() + slots[negated].tolist()
         split.append(lo + int((~negated).sum()))
     parts += [
-        # 16 spare entries (node 0): gcc's -Warray-bounds otherwise flags the 16-wide adder step, inlined, on
+        # 16 spare entries (slot 0): gcc's -Warray-bounds otherwise flags the 16-wide adder step, inlined, on
         # tiny nets where it can never run.
-        _c_array("lgn_index", "lgn_sum_node", sum_nodes + [0] * 16),
+        _c_array("lgn_index", "lgn_sum_slot", sum_slots + [0] * 16),
         _c_array("int32_t", "lgn_sum_offset", program.class_offsets),
         _c_array("int32_t", "lgn_sum_split", split),
-        _c_array("int32_t", "lgn_out_node", program.outputs),
+        _c_array("int32_t", "lgn_out_slot", program.outputs),
         _c_array("uint8_t", "lgn_out_negated", program.output_negated.astype(np.uint8), per_line=32),
     ]
     if graph.encoder is not None:
@@ -219,13 +220,13 @@ def _straight_code(program: CProgram, isa: str) -> str:
         orders, tables = best_orders(program.lut_table, program.arity, ternary)
         lut_in = np.take_along_axis(program.lut_in, orders, axis=1).tolist()
     gates = zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist())
-    for kind, node, a, b in gates:
+    for kind, dst, a, b in gates:
         if kind == LUT_KIND:
             ins = [f"v[{j}]" for j in lut_in[lut_index]]
-            statement = lut_statement(f"v[{node}]", ins, int(tables[lut_index]), ternary)
+            statement = lut_statement(f"v[{dst}]", ins, int(tables[lut_index]), ternary)
             lut_index += 1
         else:
-            statement = f"v[{node}] = {gate_expression(kind, f'v[{a}]', f'v[{b}]', C_VECTOR)};"
+            statement = f"v[{dst}] = {gate_expression(kind, f'v[{a}]', f'v[{b}]', C_VECTOR)};"
         if ops >= STRAIGHT_CHUNK_OPS:
             chunks.append([])
             ops = 0

@@ -36,7 +36,7 @@ static const int32_t lgn_groups[][4] = {
     {14, 2, 1, 0},
     {9, 3, 1, 0}
 };
-static const lgn_index lgn_sum_node[] = {
+static const lgn_index lgn_sum_slot[] = {
     3, 4, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0
 };
@@ -46,7 +46,7 @@ static const int32_t lgn_sum_offset[] = {
 static const int32_t lgn_sum_split[] = {
     1, 4
 };
-static const int32_t lgn_out_node[] = {
+static const int32_t lgn_out_slot[] = {
     3, 4, 5, 1
 };
 static const uint8_t lgn_out_negated[] = {
@@ -195,12 +195,12 @@ static void lgn_count_add(lgn_vec *cnt, lgn_vec x, int p) {
     } while (0)
 #define LGN_CSA_NOT(h, l, a, b, c) LGN_CSA(h, l, a, ~(b), ~(c))
 
-/* Count the 1s among v[node[0..n-1]] into the carry-save accumulators acc[0..3] (weights 1, 2, 4, 8) and
+/* Count the 1s among v[slot[0..n-1]] into the carry-save accumulators acc[0..3] (weights 1, 2, 4, 8) and
  * the counter cnt (sixteens go straight to bit 4): a Harley-Seal adder tree. */
-static void lgn_count_plain(const lgn_vec *v, const lgn_index *node, int32_t n, lgn_vec *acc, lgn_vec *cnt) {
+static void lgn_count_plain(const lgn_vec *v, const lgn_index *slot, int32_t n, lgn_vec *acc, lgn_vec *cnt) {
     lgn_vec ones = acc[0], twos = acc[1], fours = acc[2], eights = acc[3];
     int32_t j = 0;
-#define LGN_X(k) v[node[j + (k)]]
+#define LGN_X(k) v[slot[j + (k)]]
     for (; j + 16 <= n; j += 16) {
         lgn_vec twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
         LGN_CSA(twos_a, ones, ones, LGN_X(0), LGN_X(1));
@@ -239,12 +239,12 @@ static void lgn_count_plain(const lgn_vec *v, const lgn_index *node, int32_t n, 
     acc[3] = eights;
 }
 
-/* Count the 1s among ~v[node[0..n-1]] into the carry-save accumulators acc[0..3] (weights 1, 2, 4, 8) and
+/* Count the 1s among ~v[slot[0..n-1]] into the carry-save accumulators acc[0..3] (weights 1, 2, 4, 8) and
  * the counter cnt (sixteens go straight to bit 4): a Harley-Seal adder tree. */
-static void lgn_count_negated(const lgn_vec *v, const lgn_index *node, int32_t n, lgn_vec *acc, lgn_vec *cnt) {
+static void lgn_count_negated(const lgn_vec *v, const lgn_index *slot, int32_t n, lgn_vec *acc, lgn_vec *cnt) {
     lgn_vec ones = acc[0], twos = acc[1], fours = acc[2], eights = acc[3];
     int32_t j = 0;
-#define LGN_X(k) v[node[j + (k)]]
+#define LGN_X(k) v[slot[j + (k)]]
     for (; j + 16 <= n; j += 16) {
         lgn_vec twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
         LGN_CSA_NOT(twos_a, ones, ones, LGN_X(0), LGN_X(1));
@@ -289,8 +289,8 @@ static void lgn_class_count(const lgn_vec *v, int32_t c, lgn_vec *cnt) {
     lgn_vec acc[4] = {LGN_ZERO, LGN_ZERO, LGN_ZERO, LGN_ZERO};
     int b;
     for (b = 0; b < LGN_COUNT_BITS; b++) cnt[b] = LGN_ZERO;
-    lgn_count_plain(v, lgn_sum_node + lo, split - lo, acc, cnt);
-    lgn_count_negated(v, lgn_sum_node + split, hi - split, acc, cnt);
+    lgn_count_plain(v, lgn_sum_slot + lo, split - lo, acc, cnt);
+    lgn_count_negated(v, lgn_sum_slot + split, hi - split, acc, cnt);
     for (b = 0; b < 4; b++) lgn_count_add(cnt, acc[b], b);
 }
 
@@ -438,7 +438,7 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
             uint8_t *bits = (uint8_t *)out + start * LGN_NET_N_OUTPUTS;
             int32_t j;
             for (j = 0; j < LGN_NET_N_OUTPUTS; j++) {
-                const lgn_vec o = lgn_out_negated[j] ? ~w.v[lgn_out_node[j]] : w.v[lgn_out_node[j]];
+                const lgn_vec o = lgn_out_negated[j] ? ~w.v[lgn_out_slot[j]] : w.v[lgn_out_slot[j]];
                 for (s = 0; s < count; s++) bits[s * LGN_NET_N_OUTPUTS + j] = (uint8_t)lgn_lane(&o, s);
             }
         }
