@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lgn.compiler import c_build, c_emit, evaluate
+from lgn.cli import main
+from lgn.compiler import c_build, c_emit, evaluate, formats
 from lgn.compiler.errors import InputError, LgnError
 from lgn.compiler.ir import Encoder, GateGraph
 from lgn.compiler.random_graph import random_layered
@@ -356,3 +357,15 @@ def test_auto_isa_with_one_vector_isa_measures_nothing(monkeypatch, tmp_path):
     monkeypatch.setattr(c_build, "host_isas", lambda: ["portable"])
     assert c_build.fastest_isa(tiny_graph(), cache_dir=tmp_path)[0] == "portable"
     assert not (tmp_path / "isa").exists()
+
+
+def test_compile_without_a_compiler_still_writes_the_library(monkeypatch, tmp_path, capsys):
+    """--isa auto measures with gcc; emitting source does not need it, so without one lgn compile says so and
+    writes the widest ISA's library."""
+    path = tmp_path / "g.npz"
+    formats.save_npz(tiny_graph(), path)
+    monkeypatch.setenv("CC", "no-such-compiler-lgn")
+    assert main(["compile", str(path), "--out", str(tmp_path / "lib")]) == 0
+    out = capsys.readouterr().out
+    assert "cannot measure here" in out and (tmp_path / "lib" / "lgn_net.c").exists()
+    assert f"ISA {RUNNABLE[0]}" in (tmp_path / "lib" / "lgn_net.c").read_text()

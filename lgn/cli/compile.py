@@ -49,7 +49,12 @@ def _c_isa(graph: GateGraph, isa: str, shape: str) -> str:
     """``--isa``, with ``auto`` measured on this machine (lgn.compiler.c_build.fastest_isa), saying what it saw."""
     if isa != "auto":
         return c_build.resolve_isa(isa)
-    choice, rates, cached = c_build.fastest_isa(graph, shape)
+    try:
+        choice, rates, cached = c_build.fastest_isa(graph, shape)
+    except c_build.BuildError as exc:  # emitting source needs no compiler: fall back to the widest ISA
+        native = c_build.resolve_isa("native")
+        print(f"isa auto: cannot measure here ({exc}); writing {native}, the widest this machine runs")
+        return native
     if rates:
         seen = ", ".join(f"{name} {rate / 1e6:.2f} M" for name, rate in rates.items())
         print(f"isa auto: {choice}, the fastest here ({seen} samples/s, one thread{'; cached' if cached else ''})")
