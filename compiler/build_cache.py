@@ -34,13 +34,22 @@ def cache_root() -> Path:
 def cpu_signature() -> str:
     """This CPU's feature flags: part of the key of anything built with ``-march=native``, so a shared cache
     never hands one machine another's instructions."""
+    return _cpuinfo_line("flags") or platform.processor()
+
+
+def cpu_model() -> str:
+    """This CPU's model name (empty where /proc/cpuinfo has none): part of the key of a measured choice."""
+    return _cpuinfo_line("model name")
+
+
+def _cpuinfo_line(field: str) -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
+            if line.startswith(field):
                 return line
     except OSError:
         pass
-    return platform.processor()
+    return ""
 
 
 def digest(parts: Iterable[bytes | str]) -> str:

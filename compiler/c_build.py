@@ -22,7 +22,7 @@ import cffi
 import numpy as np
 
 from . import c_emit
-from .build_cache import BuildError, cache_root, compile_once, cpu_signature, digest, is_cached, write_atomic
+from .build_cache import BuildError, cache_root, compile_once, cpu_model, cpu_signature, digest, is_cached, write_atomic
 from .errors import InputError, LgnError, ParameterError
 from .ir import GateGraph
 
@@ -79,7 +79,7 @@ def fastest_isa(graph: GateGraph, shape: str = "auto", cache_dir: Path | None = 
     if len(isas) == 1:
         return isas[0], {}, False
     root = cache_dir or cache_root()
-    key = digest([c_emit.model_hash(graph), shape, cpu_signature(), _cpu_model(), _compiler_identity(find_compiler())])
+    key = digest([c_emit.model_hash(graph), shape, cpu_signature(), cpu_model(), _compiler_identity(find_compiler())])
     path = root / "isa" / f"{key[:32]}.json"
     try:
         cached = json.loads(path.read_text())
@@ -111,16 +111,6 @@ def fastest_isa(graph: GateGraph, shape: str = "auto", cache_dir: Path | None = 
     except OSError:
         pass  # an unwritable cache only costs measuring again next time
     return choice, rates, False
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line
-    except OSError:
-        pass
-    return ""
 
 
 def find_compiler() -> str:
