@@ -42,7 +42,9 @@ def base_tree(revision: str, work: Path) -> Path:
     """A folder whose ``lgn`` package is the code of ``revision`` (the repository's folders mapped as the
     installed package maps them), for a subprocess to import instead of the installed one."""
     tree = work / "worktree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), revision], check=True)
+    add = ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), revision]
+    if subprocess.run(add, capture_output=True, text=True).returncode != 0:
+        raise SystemExit(f"cannot check out {revision!r}: name a commit of this repository (e.g. HEAD~3)")
     shim = work / "shim" / "lgn"
     shim.mkdir(parents=True)
     for entry in (tree / "lgn").iterdir():
@@ -109,7 +111,7 @@ def main() -> None:
                 print(f"{path.name:40s} {shape:9s} {old / 1e6:11.2f} M/s {new / 1e6:11.2f} M/s {new / old:6.2f}x")
         finally:
             remove = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "worktree")]
-            subprocess.run(remove, check=False)
+            subprocess.run(remove, check=False, capture_output=True)
 
 
 if __name__ == "__main__":
