@@ -26,7 +26,7 @@ from lgn.compiler import c_build, c_emit, formats
 from lgn.compiler.ir import GateGraph
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = {"compiler": "compiler", "templates": "templates", "training": "training", "kernels": "kernels"}
+PACKAGES = ("compiler", "templates", "training", "kernels")  # lgn.<name> is the repository's folder <name>
 EMIT_AT_BASE = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -49,8 +49,8 @@ def base_tree(revision: str, work: Path) -> Path:
     shim.mkdir(parents=True)
     for entry in (tree / "lgn").iterdir():
         (shim / entry.name).symlink_to(entry)
-    for name, folder in PACKAGES.items():
-        (shim / name).symlink_to(tree / folder)
+    for name in PACKAGES:
+        (shim / name).symlink_to(tree / name)
     return shim.parent
 
 

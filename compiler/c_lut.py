@@ -42,19 +42,19 @@ def minimal_slices() -> tuple[np.ndarray, tuple[str, ...]]:
     """(operations, C expression) of each function of (x0, x1, x2), by its 8-bit table, over &, |, ^, and-not
     and ~ (one instruction each on x86, and-not included): the fewest operations of any expression tree, found
     by relaxing every pair of functions until nothing improves. Used where there is no ternary logic."""
-    cost = np.full(256, 99, dtype=np.int64)
+    unknown = 99  # above any expression's cost
+    cost = np.full(256, unknown, dtype=np.int64)
     expr: list[str] = [""] * 256
     for table, text in ((0x00, C_VECTOR.zero), (0xFF, C_VECTOR.one), *PROJECTIONS.items()):
         cost[table], expr[table] = 0, text
-    tables = np.arange(256)
     improved = True
     while improved:
         improved = False
-        for f in np.flatnonzero(cost < 99).tolist():  # ~f
+        for f in np.flatnonzero(cost < unknown).tolist():  # ~f
             g = 255 - f
             if cost[f] + 1 < cost[g]:
                 cost[g], expr[g], improved = cost[f] + 1, f"~{_wrap(expr[f])}", True
-        known = np.flatnonzero(cost < 99)
+        known = np.flatnonzero(cost < unknown)
         pair_cost = cost[known][:, None] + cost[known][None, :] + 1
         candidates = [(op, fn(known[:, None], known[None, :])) for op, fn in BINARY_OPS.items()]
         candidates.append(("&~", known[:, None] & (255 - known[None, :])))
@@ -65,7 +65,7 @@ def minimal_slices() -> tuple[np.ndarray, tuple[str, ...]]:
                     f, g = int(known[i]), int(known[j])
                     right = f"~{_wrap(expr[g])}" if op == "&~" else _wrap(expr[g])
                     cost[h], expr[h], improved = pair_cost[i, j], f"{_wrap(expr[f])} {op[0]} {right}", True
-    assert (cost[tables] < 99).all()
+    assert (cost < unknown).all()
     return cost, tuple(expr)
 
 
@@ -159,11 +159,11 @@ def operation_counts(tables: np.ndarray, arity: int, ternary: bool = True) -> np
 def best_orders(tables: np.ndarray, arity: int, ternary: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """For each table, the input order with the fewest operations (:func:`operation_counts`): (``int[n, arity]``
     orders, the permuted tables). Candidates: every choice of the three inner inputs with every order of the
-    others (the inner order changes no cost: a slice's cost does not depend on which input is x0); ties keep
-    the earliest candidate, so the choice is deterministic."""
+    others (the inner order changes no cost: a slice's cost does not depend on which input is x0), the given
+    order first; ties keep the earliest candidate, so the choice is deterministic."""
     tables = np.asarray(tables, dtype=np.uint64)
     best_order = np.tile(np.arange(arity), (len(tables), 1))
-    best_tables, best_ops = tables.copy(), operation_counts(tables, arity, ternary)
+    best_tables, best_ops = tables.copy(), np.full(len(tables), np.iinfo(np.int64).max)
     for inner in itertools.combinations(range(arity), 3):
         rest = [k for k in range(arity) if k not in inner]
         for outer in itertools.permutations(rest):

@@ -17,6 +17,11 @@ from lgn.compiler.verify import verify_c
 from .strategies import gate_graphs
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("LGN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lgn-cache"))
+
+
 def run_program(program: c_emit.CProgram, bits: np.ndarray) -> np.ndarray:
     """The outputs of ``program`` (bool[n_samples, n_outputs]) for input bits, one gate at a time through
     its slots: a second reading of the program, independent of the C templates."""
