@@ -6,11 +6,10 @@ Lowering the head into the IR means the evaluator checks it (the oracle holds th
 bits against the graph's GroupSum and argmax), the passes simplify it and the LUT mapper packs it together
 with the network's last layer, and the LUT-native Verilog emitter writes every LUT as the target's cell.
 
-- GroupSum: column compression with generalized parallel counters, each output bit one LUT: an (m:n)
-  counter adds m bits of one column into n = bit_length(m) bits of the next columns, m <= K (Wallace-style
-  stages, full K-input counters first) until no column holds more than two bits, then a ripple carry
-  adder. A node that a class counts twice enters as one bit of weight 2; constant outputs fold into the
-  tables (a per-class offset) when the netlist is simplified.
+- GroupSum: column compression with generalized parallel counters over two adjacent columns, each output bit
+  one LUT, the counters chosen by a bounded search for the fewest LUTs (compressor.py). A node that a class
+  counts twice enters as one bit of weight 2; constant outputs fold into the tables (a per-class offset)
+  when the netlist is simplified.
 - argmax: a tree of comparators, MSB first; the right (higher-index) candidate wins only when strictly
   greater, so ties go to the lowest class.
 - encoder: raw uint8 feature f arrives as 8 input bits; threshold bit ``x > t`` splits into a comparison of
@@ -24,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import truth
+from . import compressor, truth
 from .errors import LgnError, ParameterError
 from .ir import FIRST_INPUT, GateGraph
 from .lowering import U8_MAX, integer_thresholds, takes_bytes
@@ -101,28 +100,6 @@ def widen(table: int, arity: int, k: int) -> int:
 # ---- GroupSum: compressor trees ---------------------------------------------------------------------------
 
 
-def _counter(builder: NetlistBuilder, group: list[Literal]) -> list[Literal]:
-    """An (m:n) counter: bit j of the number of ones in ``group``, one gate per output bit."""
-    return [builder.function(group, _bit_of_count(j)) for j in range(len(group).bit_length())]
-
-
-def _bit_of_count(j: int) -> Callable[[list[int]], int]:
-    return lambda values: (sum(values) >> j) & 1
-
-
-def _ripple(builder: NetlistBuilder, columns: list[list[Literal]], width: int) -> list[Literal]:
-    """Add columns of at most two bits: half and full adders, the carry rippling up."""
-    out, carry = [], ZERO
-    for c in range(width):
-        bits = columns[c] + ([carry] if carry != ZERO else [])
-        if not bits:
-            out.append(ZERO)
-            continue
-        out.append(builder.function(bits, lambda v: sum(v) & 1) if len(bits) > 1 else bits[0])
-        carry = builder.function(bits, lambda v: sum(v) >> 1) if len(bits) > 1 else ZERO
-    return out
-
-
 def group_sum(builder: NetlistBuilder, graph: GateGraph, node_literal: Callable[[int], Literal]) -> list[list[Literal]]:
     """Per class, its score's bits (LSB first, width of the largest class group's count)."""
     width = max(1, int(graph.class_sizes.max()).bit_length())
@@ -144,24 +121,9 @@ def group_sum(builder: NetlistBuilder, graph: GateGraph, node_literal: Callable[
 
 
 def count_columns(builder: NetlistBuilder, bits: list[list[Literal]], width: int) -> list[Literal]:
-    """The sum of ``bits[c]`` (each a column of bits of weight 2^c) as ``width`` literals, LSB first:
-    counter stages until no column holds more than two bits, then a ripple carry adder."""
-    columns = [list(b) for b in bits]
-    while max(len(c) for c in columns) > 2:
-        # Full k-input counters reduce k - bit_length(k) bits per bit_length(k) gates (3 for 3 at k = 6): while
-        # some column is that tall, smaller counters wait for the next stage; then they finish the job.
-        smallest = builder.k if max(len(c) for c in columns) >= builder.k else 3
-        nxt: list[list[Literal]] = [[] for _ in range(width + 1)]
-        for c, column in enumerate(columns):
-            rest = list(column)
-            while len(rest) >= smallest:
-                group, rest = rest[: builder.k], rest[builder.k :]
-                for j, out in enumerate(_counter(builder, group)):
-                    if c + j <= width:
-                        nxt[c + j].append(out)
-            nxt[c].extend(rest)
-        columns = nxt
-    return _ripple(builder, columns, width)
+    """The sum of ``bits[c]`` (each a column of bits of weight 2^c) as ``width`` literals, LSB first: a
+    compressor tree of counters of at most ``builder.k`` inputs (compressor.py)."""
+    return compressor.count_columns(builder.function, bits, width, builder.k, ZERO)
 
 
 # ---- argmax: a comparator tree -------------------------------------------------------------------------------

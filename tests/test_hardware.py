@@ -87,17 +87,6 @@ def test_ties_go_to_the_lowest_class():
     assert classes.tolist() == evaluate.predict(graph, bits).tolist() == [0, 1, 0, 1]
 
 
-def test_the_compressor_needs_at_most_one_lut6_per_input_on_wide_groups():
-    """The figure of merit: (6:3) counters cost one LUT per bit they remove."""
-    graph = GateGraph.build(
-        n_inputs=400, fanins=np.zeros((0, 2)), tables=[], outputs=2 + np.arange(400), class_offsets=[0, 200, 400]
-    )
-    builder = hardware.NetlistBuilder(400, 6)
-    scores = hardware.group_sum(builder, graph, lambda node: (node, False))
-    netlist = pipeline.simplify(builder.build([bit for s in scores for bit in s]), lut=6)
-    assert netlist.n_gates <= 400
-
-
 def test_lut_native_verilog_is_deterministic_and_names_cells():
     design = hardware.lower(tiny_graph(), 4)
     design = dataclasses.replace(design, netlist=pipeline.simplify(design.netlist, lut=4))
