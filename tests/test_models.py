@@ -10,7 +10,12 @@ import pytest
 from lgn.compiler import evaluate, formats
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-DATASETS = {"mnist-small": "mnist", "mnist-tiny": "mnist", "fashion-mnist-small": "fashion-mnist"}
+DATASETS = {
+    "mnist-small": "mnist",
+    "mnist-tiny": "mnist",
+    "mnist-lut6": "mnist",
+    "fashion-mnist-small": "fashion-mnist",
+}
 
 
 def stated_accuracies() -> dict[str, float]:
