@@ -23,6 +23,7 @@ import numpy as np
 from . import pipeline as passes
 from .errors import LgnError, ParameterError, ToolMissingError
 from .hardware import Design, lower
+from .hdl_tools import TARGETS, partial_output, router_progress, synth_text
 from .ir import GateGraph
 from .lowering import VERSION, integer_thresholds, model_hash
 from .lut_verilog import emit_design
@@ -204,8 +205,12 @@ def _run(command: list[str], what: str, cwd: Path, deadline: float) -> subproces
         raise LgnError(f"the time limit ran out before {what}")
     try:
         return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=left)
-    except subprocess.TimeoutExpired:
-        raise LgnError(f"{what} did not finish within the time limit") from None
+    except subprocess.TimeoutExpired as stopped:  # keep what it printed: the log says where it was stuck
+        log = partial_output(stopped)
+        (cwd / f"{what}.log").write_text(log)
+        where = router_progress(log)
+        where = f": its router had {where} (congested)" if where else ""
+        raise LgnError(f"{what} did not finish within the time limit{where}; log: {cwd / f'{what}.log'}") from None
 
 
 def package_pins(device: Device) -> tuple[list[str], set[str]]:
@@ -385,8 +390,6 @@ def synth_lut_native(graph: GateGraph, target: str, pipeline: int | None = None,
     """yosys on the LUT-native Verilog of the whole design (raw features in when the graph has an encoder):
     ``ice40`` and ``xilinx`` keep our cells, ``generic`` may remap them with ``abc -lut 6``. Returns the
     yosys part and our own LUT count."""
-    from .hdl_tools import TARGETS, synth_text
-
     k = 4 if target == "ice40" else 6
     design = lower(graph, k)
     design = dataclasses.replace(design, netlist=passes.simplify(design.netlist, lut=k))

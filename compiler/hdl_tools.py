@@ -211,3 +211,22 @@ def yosys_blif(verilog: str, top: str, blif: Path, timeout: float = 1800) -> Non
             raise LgnError(f"yosys did not finish within {timeout:.0f} s") from None
     if proc.returncode != 0:
         raise LgnError(f"yosys failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
+
+
+def partial_output(stopped: subprocess.TimeoutExpired) -> str:
+    """What a command that ran out of time had printed (stdout, then stderr; bytes or text, as Python gives)."""
+    parts = (stopped.stdout, stopped.stderr)
+    return "".join(p.decode(errors="replace") if isinstance(p, bytes) else p or "" for p in parts)
+
+
+def router_progress(log: str) -> str | None:
+    """Where nextpnr's router stood at the end of ``log`` (its stderr), as a phrase, or None before routing:
+    router1's unrouted arcs (``Routing N arcs`` and the last progress row) or router2's overused wires."""
+    rows = re.findall(r"^Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|", log, re.MULTILINE)
+    total = re.findall(r"Routing (\d+) arcs", log)
+    if rows and total:
+        return f"{int(rows[-1]):,} of {int(total[-1]):,} arcs still unrouted"
+    overused = re.findall(r"iter=(\d+) wires=\d+ overused=(\d+)", log)
+    if overused:
+        return f"{int(overused[-1][1]):,} wires still overused after {int(overused[-1][0]):,} router2 iterations"
+    return None

@@ -2,12 +2,13 @@
 route down to a bitstream with the Debian tools (skipped with a reason where they are absent)."""
 
 import shutil
+import time
 
 import numpy as np
 import pytest
 
 from lgn.cli import main
-from lgn.compiler import formats, fpga
+from lgn.compiler import formats, fpga, hdl_tools
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import Encoder
 from lgn.compiler.random_graph import random_layered
@@ -112,3 +113,26 @@ def test_verify_the_netlist_from_the_command_line(tmp_path, capsys):
     code = main(["verify", str(path), "--backend", "netlist", "--target", "ice40", "--vectors", "40"])
     out = capsys.readouterr().out
     assert code == 0 and out.strip().endswith("40 vectors, 0 mismatches")
+
+
+ROUTER1_LOG = """Info: Routing..
+Info: Routing 11165 arcs.
+Info:    IterCnt |  w/ripup   wo/ripup |  w/r  wo/r |      arcs| batch(sec) total(sec)|
+Info:       1000 |      900        100 |  900   100 |     10342|       2.00       2.00|
+Info:     203000 |   165613      37386 |  831   169 |      8546|       2.77     525.20|
+"""
+
+
+def test_router_progress_reads_both_routers():
+    assert hdl_tools.router_progress(ROUTER1_LOG) == "8,546 of 11,165 arcs still unrouted"
+    router2 = "Info:     iter=1189 wires=70625 overused=218 overuse=218 archfail=NA\n" * 2
+    assert hdl_tools.router_progress(router2) == "218 wires still overused after 1,189 router2 iterations"
+    assert hdl_tools.router_progress("Info: Running simulated annealing placer.\n") is None
+
+
+def test_a_tool_out_of_time_says_where_the_router_was_and_keeps_its_log(tmp_path):
+    """nextpnr stopped by the time limit: the message names the unrouted arcs and the log it printed is kept."""
+    script = f"cat >&2 <<'END'\n{ROUTER1_LOG}END\nsleep 30"
+    with pytest.raises(LgnError, match=r"did not finish within the time limit: its router had 8,546 of 11,165"):
+        fpga._run(["sh", "-c", script], "nextpnr-ice40", tmp_path, time.perf_counter() + 2)
+    assert "Routing 11165 arcs" in (tmp_path / "nextpnr-ice40.log").read_text()
