@@ -150,7 +150,7 @@ def synth_text(
         if proc.returncode != 0:
             raise LgnError(f"yosys failed on {top}: {(proc.stderr or proc.stdout).strip()[-600:]}")
         stat = (Path(tmp) / "stat.txt").read_text()
-    cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.MULTILINE)}
+    cells = stat_cells(stat)
     latches = sum(n for c, n in cells.items() if "LATCH" in c.upper())
     if latches:
         raise LgnError(f"synthesis of {top} left {latches} latches")
@@ -211,6 +211,20 @@ def yosys_blif(verilog: str, top: str, blif: Path, timeout: float = 1800) -> Non
             raise LgnError(f"yosys did not finish within {timeout:.0f} s") from None
     if proc.returncode != 0:
         raise LgnError(f"yosys failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
+
+
+def stat_cells(stat: str) -> dict[str, int]:
+    """Cell type -> count, from yosys' ``stat`` report."""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.MULTILINE)}
+
+
+def nextpnr_error(log: str) -> str:
+    """Why nextpnr failed, in one line, from its log: a missed clock target, else its last ERROR line."""
+    missed = re.findall(r"Max frequency for clock '[^']*': ([\d.]+) MHz \(FAIL at ([\d.]+) MHz\)", log)
+    if missed:
+        return f"timing not met: {float(missed[-1][0]):.1f} MHz reached, {float(missed[-1][1]):.1f} MHz asked"
+    errors = [line.removeprefix("ERROR:").strip() for line in log.splitlines() if line.startswith("ERROR:")]
+    return errors[-1] if errors else (log.strip().splitlines() or ["nextpnr failed"])[-1]
 
 
 def partial_output(stopped: subprocess.TimeoutExpired) -> str:

@@ -130,6 +130,16 @@ def test_router_progress_reads_both_routers():
     assert hdl_tools.router_progress("Info: Running simulated annealing placer.\n") is None
 
 
+def test_nextpnr_errors_in_one_line():
+    missed = "Info: Max frequency for clock 'clk': 10.47 MHz (FAIL at 12.00 MHz)\n" * 2
+    missed += "ERROR: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 10.55 MHz (FAIL at 12.00 MHz)\n"
+    assert hdl_tools.nextpnr_error(missed + "Info: Program finished normally.\n") == (
+        "timing not met: 10.6 MHz reached, 12.0 MHz asked"
+    )
+    other = "Info: Placing..\nERROR: Unable to place cell 'x', no BELs remaining\nInfo: Program finished normally.\n"
+    assert hdl_tools.nextpnr_error(other) == "Unable to place cell 'x', no BELs remaining"
+
+
 def test_a_tool_out_of_time_says_where_the_router_was_and_keeps_its_log(tmp_path):
     """nextpnr stopped by the time limit: the message names the unrouted arcs and the log it printed is kept."""
     script = f"cat >&2 <<'END'\n{ROUTER1_LOG}END\nsleep 30"
