@@ -22,6 +22,7 @@ of its columns, so a column of n bits still compresses in about log(n) levels.
 from __future__ import annotations
 
 import functools
+import heapq
 from collections.abc import Callable
 
 SEARCH_HEIGHT = 8  # above this many bits a column takes the most efficient single-column counter, unsearched
@@ -118,31 +119,26 @@ def count_columns(
     """The sum of ``columns`` (column c of weight 2^c) as ``width`` literals, LSB first, built with
     ``function(literals, fn)`` (a gate computing ``fn`` of the literals' values; see NetlistBuilder.function).
     The caller promises the sum is below 2^width."""
-    pending = [[(0, i, lit) for i, lit in enumerate(col)] for col in columns] + [[] for _ in range(width + 8)]
+    # per column a heap of (level, serial, literal): counters take the earliest-computed bits, ties first-added;
+    # one empty column past the top, for counters that take bits of column c + 1
+    pending = [[(0, i, lit) for i, lit in enumerate(col)] for col in columns]
+    pending += [[] for _ in range(width + 1 - len(pending))]
     serial = sum(len(col) for col in columns)
     _, steps = plan(tuple(len(col) for col in columns), width, k)
     for c, shape, times in steps:
         for _ in range(times):
-            taken = [entry for i, a in enumerate(shape) for entry in _pop_earliest(pending[c + i], a)]
+            taken = [heapq.heappop(pending[c + i]) for i, a in enumerate(shape) for _ in range(a)]
             inputs = [lit for _, _, lit in taken]
             weights = [1 << i for i, a in enumerate(shape) for _ in range(a)]
             depth = 1 + max(lvl for lvl, _, _ in taken)
             for j in range(shape_outputs(shape)):
                 if c + j < width:
                     out = function(inputs, _bit_of_weighted_sum(weights, j))
-                    pending[c + j].append((depth, serial, out))
+                    heapq.heappush(pending[c + j], (depth, serial, out))
                     serial += 1
     if any(len(col) > 1 for col in pending[:width]):
         raise RuntimeError("compressor plan left a column with more than one bit")  # a bug in plan(), not input
     return [col[0][2] if col else zero for col in pending[:width]]
-
-
-def _pop_earliest(column: list, n: int) -> list:
-    """Remove and return the ``n`` entries (level, serial, literal) of ``column`` computed earliest (ties: the
-    first added)."""
-    column.sort()
-    taken, column[:] = column[:n], column[n:]
-    return taken
 
 
 def _bit_of_weighted_sum(weights: list[int], j: int) -> Callable[[list[int]], int]:

@@ -207,10 +207,11 @@ def _run(command: list[str], what: str, cwd: Path, deadline: float) -> subproces
         return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=left)
     except subprocess.TimeoutExpired as stopped:  # keep what it printed: the log says where it was stuck
         log = partial_output(stopped)
-        (cwd / f"{what}.log").write_text(log)
+        kept = cwd / f"{what.split()[0]}.log"  # the name the finished tool's log gets
+        kept.write_text(log)
         where = router_progress(log)
         where = f": its router had {where} (congested)" if where else ""
-        raise LgnError(f"{what} did not finish within the time limit{where}; log: {cwd / f'{what}.log'}") from None
+        raise LgnError(f"{what} did not finish within the time limit{where}; log: {kept}") from None
 
 
 def package_pins(device: Device) -> tuple[list[str], set[str]]:
@@ -311,7 +312,7 @@ def place_and_route(
     command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
     (out / "report.json").unlink(missing_ok=True)
     proc = _run(command, "nextpnr-ice40", out, deadline)
-    (out / "nextpnr.log").write_text(proc.stdout + proc.stderr)
+    (out / "nextpnr-ice40.log").write_text(proc.stdout + proc.stderr)
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
     used = report.get("utilization", {})
     lc = used.get("ICESTORM_LC", {"used": luts, "available": spec.logic_cells})
