@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from .c_count import count_statement
 from .c_lut import best_orders, lut_statement
 from .c_plan import plan_slots
 from .errors import ParameterError
@@ -68,6 +69,7 @@ class CProgram:
     lut_table: np.ndarray  # uint64[n_luts]
     groups: np.ndarray  # int32[n_groups, 4]: kind, first gate, count, offset into the LUT arrays (LUT groups)
     outputs: np.ndarray  # int32[n_outputs]: slots
+    output_step: np.ndarray  # int64[n_outputs]: the gate (in program order) that computes each, -1 for none
     output_negated: np.ndarray
     class_offsets: np.ndarray
 
@@ -76,9 +78,17 @@ class CProgram:
         return len(self.kind)
 
 
-def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slot_b: np.ndarray):
+def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slot_b: np.ndarray, by_class: bool):
     """Gates level by level; within a level by function, then by their operands' new ids (a deterministic
-    order that keeps a group's reads near one another). Returns (order, new id of every old node id)."""
+    order that keeps a group's reads near one another); ``by_class`` puts the gates that are outputs of one
+    class together first (for the straight code's fused GroupSum). Returns (order, new id of every old node
+    id)."""
+    group = np.zeros(graph.n_gates, dtype=np.int64)
+    if by_class:
+        group[:] = graph.n_classes  # after every class: gates that are no output
+        output_class = np.repeat(np.arange(graph.n_classes), graph.class_sizes)
+        is_gate = graph.outputs >= graph.first_gate
+        np.minimum.at(group, graph.outputs[is_gate] - graph.first_gate, output_class[is_gate])
     first = graph.first_gate
     new_id = np.arange(graph.n_nodes, dtype=np.int64)
     parts, next_id = [], first
@@ -87,7 +97,7 @@ def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slo
         fanins = graph.fanins[gates]
         a = new_id[fanins[rows, slot_a[gates]]]
         b = new_id[fanins[rows, slot_b[gates]]]
-        ordered = gates[np.lexsort((b, a, kind[gates]))]
+        ordered = gates[np.lexsort((b, a, kind[gates], group[gates]))]
         new_id[first + ordered] = next_id + rows
         next_id += len(gates)
         parts.append(ordered)
@@ -95,12 +105,13 @@ def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slo
     return order, new_id
 
 
-def build_program(graph: GateGraph) -> CProgram:
-    """Order, classify, renumber and place the gates of ``graph`` for the C kernels."""
+def build_program(graph: GateGraph, by_class: bool = False) -> CProgram:
+    """Order, classify, renumber and place the gates of ``graph`` for the C kernels (``by_class``: see
+    :func:`_execution_order`)."""
     first, n = graph.first_gate, graph.n_gates
     support, slot_a, slot_b, small = two_input_form(graph)
     kind = np.where(support <= 2, small, LUT_KIND).astype(np.uint8)
-    order, new_id = _execution_order(graph, kind, slot_a, slot_b)
+    order, new_id = _execution_order(graph, kind, slot_a, slot_b, by_class)
     fanins = new_id[graph.fanins[order]].reshape(n, graph.arity)
     kind, support, levels = kind[order], support[order], graph.levels[order]
     rows = np.arange(n)
@@ -131,6 +142,7 @@ def build_program(graph: GateGraph) -> CProgram:
         lut_table=graph.tables[order][lut],
         groups=groups,
         outputs=slot[outputs].astype(np.int32),
+        output_step=np.where(outputs >= first, outputs - first, -1),
         output_negated=graph.output_negated,
         class_offsets=graph.class_offsets,
     )
@@ -167,19 +179,9 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
                 _c_array("int32_t", "lgn_lut_in", program.lut_in.ravel()),
                 _c_array("uint64_t", "lgn_lut_table", program.lut_table, per_line=4, fmt=lambda v: f"0x{v:016x}ull"),
             ]
-    # GroupSum order: within each class its plain outputs, then its negated ones (no branch per output).
-    sum_slots, split = [], []
-    for c in range(len(program.class_offsets) - 1):
-        lo, hi = int(program.class_offsets[c]), int(program.class_offsets[c + 1])
-        slots, negated = program.outputs[lo:hi], program.output_negated[lo:hi]
-        sum_slots += slots[~negated].tolist() + slots[negated].tolist()
-        split.append(lo + int((~negated).sum()))
+    if shape == "table":
+        parts += _group_sum_arrays(program)
     parts += [
-        # 16 spare entries (slot 0): gcc's -Warray-bounds otherwise flags the 16-wide adder step, inlined, on
-        # tiny nets where it can never run.
-        _c_array("lgn_index", "lgn_sum_slot", sum_slots + [0] * 16),
-        _c_array("int32_t", "lgn_sum_offset", program.class_offsets),
-        _c_array("int32_t", "lgn_sum_split", split),
         _c_array("int32_t", "lgn_out_slot", program.outputs),
         _c_array("uint8_t", "lgn_out_negated", program.output_negated.astype(np.uint8), per_line=32),
     ]
@@ -202,42 +204,83 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
     return "\n".join(parts)
 
 
+def _group_sum_arrays(program: CProgram) -> list[str]:
+    """The table shape's GroupSum order: within each class its plain outputs, then its negated ones (no
+    branch per output)."""
+    sum_slots, split = [], []
+    for c in range(len(program.class_offsets) - 1):
+        lo, hi = int(program.class_offsets[c]), int(program.class_offsets[c + 1])
+        slots, negated = program.outputs[lo:hi], program.output_negated[lo:hi]
+        sum_slots += slots[~negated].tolist() + slots[negated].tolist()
+        split.append(lo + int((~negated).sum()))
+    return [
+        # 16 spare entries (slot 0): gcc's -Warray-bounds otherwise flags the 16-wide adder step, inlined, on
+        # tiny nets where it can never run.
+        _c_array("lgn_index", "lgn_sum_slot", sum_slots + [0] * 16),
+        _c_array("int32_t", "lgn_sum_offset", program.class_offsets),
+        _c_array("int32_t", "lgn_sum_split", split),
+    ]
+
+
 def _direct_encoder(graph: GateGraph) -> bool:
     """Whether input bit i reads raw feature i (one threshold per feature, in order)."""
     e = graph.encoder
     return e is not None and e.n_features == graph.n_inputs and bool((e.feature == np.arange(graph.n_inputs)).all())
 
 
-def _straight_code(program: CProgram, isa: str) -> str:
+def _straight_code(program: CProgram, isa: str, count_bits: int) -> str:
     """``lgn_eval_gates`` as one statement per gate, k-input LUTs expanded in line (:mod:`.c_lut`, ternary
-    logic on AVX-512), cut into functions of about STRAIGHT_CHUNK_OPS operations each: the compiler's time
-    grows faster than linearly with a function's size, and the values live in ``v`` either way."""
+    logic on AVX-512), each class's GroupSum score counted in line after the gate that completes the class
+    (:mod:`.c_count`, into the ``count_bits`` vectors from ``v[n_slots + class * count_bits]``), cut into
+    functions of about STRAIGHT_CHUNK_OPS operations each: the compiler's time grows faster than linearly
+    with a function's size, and the values live in ``v`` either way."""
     ternary = isa == "avx512"
-    chunks: list[list[str]] = [[]]
-    ops = 0
+    statements: list[tuple[str, int]] = []  # (C statement, operations)
+    counts_after = _counts_after(program, count_bits, ternary)
+    statements += counts_after.get(-1, [])
     lut_index = 0
     if len(program.lut_table):  # the input order with the fewest operations, LUT by LUT
         orders, tables = best_orders(program.lut_table, program.arity, ternary)
         lut_in = np.take_along_axis(program.lut_in, orders, axis=1).tolist()
     gates = zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist())
-    for kind, dst, a, b in gates:
+    for step, (kind, dst, a, b) in enumerate(gates):
         if kind == LUT_KIND:
             ins = [f"v[{j}]" for j in lut_in[lut_index]]
             statement = lut_statement(f"v[{dst}]", ins, int(tables[lut_index]), ternary)
             lut_index += 1
         else:
             statement = f"v[{dst}] = {gate_expression(kind, f'v[{a}]', f'v[{b}]', C_VECTOR)};"
+        statements.append((statement, statement.count(";")))
+        statements += counts_after.get(step, [])
+    chunks: list[list[str]] = [[]]
+    ops = 0
+    for statement, cost in statements:
         if ops >= STRAIGHT_CHUNK_OPS:
             chunks.append([])
             ops = 0
         chunks[-1].append(f"    {statement}")
-        ops += statement.count(";")
+        ops += cost
     parts = [
         f"static void lgn_gates_{n}(lgn_vec *v) {{\n" + ("\n".join(lines) or "    (void)v;") + "\n}"
         for n, lines in enumerate(chunks)
     ]
     calls = "\n".join(f"    lgn_gates_{n}(v);" for n in range(len(chunks)))
     return "\n".join(parts) + f"\nstatic void lgn_eval_gates(lgn_vec *v) {{\n{calls}\n}}"
+
+
+def _counts_after(program: CProgram, count_bits: int, ternary: bool) -> dict[int, list[tuple[str, int]]]:
+    """Each class's counting statement, keyed by the program step after which all its outputs exist (-1:
+    they are inputs or constants)."""
+    after: dict[int, list[tuple[str, int]]] = {}
+    offsets = program.class_offsets.tolist()
+    for c in range(len(offsets) - 1):
+        lo, hi = offsets[c], offsets[c + 1]
+        outputs = zip(program.outputs[lo:hi].tolist(), program.output_negated[lo:hi].tolist())
+        leaves = [(f"v[{slot}]", bool(negated)) for slot, negated in outputs]
+        base = program.n_slots + c * count_bits
+        statement = count_statement(leaves, [f"v[{base + k}]" for k in range(count_bits)], ternary)
+        after.setdefault(int(program.output_step[lo:hi].max(initial=-1)), []).append(statement)
+    return after
 
 
 def choose_shape(graph: GateGraph, shape: str) -> str:
@@ -294,9 +337,10 @@ def emit_c(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix:
     """The C library of ``graph``: ``{prefix}.c`` and ``{prefix}.h``, byte-identical for the same input."""
     _check_names(isa, prefix)
     context = _context(graph, isa, shape, prefix)
-    program = build_program(graph)
+    straight = context["shape"] == "straight"
+    program = build_program(graph, by_class=straight)
     context["data"] = _data_section(graph, program, context["shape"], isa)
-    context["straight_code"] = _straight_code(program, isa) if context["shape"] == "straight" else ""
+    context["straight_code"] = _straight_code(program, isa, context["count_bits"]) if straight else ""
     files = {
         f"{prefix}.h": _ENV.get_template("lgn_net.h.j2").render(**context),
         f"{prefix}.c": _ENV.get_template("lgn_net.c.j2").render(**context),

@@ -22,16 +22,6 @@ typedef uint64_t lgn_vec __attribute__((vector_size(32)));
 #define LGN_N_SLOTS 6 /* value vectors: the live width, not the node count */
 #define LGN_N_LUTS 0
 typedef uint16_t lgn_index;
-static const lgn_index lgn_sum_slot[] = {
-    3, 4, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0
-};
-static const int32_t lgn_sum_offset[] = {
-    0, 2, 4
-};
-static const int32_t lgn_sum_split[] = {
-    1, 4
-};
 static const int32_t lgn_out_slot[] = {
     3, 4, 5, 1
 };
@@ -60,9 +50,11 @@ static const uint8_t lgn_enc_can_fire[] = {
 #define LGN_MUX(s, hi, lo) ((lo) ^ (((lo) ^ (hi)) & (s)))
 static void lgn_gates_0(lgn_vec *v) {
     v[5] = v[3] ^ v[4];
+    { const lgn_vec s2 = v[5] ^ v[1]; const lgn_vec s3 = v[5] & v[1]; v[8] = s2; v[9] = s3; }
     v[4] = v[2] & v[3];
     v[3] = v[4] | v[5];
     v[4] = ~(v[3] ^ v[2]);
+    { const lgn_vec s2 = v[3] ^ ~v[4]; const lgn_vec s3 = v[3] & ~v[4]; v[6] = s2; v[7] = s3; }
 }
 static void lgn_eval_gates(lgn_vec *v) {
     lgn_gates_0(v);
@@ -154,133 +146,16 @@ static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     }
 }
 /* ---- GroupSum and argmax, bit-sliced ------------------------------------------------------------ */
-/* Add vector x at bit position p of the bit-sliced counter cnt (ripple). */
-static void lgn_count_add(lgn_vec *cnt, lgn_vec x, int p) {
-#pragma GCC unroll 32 /* unrolled where inlined: a quarter of GroupSum's time at -O2 was this loop's control */
-    for (; p < LGN_COUNT_BITS; p++) {
-        const lgn_vec carry = cnt[p] & x;
-        cnt[p] ^= x;
-        x = carry;
-    }
-}
-
-/* Full adder over vectors: (h, l) = a + b + c; LGN_CSA_NOT adds b and c complemented (the negated outputs). */
-#define LGN_CSA(h, l, a, b, c)                   \
-    do {                                         \
-        const lgn_vec u_ = (a) ^ (b), c_ = (c);  \
-        h = ((a) & (b)) | (u_ & c_);             \
-        l = u_ ^ c_;                             \
-    } while (0)
-#define LGN_CSA_NOT(h, l, a, b, c) LGN_CSA(h, l, a, ~(b), ~(c))
-
-/* Count the 1s among v[slot[0..n-1]] into the carry-save accumulators acc[0..3] (weights 1, 2, 4, 8) and
- * the counter cnt (sixteens go straight to bit 4): a Harley-Seal adder tree. */
-static void lgn_count_plain(const lgn_vec *v, const lgn_index *slot, int32_t n, lgn_vec *acc, lgn_vec *cnt) {
-    lgn_vec ones = acc[0], twos = acc[1], fours = acc[2], eights = acc[3];
-    int32_t j = 0;
-#define LGN_X(k) v[slot[j + (k)]]
-    for (; j + 16 <= n; j += 16) {
-        lgn_vec twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
-        LGN_CSA(twos_a, ones, ones, LGN_X(0), LGN_X(1));
-        LGN_CSA(twos_b, ones, ones, LGN_X(2), LGN_X(3));
-        LGN_CSA(fours_a, twos, twos, twos_a, twos_b);
-        LGN_CSA(twos_a, ones, ones, LGN_X(4), LGN_X(5));
-        LGN_CSA(twos_b, ones, ones, LGN_X(6), LGN_X(7));
-        LGN_CSA(fours_b, twos, twos, twos_a, twos_b);
-        LGN_CSA(eights_a, fours, fours, fours_a, fours_b);
-        LGN_CSA(twos_a, ones, ones, LGN_X(8), LGN_X(9));
-        LGN_CSA(twos_b, ones, ones, LGN_X(10), LGN_X(11));
-        LGN_CSA(fours_a, twos, twos, twos_a, twos_b);
-        LGN_CSA(twos_a, ones, ones, LGN_X(12), LGN_X(13));
-        LGN_CSA(twos_b, ones, ones, LGN_X(14), LGN_X(15));
-        LGN_CSA(fours_b, twos, twos, twos_a, twos_b);
-        LGN_CSA(eights_b, fours, fours, fours_a, fours_b);
-        LGN_CSA(sixteens, eights, eights, eights_a, eights_b);
-        lgn_count_add(cnt, sixteens, 4);
-    }
-    for (; j < n; j++) { /* the rest one at a time, rippling through the accumulators */
-        const lgn_vec x = LGN_X(0);
-        lgn_vec carry = ones & x, next;
-        ones ^= x;
-        next = twos & carry;
-        twos ^= carry;
-        carry = fours & next;
-        fours ^= next;
-        next = eights & carry;
-        eights ^= carry;
-        lgn_count_add(cnt, next, 4);
-    }
-#undef LGN_X
-    acc[0] = ones;
-    acc[1] = twos;
-    acc[2] = fours;
-    acc[3] = eights;
-}
-
-/* Count the 1s among ~v[slot[0..n-1]] into the carry-save accumulators acc[0..3] (weights 1, 2, 4, 8) and
- * the counter cnt (sixteens go straight to bit 4): a Harley-Seal adder tree. */
-static void lgn_count_negated(const lgn_vec *v, const lgn_index *slot, int32_t n, lgn_vec *acc, lgn_vec *cnt) {
-    lgn_vec ones = acc[0], twos = acc[1], fours = acc[2], eights = acc[3];
-    int32_t j = 0;
-#define LGN_X(k) v[slot[j + (k)]]
-    for (; j + 16 <= n; j += 16) {
-        lgn_vec twos_a, twos_b, fours_a, fours_b, eights_a, eights_b, sixteens;
-        LGN_CSA_NOT(twos_a, ones, ones, LGN_X(0), LGN_X(1));
-        LGN_CSA_NOT(twos_b, ones, ones, LGN_X(2), LGN_X(3));
-        LGN_CSA(fours_a, twos, twos, twos_a, twos_b);
-        LGN_CSA_NOT(twos_a, ones, ones, LGN_X(4), LGN_X(5));
-        LGN_CSA_NOT(twos_b, ones, ones, LGN_X(6), LGN_X(7));
-        LGN_CSA(fours_b, twos, twos, twos_a, twos_b);
-        LGN_CSA(eights_a, fours, fours, fours_a, fours_b);
-        LGN_CSA_NOT(twos_a, ones, ones, LGN_X(8), LGN_X(9));
-        LGN_CSA_NOT(twos_b, ones, ones, LGN_X(10), LGN_X(11));
-        LGN_CSA(fours_a, twos, twos, twos_a, twos_b);
-        LGN_CSA_NOT(twos_a, ones, ones, LGN_X(12), LGN_X(13));
-        LGN_CSA_NOT(twos_b, ones, ones, LGN_X(14), LGN_X(15));
-        LGN_CSA(fours_b, twos, twos, twos_a, twos_b);
-        LGN_CSA(eights_b, fours, fours, fours_a, fours_b);
-        LGN_CSA(sixteens, eights, eights, eights_a, eights_b);
-        lgn_count_add(cnt, sixteens, 4);
-    }
-    for (; j < n; j++) { /* the rest one at a time, rippling through the accumulators */
-        const lgn_vec x = ~LGN_X(0);
-        lgn_vec carry = ones & x, next;
-        ones ^= x;
-        next = twos & carry;
-        twos ^= carry;
-        carry = fours & next;
-        fours ^= next;
-        next = eights & carry;
-        eights ^= carry;
-        lgn_count_add(cnt, next, 4);
-    }
-#undef LGN_X
-    acc[0] = ones;
-    acc[1] = twos;
-    acc[2] = fours;
-    acc[3] = eights;
-}
-
-/* cnt[b] = bit b of the GroupSum score of class c: its plain outputs, then its negated ones. */
-static void lgn_class_count(const lgn_vec *v, int32_t c, lgn_vec *cnt) {
-    const int32_t lo = lgn_sum_offset[c], split = lgn_sum_split[c], hi = lgn_sum_offset[c + 1];
-    lgn_vec acc[4] = {LGN_ZERO, LGN_ZERO, LGN_ZERO, LGN_ZERO};
-    int b;
-    for (b = 0; b < LGN_COUNT_BITS; b++) cnt[b] = LGN_ZERO;
-    lgn_count_plain(v, lgn_sum_slot + lo, split - lo, acc, cnt);
-    lgn_count_negated(v, lgn_sum_slot + split, hi - split, acc, cnt);
-    for (b = 0; b < 4; b++) lgn_count_add(cnt, acc[b], b);
-}
-
-/* best[] = the highest score so far, idx[] = its class (bit-sliced); strict > keeps the lowest index. */
-static void lgn_argmax(const lgn_vec *v, lgn_vec *cnt, lgn_vec *best, lgn_vec *idx) {
+/* best[] = the highest of the class scores counts[] (bit-sliced, LGN_COUNT_BITS vectors per class),
+ * idx[] = its class; strict > keeps the lowest index. */
+static void lgn_argmax(const lgn_vec *counts, lgn_vec *best, lgn_vec *idx) {
     int32_t c;
     int b;
-    lgn_class_count(v, 0, best);
+    for (b = 0; b < LGN_COUNT_BITS; b++) best[b] = counts[b];
     for (b = 0; b < LGN_CLASS_BITS; b++) idx[b] = LGN_ZERO;
     for (c = 1; c < LGN_NET_N_CLASSES; c++) {
+        const lgn_vec *cnt = counts + (size_t)c * LGN_COUNT_BITS;
         lgn_vec gt = LGN_ZERO, eq = LGN_ONES;
-        lgn_class_count(v, c, cnt);
         for (b = LGN_COUNT_BITS - 1; b >= 0; b--) {
             gt |= eq & cnt[b] & ~best[b];
             eq &= ~(cnt[b] ^ best[b]);
@@ -324,13 +199,14 @@ static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
 /* ---- the API ------------------------------------------------------------------------------------- */
 typedef struct {
     lgn_vec *v;    /* LGN_N_SLOTS value vectors */
-    lgn_vec *cnt, *best, *idx;
+    lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
+    lgn_vec *best, *idx;
     uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
-    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + 2 * LGN_COUNT_BITS + LGN_CLASS_BITS) +
+    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS) +
            (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
@@ -338,7 +214,7 @@ static lgn_ws lgn_workspace(void *workspace) {
     lgn_ws w;
     w.v = (lgn_vec *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
     w.cnt = w.v + LGN_N_SLOTS;
-    w.best = w.cnt + LGN_COUNT_BITS;
+    w.best = w.cnt + (size_t)LGN_NET_N_CLASSES * LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
     w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);
     w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
@@ -406,17 +282,16 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
         size_t s;
         lgn_load_block(x, in_kind, start, count, &w);
         lgn_eval_gates(w.v);
+
         if (out_kind == LGN_OUT_CLASS) {
             int32_t *classes = (int32_t *)out + start;
-            lgn_argmax(w.v, w.cnt, w.best, w.idx);
+            lgn_argmax(w.cnt, w.best, w.idx);
             lgn_unslice(w.idx, LGN_CLASS_BITS, count, classes, 1);
         } else if (out_kind == LGN_OUT_SCORES) {
             int32_t *scores = (int32_t *)out + start * LGN_NET_N_CLASSES;
             int32_t c;
-            for (c = 0; c < LGN_NET_N_CLASSES; c++) {
-                lgn_class_count(w.v, c, w.cnt);
-                lgn_unslice(w.cnt, LGN_COUNT_BITS, count, scores + c, LGN_NET_N_CLASSES);
-            }
+            for (c = 0; c < LGN_NET_N_CLASSES; c++)
+                lgn_unslice(w.cnt + (size_t)c * LGN_COUNT_BITS, LGN_COUNT_BITS, count, scores + c, LGN_NET_N_CLASSES);
         } else {
             uint8_t *bits = (uint8_t *)out + start * LGN_NET_N_OUTPUTS;
             int32_t j;

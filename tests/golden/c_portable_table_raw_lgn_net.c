@@ -294,15 +294,23 @@ static void lgn_class_count(const lgn_vec *v, int32_t c, lgn_vec *cnt) {
     for (b = 0; b < 4; b++) lgn_count_add(cnt, acc[b], b);
 }
 
-/* best[] = the highest score so far, idx[] = its class (bit-sliced); strict > keeps the lowest index. */
-static void lgn_argmax(const lgn_vec *v, lgn_vec *cnt, lgn_vec *best, lgn_vec *idx) {
+/* counts[c * LGN_COUNT_BITS + b] = bit b of the GroupSum score of class c (the straight code shape counts
+ * in line, as its gates finish each class: lgn.compiler.c_count). */
+static void lgn_count_classes(const lgn_vec *v, lgn_vec *counts) {
+    int32_t c;
+    for (c = 0; c < LGN_NET_N_CLASSES; c++) lgn_class_count(v, c, counts + (size_t)c * LGN_COUNT_BITS);
+}
+
+/* best[] = the highest of the class scores counts[] (bit-sliced, LGN_COUNT_BITS vectors per class),
+ * idx[] = its class; strict > keeps the lowest index. */
+static void lgn_argmax(const lgn_vec *counts, lgn_vec *best, lgn_vec *idx) {
     int32_t c;
     int b;
-    lgn_class_count(v, 0, best);
+    for (b = 0; b < LGN_COUNT_BITS; b++) best[b] = counts[b];
     for (b = 0; b < LGN_CLASS_BITS; b++) idx[b] = LGN_ZERO;
     for (c = 1; c < LGN_NET_N_CLASSES; c++) {
+        const lgn_vec *cnt = counts + (size_t)c * LGN_COUNT_BITS;
         lgn_vec gt = LGN_ZERO, eq = LGN_ONES;
-        lgn_class_count(v, c, cnt);
         for (b = LGN_COUNT_BITS - 1; b >= 0; b--) {
             gt |= eq & cnt[b] & ~best[b];
             eq &= ~(cnt[b] ^ best[b]);
@@ -346,13 +354,14 @@ static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
 /* ---- the API ------------------------------------------------------------------------------------- */
 typedef struct {
     lgn_vec *v;    /* LGN_N_SLOTS value vectors */
-    lgn_vec *cnt, *best, *idx;
+    lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
+    lgn_vec *best, *idx;
     uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
-    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + 2 * LGN_COUNT_BITS + LGN_CLASS_BITS) +
+    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS) +
            (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
@@ -360,7 +369,7 @@ static lgn_ws lgn_workspace(void *workspace) {
     lgn_ws w;
     w.v = (lgn_vec *)(((uintptr_t)workspace + 63) & ~(uintptr_t)63);
     w.cnt = w.v + LGN_N_SLOTS;
-    w.best = w.cnt + LGN_COUNT_BITS;
+    w.best = w.cnt + (size_t)LGN_NET_N_CLASSES * LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
     w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);
     w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
@@ -423,17 +432,18 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
         size_t s;
         lgn_load_block(x, in_kind, start, count, &w);
         lgn_eval_gates(w.v);
+
+        if (out_kind != LGN_OUT_OUTPUTS) lgn_count_classes(w.v, w.cnt);
+
         if (out_kind == LGN_OUT_CLASS) {
             int32_t *classes = (int32_t *)out + start;
-            lgn_argmax(w.v, w.cnt, w.best, w.idx);
+            lgn_argmax(w.cnt, w.best, w.idx);
             lgn_unslice(w.idx, LGN_CLASS_BITS, count, classes, 1);
         } else if (out_kind == LGN_OUT_SCORES) {
             int32_t *scores = (int32_t *)out + start * LGN_NET_N_CLASSES;
             int32_t c;
-            for (c = 0; c < LGN_NET_N_CLASSES; c++) {
-                lgn_class_count(w.v, c, w.cnt);
-                lgn_unslice(w.cnt, LGN_COUNT_BITS, count, scores + c, LGN_NET_N_CLASSES);
-            }
+            for (c = 0; c < LGN_NET_N_CLASSES; c++)
+                lgn_unslice(w.cnt + (size_t)c * LGN_COUNT_BITS, LGN_COUNT_BITS, count, scores + c, LGN_NET_N_CLASSES);
         } else {
             uint8_t *bits = (uint8_t *)out + start * LGN_NET_N_OUTPUTS;
             int32_t j;
