@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as nnf
 
+from lgn.kernels.cpu import reuse_freed_memory
 from lgn.training.config import TrainConfig
 from lgn.training.layers import LogicNet
 from lgn.training.trainer import _optimizer
@@ -119,6 +120,7 @@ def training_step_ms(net: LogicNet, estimator: str, batch: int, repeats: int) ->
 def compact_rows(quick: bool, repeats: int, batch: int = 128) -> list[dict]:
     """Side by side, one run: (1) arity 2 vs arity 6 at the same parameter count (4 vs 64 per gate, so 16x
     fewer arity-6 gates), (2) fixed wiring vs learned wiring with 8 candidates per slot (soft and hard)."""
+    reuse_freed_memory()  # as the trainer does
     width2 = 800 if quick else 8000
     width6 = width2 // 16
     cases = [

@@ -24,6 +24,7 @@ from lgn.compiler.build_cache import write_atomic
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import Encoder
 from lgn.compiler.names import Names
+from lgn.kernels.cpu import reuse_freed_memory
 
 from . import augment, encoding
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -326,6 +327,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     if cfg.batch_size % world:
         raise ParameterError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes", "batch_size")
     device = resolve_device(cfg.device)
+    if device.type == "cpu":
+        reuse_freed_memory()
     activation_dtype = ACTIVATION_DTYPES[cfg.activations]
     torch.manual_seed(cfg.seed)
     data = _prepare_data(cfg, device)
