@@ -68,7 +68,7 @@ class CProgram:
     lut_in: np.ndarray  # int32[n_luts, arity]: operand slots of the k-input LUTs
     lut_table: np.ndarray  # uint64[n_luts]
     groups: np.ndarray  # int32[n_groups, 4]: kind, first gate, count, offset into the LUT arrays (LUT groups)
-    outputs: np.ndarray  # int32[n_outputs]: slots
+    outputs: np.ndarray  # int32[n_outputs]: slots (built by_class: valid until their class is counted)
     output_step: np.ndarray  # int64[n_outputs]: the gate (in program order) that computes each, -1 for none
     output_negated: np.ndarray
     class_offsets: np.ndarray
@@ -124,7 +124,16 @@ def build_program(graph: GateGraph, by_class: bool = False) -> CProgram:
     reads[lut, : graph.arity] = fanins[lut]
     reads[~lut, 0], reads[~lut, 1] = a[~lut], b[~lut]
     outputs = new_id[graph.outputs]
-    slot, n_slots = plan_slots(first, reads, outputs)
+    output_step = np.where(outputs >= first, outputs - first, -1)
+    if by_class:  # counted in line after the gate that completes their class, then free (c_count)
+        done = np.full(graph.n_classes, -1, dtype=np.int64)
+        output_class = np.repeat(np.arange(graph.n_classes), graph.class_sizes)
+        np.maximum.at(done, output_class, output_step)
+        read_after = np.full(graph.n_nodes, -1, dtype=np.int64)
+        np.maximum.at(read_after, outputs, done[output_class])
+        slot, n_slots = plan_slots(first, reads, np.zeros(0, dtype=np.int64), read_after)
+    else:
+        slot, n_slots = plan_slots(first, reads, outputs)
     new_group = np.r_[True, (kind[1:] != kind[:-1]) | (levels[1:] != levels[:-1])] if n else np.zeros(0, bool)
     starts = np.flatnonzero(new_group)
     counts = np.diff(np.r_[starts, n])
@@ -142,7 +151,7 @@ def build_program(graph: GateGraph, by_class: bool = False) -> CProgram:
         lut_table=graph.tables[order][lut],
         groups=groups,
         outputs=slot[outputs].astype(np.int32),
-        output_step=np.where(outputs >= first, outputs - first, -1),
+        output_step=output_step,
         output_negated=graph.output_negated,
         class_offsets=graph.class_offsets,
     )
@@ -181,10 +190,8 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
             ]
     if shape == "table":
         parts += _group_sum_arrays(program)
-    parts += [
-        _c_array("int32_t", "lgn_out_slot", program.outputs),
-        _c_array("uint8_t", "lgn_out_negated", program.output_negated.astype(np.uint8), per_line=32),
-    ]
+        parts.append(_c_array("int32_t", "lgn_out_slot", program.outputs))
+    parts.append(_c_array("uint8_t", "lgn_out_negated", program.output_negated.astype(np.uint8), per_line=32))
     if graph.encoder is not None:
         e = graph.encoder
         as_int = integer_thresholds(e)
@@ -231,7 +238,8 @@ def _direct_encoder(graph: GateGraph) -> bool:
 def _straight_code(program: CProgram, isa: str, count_bits: int) -> str:
     """``lgn_eval_gates`` as one statement per gate, k-input LUTs expanded in line (:mod:`.c_lut`, ternary
     logic on AVX-512), each class's GroupSum score counted in line after the gate that completes the class
-    (:mod:`.c_count`, into the ``count_bits`` vectors from ``v[n_slots + class * count_bits]``), cut into
+    (:mod:`.c_count`, into the ``count_bits`` vectors from ``v[n_slots + class * count_bits]``; and, where
+    ``o`` is not null, the class's outputs copied to ``o[output]``, since their slots are reused), cut into
     functions of about STRAIGHT_CHUNK_OPS operations each: the compiler's time grows faster than linearly
     with a function's size, and the values live in ``v`` either way."""
     ternary = isa == "avx512"
@@ -261,11 +269,11 @@ def _straight_code(program: CProgram, isa: str, count_bits: int) -> str:
         chunks[-1].append(f"    {statement}")
         ops += cost
     parts = [
-        f"static void lgn_gates_{n}(lgn_vec *v) {{\n" + ("\n".join(lines) or "    (void)v;") + "\n}"
+        f"static void lgn_gates_{n}(lgn_vec *v, lgn_vec *o) {{\n    (void)v;\n    (void)o;\n" + "\n".join(lines) + "\n}"
         for n, lines in enumerate(chunks)
     ]
-    calls = "\n".join(f"    lgn_gates_{n}(v);" for n in range(len(chunks)))
-    return "\n".join(parts) + f"\nstatic void lgn_eval_gates(lgn_vec *v) {{\n{calls}\n}}"
+    calls = "\n".join(f"    lgn_gates_{n}(v, o);" for n in range(len(chunks)))
+    return "\n".join(parts) + f"\nstatic void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {{\n{calls}\n}}"
 
 
 def _counts_after(program: CProgram, count_bits: int, ternary: bool) -> dict[int, list[tuple[str, int]]]:
@@ -278,8 +286,11 @@ def _counts_after(program: CProgram, count_bits: int, ternary: bool) -> dict[int
         outputs = zip(program.outputs[lo:hi].tolist(), program.output_negated[lo:hi].tolist())
         leaves = [(f"v[{slot}]", bool(negated)) for slot, negated in outputs]
         base = program.n_slots + c * count_bits
-        statement = count_statement(leaves, [f"v[{base + k}]" for k in range(count_bits)], ternary)
-        after.setdefault(int(program.output_step[lo:hi].max(initial=-1)), []).append(statement)
+        count, ops = count_statement(leaves, [f"v[{base + k}]" for k in range(count_bits)], ternary)
+        # Their slots are reused from the next gate on: a caller that wants the outputs gets them copied now.
+        copies = " ".join(f"o[{lo + j}] = {lvalue};" for j, (lvalue, _) in enumerate(leaves))
+        statement = f"{count} if (o) {{ {copies} }}" if copies else count
+        after.setdefault(int(program.output_step[lo:hi].max(initial=-1)), []).append((statement, ops))
     return after
 
 

@@ -12,8 +12,9 @@ stress it: heavy fan-out, values read long after they are written, outputs read 
   inputs there); the constants' slots and the kept nodes' slots are never reused;
 - a gate never writes a slot that one of its own operands lives in (the kernels may write the result
   before reading every operand, as k-input LUT code does);
-- a slot is handed to a gate only after the last reader of its previous value: most recently freed first,
-  so a value is written where one was just read, in cache.
+- a slot is handed to a gate only after the last reader of its previous value (a gate, or code between
+  gates named by ``read_after``): most recently freed first, so a value is written where one was just read,
+  in cache.
 """
 
 from __future__ import annotations
@@ -35,15 +36,21 @@ def last_readers(n_nodes: int, reads: np.ndarray) -> np.ndarray:
     return last
 
 
-def plan_slots(n_fixed: int, reads: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, int]:
+def plan_slots(
+    n_fixed: int, reads: np.ndarray, kept: np.ndarray, read_after: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """The slot of every node of a program, and the number of slots it needs.
 
     ``n_fixed``: constants and inputs, nodes ``0..n_fixed-1``; gate i is node ``n_fixed + i`` and reads the nodes
     in row i of ``reads`` (int[n_gates, k], -1 pads); ``kept``: nodes whose values are read after the last gate
-    (the outputs). Returns (int64[n_nodes] slots, slot count)."""
+    (the outputs); ``read_after`` (int[n_nodes], -1 for none): code between gates that reads a node right after
+    gate i (the straight code's in-line GroupSum), so the node's slot is not reused before gate i + 1.
+    Returns (int64[n_nodes] slots, slot count)."""
     n_gates = len(reads)
     n_nodes = n_fixed + n_gates
     last = last_readers(n_nodes, reads)
+    if read_after is not None:
+        last = np.maximum(last, np.asarray(read_after, dtype=np.int64))
     forever = n_gates  # past every gate
     last[np.asarray(kept, dtype=np.int64)] = forever
     last[:FIRST_INPUT] = forever

@@ -100,8 +100,8 @@ def test_auto_shape_keeps_lut_nets_in_line_longer():
 def test_straight_code_is_cut_into_functions():
     graph = random_layered(10, 1, 3 * c_emit.STRAIGHT_CHUNK_OPS, arity=2, classes=10, seed=2)
     text = c_emit.emit_c(graph, isa="portable", shape="straight").files["lgn_net.c"]
-    assert "static void lgn_gates_2(" in text and "lgn_gates_2(v);" in text
-    assert np.all([f"lgn_gates_{n}(v);" in text for n in range(3)])
+    assert "static void lgn_gates_2(" in text and "lgn_gates_2(v, o);" in text
+    assert np.all([f"lgn_gates_{n}(v, o);" in text for n in range(3)])
 
 
 def test_compile_lut_merges_before_emitting_and_verifies(tmp_path, capsys):

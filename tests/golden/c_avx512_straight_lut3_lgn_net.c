@@ -25,9 +25,6 @@ typedef uint64_t lgn_vec __attribute__((vector_size(64)));
 #define LGN_N_SLOTS 7 /* value vectors: the live width, not the node count */
 #define LGN_N_LUTS 3
 typedef uint16_t lgn_index;
-static const int32_t lgn_out_slot[] = {
-    6, 5, 3, 3
-};
 static const uint8_t lgn_out_negated[] = {
     0, 0, 1, 0
 };
@@ -35,15 +32,17 @@ static const uint8_t lgn_out_negated[] = {
 /* ---- gates ------------------------------------------------------------------------------------- */
 /* Straight-line LUTs (lgn.compiler.c_lut): a function of three inputs and a multiplexer are each one LGN_T3. */
 #define LGN_MUX(s, hi, lo) LGN_T3(s, hi, lo, 0xca)
-static void lgn_gates_0(lgn_vec *v) {
+static void lgn_gates_0(lgn_vec *v, lgn_vec *o) {
+    (void)v;
+    (void)o;
     { const lgn_vec x0 = v[0]; const lgn_vec x1 = v[1]; const lgn_vec x2 = v[0]; const lgn_vec t0 = LGN_T3(x2, x1, x0, 0xe8); v[5] = t0; }
     { const lgn_vec x0 = v[2]; const lgn_vec x1 = v[3]; const lgn_vec x2 = v[4]; const lgn_vec t0 = LGN_T3(x2, x1, x0, 0x96); v[6] = t0; }
-    { const lgn_vec s2 = LGN_T3(v[6], v[5], v[5], 0x3c); const lgn_vec s3 = LGN_T3(v[6], v[5], v[5], 0xc0); v[7] = s2; v[8] = s3; }
-    { const lgn_vec x0 = v[1]; const lgn_vec x1 = v[4]; const lgn_vec x2 = v[6]; const lgn_vec t0 = LGN_T3(x2, x1, x0, 0x6a); v[3] = t0; }
-    { const lgn_vec s2 = LGN_T3(v[3], v[3], v[3], 0xc3); const lgn_vec s3 = LGN_T3(v[3], v[3], v[3], 0x0c); v[9] = s2; v[10] = s3; }
+    { const lgn_vec s2 = LGN_T3(v[6], v[5], v[5], 0x3c); const lgn_vec s3 = LGN_T3(v[6], v[5], v[5], 0xc0); v[7] = s2; v[8] = s3; } if (o) { o[0] = v[6]; o[1] = v[5]; }
+    { const lgn_vec x0 = v[1]; const lgn_vec x1 = v[4]; const lgn_vec x2 = v[6]; const lgn_vec t0 = LGN_T3(x2, x1, x0, 0x6a); v[5] = t0; }
+    { const lgn_vec s2 = LGN_T3(v[5], v[5], v[5], 0xc3); const lgn_vec s3 = LGN_T3(v[5], v[5], v[5], 0x0c); v[9] = s2; v[10] = s3; } if (o) { o[2] = v[5]; o[3] = v[5]; }
 }
-static void lgn_eval_gates(lgn_vec *v) {
-    lgn_gates_0(v);
+static void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {
+    lgn_gates_0(v, o);
 }
 
 /* ---- input packing ---------------------------------------------------------------------------- */
@@ -198,12 +197,15 @@ typedef struct {
     lgn_vec *v;    /* LGN_N_SLOTS value vectors */
     lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
     lgn_vec *best, *idx;
+    lgn_vec *outs; /* the output values, where they are asked for */
     uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
-    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS) +
+    return 64 +
+           sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS +
+                              LGN_NET_N_OUTPUTS) +
            (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
@@ -213,7 +215,8 @@ static lgn_ws lgn_workspace(void *workspace) {
     w.cnt = w.v + LGN_N_SLOTS;
     w.best = w.cnt + (size_t)LGN_NET_N_CLASSES * LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
-    w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);
+    w.outs = w.idx + LGN_CLASS_BITS;
+    w.cols = (uint8_t *)(w.outs + LGN_NET_N_OUTPUTS);
     w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
     return w;
 }
@@ -257,7 +260,7 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
         const size_t count = n - start < LGN_NET_LANES ? n - start : LGN_NET_LANES;
         size_t s;
         lgn_load_block(x, in_kind, start, count, &w);
-        lgn_eval_gates(w.v);
+        lgn_eval_gates(w.v, out_kind == LGN_OUT_OUTPUTS ? w.outs : NULL);
 
         if (out_kind == LGN_OUT_CLASS) {
             int32_t *classes = (int32_t *)out + start;
@@ -272,7 +275,7 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
             uint8_t *bits = (uint8_t *)out + start * LGN_NET_N_OUTPUTS;
             int32_t j;
             for (j = 0; j < LGN_NET_N_OUTPUTS; j++) {
-                const lgn_vec o = lgn_out_negated[j] ? ~w.v[lgn_out_slot[j]] : w.v[lgn_out_slot[j]];
+                const lgn_vec o = lgn_out_negated[j] ? ~w.outs[j] : w.outs[j];
                 for (s = 0; s < count; s++) bits[s * LGN_NET_N_OUTPUTS + j] = (uint8_t)lgn_lane(&o, s);
             }
         }

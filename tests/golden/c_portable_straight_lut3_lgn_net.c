@@ -20,9 +20,6 @@ typedef uint64_t lgn_vec; /* portable C99: one 64-bit word per node */
 #define LGN_N_SLOTS 7 /* value vectors: the live width, not the node count */
 #define LGN_N_LUTS 3
 typedef uint16_t lgn_index;
-static const int32_t lgn_out_slot[] = {
-    6, 5, 3, 3
-};
 static const uint8_t lgn_out_negated[] = {
     0, 0, 1, 0
 };
@@ -30,15 +27,17 @@ static const uint8_t lgn_out_negated[] = {
 /* ---- gates ------------------------------------------------------------------------------------- */
 /* Straight-line LUTs (lgn.compiler.c_lut): s ? hi : lo, bit by bit. */
 #define LGN_MUX(s, hi, lo) ((lo) ^ (((lo) ^ (hi)) & (s)))
-static void lgn_gates_0(lgn_vec *v) {
+static void lgn_gates_0(lgn_vec *v, lgn_vec *o) {
+    (void)v;
+    (void)o;
     { const lgn_vec x0 = v[0]; const lgn_vec x1 = v[1]; const lgn_vec x2 = v[0]; const lgn_vec t0 = (x0 | (x1 & x2)) & (x1 | x2); v[5] = t0; }
     { const lgn_vec x0 = v[2]; const lgn_vec x1 = v[3]; const lgn_vec x2 = v[4]; const lgn_vec t0 = (x1 ^ x2) ^ x0; v[6] = t0; }
-    { const lgn_vec s2 = v[6] ^ v[5]; const lgn_vec s3 = v[6] & v[5]; v[7] = s2; v[8] = s3; }
-    { const lgn_vec x0 = v[1]; const lgn_vec x1 = v[4]; const lgn_vec x2 = v[6]; const lgn_vec t0 = x0 ^ (x1 & x2); v[3] = t0; }
-    { const lgn_vec s2 = ~v[3] ^ v[3]; const lgn_vec s3 = ~v[3] & v[3]; v[9] = s2; v[10] = s3; }
+    { const lgn_vec s2 = v[6] ^ v[5]; const lgn_vec s3 = v[6] & v[5]; v[7] = s2; v[8] = s3; } if (o) { o[0] = v[6]; o[1] = v[5]; }
+    { const lgn_vec x0 = v[1]; const lgn_vec x1 = v[4]; const lgn_vec x2 = v[6]; const lgn_vec t0 = x0 ^ (x1 & x2); v[5] = t0; }
+    { const lgn_vec s2 = ~v[5] ^ v[5]; const lgn_vec s3 = ~v[5] & v[5]; v[9] = s2; v[10] = s3; } if (o) { o[2] = v[5]; o[3] = v[5]; }
 }
-static void lgn_eval_gates(lgn_vec *v) {
-    lgn_gates_0(v);
+static void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {
+    lgn_gates_0(v, o);
 }
 
 /* ---- input packing ---------------------------------------------------------------------------- */
@@ -151,12 +150,15 @@ typedef struct {
     lgn_vec *v;    /* LGN_N_SLOTS value vectors */
     lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
     lgn_vec *best, *idx;
+    lgn_vec *outs; /* the output values, where they are asked for */
     uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
-    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS) +
+    return 64 +
+           sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS +
+                              LGN_NET_N_OUTPUTS) +
            (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
@@ -166,7 +168,8 @@ static lgn_ws lgn_workspace(void *workspace) {
     w.cnt = w.v + LGN_N_SLOTS;
     w.best = w.cnt + (size_t)LGN_NET_N_CLASSES * LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
-    w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);
+    w.outs = w.idx + LGN_CLASS_BITS;
+    w.cols = (uint8_t *)(w.outs + LGN_NET_N_OUTPUTS);
     w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
     return w;
 }
@@ -210,7 +213,7 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
         const size_t count = n - start < LGN_NET_LANES ? n - start : LGN_NET_LANES;
         size_t s;
         lgn_load_block(x, in_kind, start, count, &w);
-        lgn_eval_gates(w.v);
+        lgn_eval_gates(w.v, out_kind == LGN_OUT_OUTPUTS ? w.outs : NULL);
 
         if (out_kind == LGN_OUT_CLASS) {
             int32_t *classes = (int32_t *)out + start;
@@ -225,7 +228,7 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
             uint8_t *bits = (uint8_t *)out + start * LGN_NET_N_OUTPUTS;
             int32_t j;
             for (j = 0; j < LGN_NET_N_OUTPUTS; j++) {
-                const lgn_vec o = lgn_out_negated[j] ? ~w.v[lgn_out_slot[j]] : w.v[lgn_out_slot[j]];
+                const lgn_vec o = lgn_out_negated[j] ? ~w.outs[j] : w.outs[j];
                 for (s = 0; s < count; s++) bits[s * LGN_NET_N_OUTPUTS + j] = (uint8_t)lgn_lane(&o, s);
             }
         }

@@ -90,7 +90,8 @@ static lgn_vec lgn_lut(const lgn_vec *v, const int32_t *in, uint64_t table) {
  * group writes slot d[i] (slots are reused once their values are dead: lgn.compiler.c_plan). */
 #define LGN_LOOP(expr) \
     for (i = 0; i < n; i++) { const lgn_vec A = v[a[i]], B = v[b[i]]; (void)A; (void)B; v[d[i]] = (expr); }
-static void lgn_eval_gates(lgn_vec *v) {
+/* o, where not null, receives the output values (as the straight code copies them). */
+static void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {
     int32_t g, i;
     for (g = 0; g < LGN_N_GROUPS; g++) {
         const int32_t first = lgn_groups[g][1], n = lgn_groups[g][2], off = lgn_groups[g][3];
@@ -119,6 +120,8 @@ static void lgn_eval_gates(lgn_vec *v) {
             break;
         }
     }
+    if (o)
+        for (i = 0; i < LGN_NET_N_OUTPUTS; i++) o[i] = v[lgn_out_slot[i]];
 }
 
 /* ---- input packing ---------------------------------------------------------------------------- */
@@ -356,12 +359,15 @@ typedef struct {
     lgn_vec *v;    /* LGN_N_SLOTS value vectors */
     lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
     lgn_vec *best, *idx;
+    lgn_vec *outs; /* the output values, where they are asked for */
     uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
 size_t lgn_net_workspace_bytes(void) {
-    return 64 + sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS) +
+    return 64 +
+           sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS +
+                              LGN_NET_N_OUTPUTS) +
            (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
 }
 
@@ -371,7 +377,8 @@ static lgn_ws lgn_workspace(void *workspace) {
     w.cnt = w.v + LGN_N_SLOTS;
     w.best = w.cnt + (size_t)LGN_NET_N_CLASSES * LGN_COUNT_BITS;
     w.idx = w.best + LGN_COUNT_BITS;
-    w.cols = (uint8_t *)(w.idx + LGN_CLASS_BITS);
+    w.outs = w.idx + LGN_CLASS_BITS;
+    w.cols = (uint8_t *)(w.outs + LGN_NET_N_OUTPUTS);
     w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
     return w;
 }
@@ -431,7 +438,7 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
         const size_t count = n - start < LGN_NET_LANES ? n - start : LGN_NET_LANES;
         size_t s;
         lgn_load_block(x, in_kind, start, count, &w);
-        lgn_eval_gates(w.v);
+        lgn_eval_gates(w.v, out_kind == LGN_OUT_OUTPUTS ? w.outs : NULL);
 
         if (out_kind != LGN_OUT_OUTPUTS) lgn_count_classes(w.v, w.cnt);
 
@@ -448,7 +455,7 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
             uint8_t *bits = (uint8_t *)out + start * LGN_NET_N_OUTPUTS;
             int32_t j;
             for (j = 0; j < LGN_NET_N_OUTPUTS; j++) {
-                const lgn_vec o = lgn_out_negated[j] ? ~w.v[lgn_out_slot[j]] : w.v[lgn_out_slot[j]];
+                const lgn_vec o = lgn_out_negated[j] ? ~w.outs[j] : w.outs[j];
                 for (s = 0; s < count; s++) bits[s * LGN_NET_N_OUTPUTS + j] = (uint8_t)lgn_lane(&o, s);
             }
         }
