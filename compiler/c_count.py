@@ -11,8 +11,11 @@ and/or/xor operations and a half adder two.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .c_lut import TERNARY
 from .lowering import C_VECTOR
+from .truth import negate_var
 
 Step = tuple[str, tuple[int, ...], int, int]  # ("fa" | "ha", operand ids, sum id, carry id)
 
@@ -49,20 +52,20 @@ def adder_plan(n_leaves: int) -> tuple[list[Step], list[int | None]]:
     return steps, [column[0] if column else None for column in columns[:-1]]
 
 
-def _immediate(function, negated: tuple[bool, ...]) -> int:
-    """The ternary-logic immediate of ``function(a, b, c)`` on operands (x2, x1, x0) = (a, b, c), each
-    complemented first where ``negated`` says so."""
-    table = 0
-    for m in range(8):
-        a, b, c = ((m >> 2) & 1) ^ negated[0], ((m >> 1) & 1) ^ negated[1], (m & 1) ^ negated[2]
-        table |= function(a, b, c) << m
-    return table
+# Tables of (sum, carry) over the operands (x2, x1, x0) = (a, b, c), bit 4a + 2b + c: a full adder's parity
+# and majority, and a half adder's xor and and of a and b (its third operand repeats b and changes nothing).
+ADDERS = {"fa": (0x96, 0xE8), "ha": (0x3C, 0xC0)}
 
 
-ADDERS = {  # (sum, carry) of a full adder over (a, b, c) and of a half adder over (a, b)
-    "fa": (lambda a, b, c: a ^ b ^ c, lambda a, b, c: (a & b) | (a & c) | (b & c)),
-    "ha": (lambda a, b, c: a ^ b, lambda a, b, c: a & b),
-}
+def immediate(table: int, negated: tuple[bool, ...]) -> int:
+    """The ternary-logic immediate of ``table`` with operand i of (a, b, c) complemented where ``negated[i]``."""
+    result = np.uint64(table)
+    for var, flip in zip((2, 1, 0), negated):
+        if flip:
+            result = negate_var(result, var, 3)
+    return int(result)
+
+
 OPERATIONS = {(True, "fa"): 2, (True, "ha"): 2, (False, "fa"): 5, (False, "ha"): 2}
 
 
@@ -78,8 +81,8 @@ def count_statement(leaves: list[tuple[str, bool]], targets: list[str], ternary:
             ins += ins[-1:] * (3 - len(ins))  # a half adder ignores its third operand
             args = ", ".join(lvalue for lvalue, _ in ins)
             flags = tuple(neg for _, neg in ins)
-            for made, function in zip((sum_id, carry_id), ADDERS[kind]):
-                body.append(f"const lgn_vec s{made} = {TERNARY}({args}, 0x{_immediate(function, flags):02x});")
+            for made, table in zip((sum_id, carry_id), ADDERS[kind]):
+                body.append(f"const lgn_vec s{made} = {TERNARY}({args}, 0x{immediate(table, flags):02x});")
         else:
             a, b, *c = [f"~{lvalue}" if neg else lvalue for lvalue, neg in ins]
             if kind == "fa":
