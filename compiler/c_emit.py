@@ -69,7 +69,8 @@ class CProgram:
     lut_table: np.ndarray  # uint64[n_luts]
     groups: np.ndarray  # int32[n_groups, 4]: kind, first gate, count, offset into the LUT arrays (LUT groups)
     outputs: np.ndarray  # int32[n_outputs]: slots (built by_class: valid until their class is counted)
-    output_step: np.ndarray  # int64[n_outputs]: the gate (in program order) that computes each, -1 for none
+    class_done: np.ndarray  # int64[n_classes]: the gate (in program order) after which a class's outputs all
+    # exist (-1: they are inputs and constants); built by_class, their slots are free again after it
     output_negated: np.ndarray
     class_offsets: np.ndarray
 
@@ -124,13 +125,12 @@ def build_program(graph: GateGraph, by_class: bool = False) -> CProgram:
     reads[lut, : graph.arity] = fanins[lut]
     reads[~lut, 0], reads[~lut, 1] = a[~lut], b[~lut]
     outputs = new_id[graph.outputs]
-    output_step = np.where(outputs >= first, outputs - first, -1)
+    output_class = np.repeat(np.arange(graph.n_classes), graph.class_sizes)
+    class_done = np.full(graph.n_classes, -1, dtype=np.int64)
+    np.maximum.at(class_done, output_class, np.where(outputs >= first, outputs - first, -1))
     if by_class:  # counted in line after the gate that completes their class, then free (c_count)
-        done = np.full(graph.n_classes, -1, dtype=np.int64)
-        output_class = np.repeat(np.arange(graph.n_classes), graph.class_sizes)
-        np.maximum.at(done, output_class, output_step)
         read_after = np.full(graph.n_nodes, -1, dtype=np.int64)
-        np.maximum.at(read_after, outputs, done[output_class])
+        np.maximum.at(read_after, outputs, class_done[output_class])
         slot, n_slots = plan_slots(first, reads, np.zeros(0, dtype=np.int64), read_after)
     else:
         slot, n_slots = plan_slots(first, reads, outputs)
@@ -151,7 +151,7 @@ def build_program(graph: GateGraph, by_class: bool = False) -> CProgram:
         lut_table=graph.tables[order][lut],
         groups=groups,
         outputs=slot[outputs].astype(np.int32),
-        output_step=output_step,
+        class_done=class_done,
         output_negated=graph.output_negated,
         class_offsets=graph.class_offsets,
     )
@@ -290,7 +290,7 @@ def _counts_after(program: CProgram, count_bits: int, ternary: bool) -> dict[int
         # Their slots are reused from the next gate on: a caller that wants the outputs gets them copied now.
         copies = " ".join(f"o[{lo + j}] = {lvalue};" for j, (lvalue, _) in enumerate(leaves))
         statement = f"{count} if (o) {{ {copies} }}" if copies else count
-        after.setdefault(int(program.output_step[lo:hi].max(initial=-1)), []).append((statement, ops))
+        after.setdefault(int(program.class_done[c]), []).append((statement, ops))
     return after
 
 

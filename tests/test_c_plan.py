@@ -114,7 +114,7 @@ def run_program_by_class(program: c_emit.CProgram, bits: np.ndarray) -> np.ndarr
     v[FIRST_INPUT : FIRST_INPUT + program.n_inputs] = bits.T.astype(bool)
     got = np.zeros((len(bits), len(program.outputs)), dtype=bool)
     offsets = program.class_offsets.tolist()
-    done = {c: int(program.output_step[offsets[c] : offsets[c + 1]].max(initial=-1)) for c in range(len(offsets) - 1)}
+    done = dict(enumerate(program.class_done.tolist()))
 
     def read_classes_done_at(step: int) -> None:
         for c in (c for c, at in done.items() if at == step):
