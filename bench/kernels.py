@@ -120,7 +120,6 @@ def training_step_ms(net: LogicNet, estimator: str, batch: int, repeats: int) ->
 def compact_rows(quick: bool, repeats: int, batch: int = 128) -> list[dict]:
     """Side by side, one run: (1) arity 2 vs arity 6 at the same parameter count (4 vs 64 per gate, so 16x
     fewer arity-6 gates), (2) fixed wiring vs learned wiring with 8 candidates per slot (soft and hard)."""
-    reuse_freed_memory()  # as the trainer does
     width2 = 800 if quick else 8000
     width6 = width2 // 16
     cases = [
@@ -192,6 +191,7 @@ def main(argv=None) -> int:
         return 1
     device = torch.device(args.device)
     if device.type == "cpu":
+        reuse_freed_memory()  # every CPU row measures what the trainer runs
         grid = [(4, 200, b) for b in (1, 25)] if args.quick else [(6, 8000, b) for b in (1, 100)]
         repeats = 2 if args.quick else 5
     elif args.quick:
