@@ -59,11 +59,11 @@ ADDERS = {"fa": (0x96, 0xE8), "ha": (0x3C, 0xC0)}
 
 def immediate(table: int, negated: tuple[bool, ...]) -> int:
     """The ternary-logic immediate of ``table`` with operand i of (a, b, c) complemented where ``negated[i]``."""
-    result = np.uint64(table)
+    result = np.array([table], dtype=np.uint64)
     for var, flip in zip((2, 1, 0), negated):
         if flip:
             result = negate_var(result, var, 3)
-    return int(result)
+    return int(result[0])
 
 
 OPERATIONS = {(True, "fa"): 2, (True, "ha"): 2, (False, "fa"): 5, (False, "ha"): 2}
