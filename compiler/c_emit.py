@@ -1,11 +1,9 @@
 """C backend, emission half: GateGraph -> C source text (pure and deterministic).
 
-The gates are reordered by level and, within a level, by function, so that each (level, function) group
-is a contiguous run of the program: the table-driven kernel evaluates a group as one tight loop. Each value
-lives in a slot of the kernel's value array that :mod:`.c_plan` reuses once the value is dead. Gates whose
-table depends on at most two fan-ins become 2-input gates (one of the 16 functions, named by their 4-bit
-table); wider ones stay k-input LUTs. Two code shapes share one ABI: ``straight`` (one line per gate, k-input
-LUTs expanded in line by :mod:`.c_lut`, for small nets) and ``table``.
+The program (:mod:`.c_program`) fixes the order of the gates and the slots of their values; this module writes it
+out as C: the data arrays of the table-driven kernel or the straight code (one statement per gate, k-input LUTs
+expanded in line by :mod:`.c_lut`, each class counted in line by :mod:`.c_count`), around the templates that
+share one ABI.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import numpy as np
 
 from .c_count import count_statement
 from .c_lut import best_orders, lut_statement
-from .c_plan import plan_slots
+from .c_program import LUT_KIND, CProgram, plan_program
 from .errors import ParameterError
 from .ir import GateGraph
 from .lowering import (
@@ -47,114 +45,8 @@ SHAPES = ("auto", "straight", "table")
 STRAIGHT_LINE_MAX_GATES = 2000
 STRAIGHT_LINE_MAX_LUTS = 4000
 STRAIGHT_CHUNK_OPS = 500  # operations per generated function (gcc's time grows faster than linearly with it)
-LUT_KIND = 16
 
 _ENV = environment("c")
-
-
-@dataclasses.dataclass(frozen=True)
-class CProgram:
-    """The gates in execution order, every value named by its slot in the kernel's value array (planned by
-    :mod:`.c_plan`: a slot is reused once its value's last reader has run). Constants and inputs keep their
-    node ids as slots."""
-
-    n_inputs: int
-    arity: int
-    n_slots: int
-    kind: np.ndarray  # uint8[n_gates]: 0..15 = a 2-input function (its table), 16 = a k-input LUT
-    dst: np.ndarray  # int32[n_gates]: the slot each gate writes
-    a: np.ndarray  # int32[n_gates]: slot of the first operand of 2-input gates
-    b: np.ndarray  # int32[n_gates]
-    lut_in: np.ndarray  # int32[n_luts, arity]: operand slots of the k-input LUTs
-    lut_table: np.ndarray  # uint64[n_luts]
-    groups: np.ndarray  # int32[n_groups, 4]: kind, first gate, count, offset into the LUT arrays (LUT groups)
-    outputs: np.ndarray  # int32[n_outputs]: slots (built by_class: valid until their class is counted)
-    class_done: np.ndarray  # int64[n_classes]: the gate (in program order) after which a class's outputs all
-    # exist (-1: they are inputs and constants); built by_class, their slots are free again after it
-    output_negated: np.ndarray
-    class_offsets: np.ndarray
-
-    @property
-    def n_gates(self) -> int:
-        return len(self.kind)
-
-
-def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slot_b: np.ndarray, by_class: bool):
-    """Gates level by level; within a level by function, then by their operands' new ids (a deterministic
-    order that keeps a group's reads near one another); ``by_class`` puts the gates that are outputs of one
-    class together first (for the straight code's fused GroupSum). Returns (order, new id of every old node
-    id)."""
-    group = np.zeros(graph.n_gates, dtype=np.int64)
-    if by_class:
-        group[:] = graph.n_classes  # after every class: gates that are no output
-        output_class = np.repeat(np.arange(graph.n_classes), graph.class_sizes)
-        is_gate = graph.outputs >= graph.first_gate
-        np.minimum.at(group, graph.outputs[is_gate] - graph.first_gate, output_class[is_gate])
-    first = graph.first_gate
-    new_id = np.arange(graph.n_nodes, dtype=np.int64)
-    parts, next_id = [], first
-    for gates in graph.level_batches:
-        rows = np.arange(len(gates))
-        fanins = graph.fanins[gates]
-        a = new_id[fanins[rows, slot_a[gates]]]
-        b = new_id[fanins[rows, slot_b[gates]]]
-        ordered = gates[np.lexsort((b, a, kind[gates], group[gates]))]
-        new_id[first + ordered] = next_id + rows
-        next_id += len(gates)
-        parts.append(ordered)
-    order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return order, new_id
-
-
-def build_program(graph: GateGraph, by_class: bool = False) -> CProgram:
-    """Order, classify, renumber and place the gates of ``graph`` for the C kernels (``by_class``: see
-    :func:`_execution_order`)."""
-    first, n = graph.first_gate, graph.n_gates
-    support, slot_a, slot_b, small = two_input_form(graph)
-    kind = np.where(support <= 2, small, LUT_KIND).astype(np.uint8)
-    order, new_id = _execution_order(graph, kind, slot_a, slot_b, by_class)
-    fanins = new_id[graph.fanins[order]].reshape(n, graph.arity)
-    kind, support, levels = kind[order], support[order], graph.levels[order]
-    rows = np.arange(n)
-    a = fanins[rows, slot_a[order]]
-    b = fanins[rows, slot_b[order]]
-    a = np.where(support == 0, 0, a)  # constants read node 0; wires and inverters read A twice
-    b = np.where(support <= 1, a, b)
-    lut = kind == LUT_KIND
-    reads = np.full((n, max(graph.arity, 2)), -1, dtype=np.int64)  # what each gate's code reads
-    reads[lut, : graph.arity] = fanins[lut]
-    reads[~lut, 0], reads[~lut, 1] = a[~lut], b[~lut]
-    outputs = new_id[graph.outputs]
-    output_class = np.repeat(np.arange(graph.n_classes), graph.class_sizes)
-    class_done = np.full(graph.n_classes, -1, dtype=np.int64)
-    np.maximum.at(class_done, output_class, np.where(outputs >= first, outputs - first, -1))
-    if by_class:  # counted in line after the gate that completes their class, then free (c_count)
-        read_after = np.full(graph.n_nodes, -1, dtype=np.int64)
-        np.maximum.at(read_after, outputs, class_done[output_class])
-        slot, n_slots = plan_slots(first, reads, np.zeros(0, dtype=np.int64), read_after)
-    else:
-        slot, n_slots = plan_slots(first, reads, outputs)
-    new_group = np.r_[True, (kind[1:] != kind[:-1]) | (levels[1:] != levels[:-1])] if n else np.zeros(0, bool)
-    starts = np.flatnonzero(new_group)
-    counts = np.diff(np.r_[starts, n])
-    lut_rank = np.cumsum(lut) - lut  # index of each LUT gate among the LUT gates
-    groups = np.stack([kind[starts], starts, counts, lut_rank[starts]], axis=1).astype(np.int32).reshape(-1, 4)
-    return CProgram(
-        n_inputs=graph.n_inputs,
-        arity=graph.arity,
-        n_slots=n_slots,
-        kind=kind,
-        dst=slot[first:].astype(np.int32),
-        a=np.where(lut, 0, slot[a]).astype(np.int32),
-        b=np.where(lut, 0, slot[b]).astype(np.int32),
-        lut_in=slot[fanins[lut]].astype(np.int32).reshape(-1, graph.arity),
-        lut_table=graph.tables[order][lut],
-        groups=groups,
-        outputs=slot[outputs].astype(np.int32),
-        class_done=class_done,
-        output_negated=graph.output_negated,
-        class_offsets=graph.class_offsets,
-    )
 
 
 def _c_array(ctype: str, name: str, values, per_line: int = 16, fmt=str) -> str:
@@ -191,6 +83,13 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
     if shape == "table":
         parts += _group_sum_arrays(program)
         parts.append(_c_array("int32_t", "lgn_out_slot", program.outputs))
+        # Classes in the order they are complete, and the group after which each is (-1: before any gate).
+        by_completion = np.argsort(program.class_done, kind="stable")
+        after_group = np.searchsorted(program.groups[:, 1], program.class_done[by_completion], side="right") - 1
+        parts += [
+            _c_array("int32_t", "lgn_count_class", by_completion),
+            _c_array("int32_t", "lgn_count_group", np.where(program.class_done[by_completion] < 0, -1, after_group)),
+        ]
     parts.append(_c_array("uint8_t", "lgn_out_negated", program.output_negated.astype(np.uint8), per_line=32))
     if graph.encoder is not None:
         e = graph.encoder
@@ -349,7 +248,7 @@ def emit_c(graph: GateGraph, isa: str = "portable", shape: str = "auto", prefix:
     _check_names(isa, prefix)
     context = _context(graph, isa, shape, prefix)
     straight = context["shape"] == "straight"
-    program = build_program(graph, by_class=straight)
+    program = plan_program(graph, context["shape"])
     context["data"] = _data_section(graph, program, context["shape"], isa)
     context["straight_code"] = _straight_code(program, isa, context["count_bits"]) if straight else ""
     files = {

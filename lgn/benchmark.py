@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lgn import ceiling
-from lgn.compiler import c_build, c_emit, evaluate
+from lgn.compiler import c_build, c_emit, c_program, evaluate
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import FIRST_INPUT, GateGraph
 from lgn.compiler.verify import Answers, Comparison, compare, evaluator_answers
@@ -89,7 +89,8 @@ def _print_table(graph: GateGraph, rows: list[tuple], base_rate: float | None, c
     print(f"\n{'implementation':64s} {'samples/s':>12s} {'vs baseline':>12s} {'gate-evals/s':>13s} {'per cycle':>10s}"
           f" {'of ceiling':>12s}")  # fmt: skip
     clock = max(c.clock_hz for c in ceilings.values())  # one core: a busy machine only lowers a measurement
-    slots = c_emit.build_program(graph).n_slots  # the value vectors the kernels keep (c_plan)
+    # the value vectors the kernels keep (c_plan)
+    slots = c_program.plan_program(graph, c_emit.choose_shape(graph, "auto")).n_slots
     for name, r, isa in rows:
         ratio = f"{r / base_rate:10.1f}x" if base_rate else "-"
         evals = r * graph.n_gates

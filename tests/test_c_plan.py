@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lgn.compiler import c_build, c_emit, evaluate
+from lgn.compiler import c_build, c_program, evaluate
 from lgn.compiler.c_plan import last_readers, plan_slots
 from lgn.compiler.ir import FIRST_INPUT, GateGraph
 from lgn.compiler.verify import test_vectors as make_vectors
@@ -22,24 +22,38 @@ def private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LGN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lgn-cache"))
 
 
-def run_program(program: c_emit.CProgram, bits: np.ndarray) -> np.ndarray:
-    """The outputs of ``program`` (bool[n_samples, n_outputs]) for input bits, one gate at a time through
-    its slots: a second reading of the program, independent of the C templates."""
+def run_program(program: c_program.CProgram, bits: np.ndarray) -> np.ndarray:
+    """The outputs of ``program`` (bool[n_samples, n_outputs]) for input bits, one gate at a time through its
+    slots: a second reading of the program, independent of the C templates. Each class's outputs are read right
+    after the gate that completes the class (before any gate for a class of inputs and constants), as both C
+    shapes count them; after that their slots may hold other values."""
     v = np.zeros((program.n_slots, len(bits)), dtype=bool)
     v[1] = True
     v[FIRST_INPUT : FIRST_INPUT + program.n_inputs] = bits.T.astype(bool)
+    got = np.zeros((len(bits), len(program.outputs)), dtype=bool)
+    offsets = program.class_offsets.tolist()
+    done = dict(enumerate(program.class_done.tolist()))
+
+    def read_classes_done_at(step: int) -> None:
+        for c in (c for c, at in done.items() if at == step):
+            lo, hi = offsets[c], offsets[c + 1]
+            got[:, lo:hi] = (v[program.outputs[lo:hi]] ^ program.output_negated[lo:hi, None]).T
+
+    read_classes_done_at(-1)
     luts = iter(zip(program.lut_in.tolist(), program.lut_table.tolist()))
-    for kind, dst, a, b in zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist()):
-        if kind == c_emit.LUT_KIND:
+    gates = zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist())
+    for step, (kind, dst, a, b) in enumerate(gates):
+        if kind == c_program.LUT_KIND:
             ins, table = next(luts)
             index = sum(v[s].astype(np.int64) << k for k, s in enumerate(ins))
         else:
             index, table = v[a].astype(np.int64) + 2 * v[b], kind
         v[dst] = (np.uint64(table) >> index.astype(np.uint64)) & np.uint64(1)  # after every operand is read
-    return (v[program.outputs] ^ program.output_negated[:, None]).T
+        read_classes_done_at(step)
+    return got
 
 
-def _same_as_evaluator(graph: GateGraph, program: c_emit.CProgram, n: int = 200) -> bool:
+def _same_as_evaluator(graph: GateGraph, program: c_program.CProgram, n: int = 200) -> bool:
     bits, _ = make_vectors(graph.n_inputs, n, seed=1)
     return bool((run_program(program, bits) == evaluate.output_bits(graph, bits)).all())
 
@@ -73,21 +87,23 @@ def long_lived_graphs(draw) -> GateGraph:
     )
 
 
-@settings(max_examples=80)
-@given(st.one_of(long_lived_graphs(), gate_graphs(max_inputs=8, max_gates=40)))
-def test_planned_programs_compute_what_the_evaluator_does(graph):
-    program = c_emit.build_program(graph)
+@pytest.mark.parametrize("schedule", c_program.SCHEDULES)
+@settings(max_examples=60)
+@given(graph=st.one_of(long_lived_graphs(), gate_graphs(max_inputs=8, max_gates=40)))
+def test_planned_programs_compute_what_the_evaluator_does(schedule, graph):
+    program = c_program.build_program(graph, schedule)
     assert _same_as_evaluator(graph, program)
     assert program.n_slots <= graph.n_nodes
 
 
-@settings(max_examples=80)
-@given(long_lived_graphs())
-def test_plan_contract(graph):
-    program = c_emit.build_program(graph)
+@pytest.mark.parametrize("schedule", c_program.SCHEDULES)
+@settings(max_examples=60)
+@given(graph=long_lived_graphs())
+def test_plan_contract(schedule, graph):
+    program = c_program.build_program(graph, schedule)
     dst = program.dst
     assert (dst >= FIRST_INPUT).all()  # the constants' slots are never written
-    luts = program.kind == c_emit.LUT_KIND
+    luts = program.kind == c_program.LUT_KIND
     reads = np.zeros((program.n_gates, max(program.arity, 2)), dtype=np.int64) - 1
     reads[luts, : program.arity] = program.lut_in
     reads[~luts, 0], reads[~luts, 1] = program.a[~luts], program.b[~luts]
@@ -105,36 +121,6 @@ def test_c_kernels_with_reused_slots_match_the_evaluator(isa, shape, graph):
     assert report.ok, report.summary()
 
 
-def run_program_by_class(program: c_emit.CProgram, bits: np.ndarray) -> np.ndarray:
-    """As :func:`run_program` for a program built ``by_class`` (the straight code's): each class's outputs are
-    read right after the gate that completes the class (before any gate for a class of inputs and constants),
-    as the in-line GroupSum reads them; after that their slots may hold other values."""
-    v = np.zeros((program.n_slots, len(bits)), dtype=bool)
-    v[1] = True
-    v[FIRST_INPUT : FIRST_INPUT + program.n_inputs] = bits.T.astype(bool)
-    got = np.zeros((len(bits), len(program.outputs)), dtype=bool)
-    offsets = program.class_offsets.tolist()
-    done = dict(enumerate(program.class_done.tolist()))
-
-    def read_classes_done_at(step: int) -> None:
-        for c in (c for c, at in done.items() if at == step):
-            lo, hi = offsets[c], offsets[c + 1]
-            got[:, lo:hi] = (v[program.outputs[lo:hi]] ^ program.output_negated[lo:hi, None]).T
-
-    read_classes_done_at(-1)
-    luts = iter(zip(program.lut_in.tolist(), program.lut_table.tolist()))
-    gates = zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist())
-    for step, (kind, dst, a, b) in enumerate(gates):
-        if kind == c_emit.LUT_KIND:
-            ins, table = next(luts)
-            index = sum(v[s].astype(np.int64) << k for k, s in enumerate(ins))
-        else:
-            index, table = v[a].astype(np.int64) + 2 * v[b], kind
-        v[dst] = (np.uint64(table) >> index.astype(np.uint64)) & np.uint64(1)
-        read_classes_done_at(step)
-    return got
-
-
 @st.composite
 def classed(draw, graphs) -> GateGraph:
     """A graph of ``graphs`` with its outputs split into 1-4 classes at random."""
@@ -143,23 +129,26 @@ def classed(draw, graphs) -> GateGraph:
     return graph.replace(class_offsets=[0, *cuts, graph.n_outputs])
 
 
-@settings(max_examples=80)
-@given(st.one_of(classed(long_lived_graphs()), gate_graphs(max_inputs=8, max_gates=40)))
-def test_programs_by_class_free_outputs_only_after_their_class_is_read(graph):
-    program = c_emit.build_program(graph, by_class=True)
-    bits, _ = make_vectors(graph.n_inputs, 200, seed=1)
-    assert (run_program_by_class(program, bits) == evaluate.output_bits(graph, bits)).all()
+@pytest.mark.parametrize("schedule", c_program.SCHEDULES)
+@settings(max_examples=60)
+@given(graph=st.one_of(classed(long_lived_graphs()), gate_graphs(max_inputs=8, max_gates=40)))
+def test_programs_free_outputs_only_after_their_class_is_read(schedule, graph):
+    program = c_program.build_program(graph, schedule)
+    assert _same_as_evaluator(graph, program)
+    assert set(program.groups[:, 1].tolist()) >= {int(d) + 1 for d in program.class_done if 0 <= d < graph.n_gates - 1}
 
 
-def test_outputs_counted_in_line_give_their_slots_back():
-    """mnist-tiny's 1,000 outputs no longer hold a slot each to the end: 1,428 -> 1,205 value vectors."""
+def test_counting_each_class_after_its_cone_shrinks_the_live_set():
+    """mnist-small (2 x 4,000 two-input gates, 4,000 outputs): the level order keeps most of the second layer
+    live until the last class is done; class by class (the table kernel) and depth-first (the straight code)
+    need less than half the value vectors beyond the inputs."""
     from pathlib import Path
 
     from lgn.compiler import formats
 
-    graph = formats.load_npz(Path(__file__).resolve().parent.parent / "models" / "mnist-tiny.npz")
-    kept, freed = c_emit.build_program(graph), c_emit.build_program(graph, by_class=True)
-    assert freed.n_slots < kept.n_slots - graph.n_outputs // 10
+    graph = formats.load_npz(Path(__file__).resolve().parent.parent / "models" / "mnist-small.npz")
+    level, by_class, depth = (c_program.build_program(graph, s).n_slots - graph.first_gate for s in c_program.SCHEDULES)
+    assert by_class < level / 2 and depth < level / 2
 
 
 def test_reads_between_gates_must_be_planned_for(monkeypatch):
@@ -174,15 +163,15 @@ def test_reads_between_gates_must_be_planned_for(monkeypatch):
         outputs=[4, 6],
     )
     bits, _ = make_vectors(graph.n_inputs, 16, seed=1)
-    good = c_emit.build_program(graph, by_class=True)
-    assert (run_program_by_class(good, bits) == evaluate.output_bits(graph, bits)).all()
+    good = c_program.build_program(graph)
+    assert (run_program(good, bits) == evaluate.output_bits(graph, bits)).all()
 
     def ignoring(n_fixed, reads, kept, read_after=None):
         return c_plan.plan_slots(n_fixed, reads, kept)
 
-    monkeypatch.setattr(c_emit, "plan_slots", ignoring)
-    bad = c_emit.build_program(graph, by_class=True)
-    assert not (run_program_by_class(bad, bits) == evaluate.output_bits(graph, bits)).all()
+    monkeypatch.setattr(c_program, "plan_slots", ignoring)
+    bad = c_program.build_program(graph)
+    assert not (run_program(bad, bits) == evaluate.output_bits(graph, bits)).all()
 
 
 def test_a_chain_needs_few_slots():
@@ -192,7 +181,7 @@ def test_a_chain_needs_few_slots():
     last = FIRST_INPUT + 4 + n - 1
     graph = GateGraph.build(n_inputs=4, fanins=fanins, tables=np.full(n, 0b0110, dtype=np.uint64),
                             outputs=[last], output_negated=[False], class_offsets=[0, 1])  # fmt: skip
-    program = c_emit.build_program(graph)
+    program = c_program.build_program(graph)
     assert program.n_slots <= FIRST_INPUT + 4 + 2
     assert _same_as_evaluator(graph, program)
 
@@ -213,7 +202,7 @@ def test_a_slot_reused_too_early_is_caught():
     graph = GateGraph.build(n_inputs=2, fanins=np.array([[x0, x1], [x0, x1], [g0, g1]]),
                             tables=np.array([0b1000, 0b1110, 0b0110], dtype=np.uint64),
                             outputs=[g0 + 2], output_negated=[False], class_offsets=[0, 1])  # fmt: skip
-    program = c_emit.build_program(graph)
+    program = c_program.build_program(graph)
     assert _same_as_evaluator(graph, program)
     dst = program.dst.copy()
     xor_gate = int(np.flatnonzero(program.kind == 0b0110)[0])

@@ -24,6 +24,57 @@ static const uint8_t lgn_out_negated[] = {
     0, 0, 1, 0
 };
 
+/* ---- GroupSum and argmax, bit-sliced ------------------------------------------------------------ */
+/* best[] = the highest of the class scores counts[] (bit-sliced, LGN_COUNT_BITS vectors per class),
+ * idx[] = its class; strict > keeps the lowest index. */
+static void lgn_argmax(const lgn_vec *counts, lgn_vec *best, lgn_vec *idx) {
+    int32_t c;
+    int b;
+    for (b = 0; b < LGN_COUNT_BITS; b++) best[b] = counts[b];
+    for (b = 0; b < LGN_CLASS_BITS; b++) idx[b] = LGN_ZERO;
+    for (c = 1; c < LGN_NET_N_CLASSES; c++) {
+        const lgn_vec *cnt = counts + (size_t)c * LGN_COUNT_BITS;
+        lgn_vec gt = LGN_ZERO, eq = LGN_ONES;
+        for (b = LGN_COUNT_BITS - 1; b >= 0; b--) {
+            gt |= eq & cnt[b] & ~best[b];
+            eq &= ~(cnt[b] ^ best[b]);
+        }
+        for (b = 0; b < LGN_COUNT_BITS; b++) best[b] = (cnt[b] & gt) | (best[b] & ~gt);
+        for (b = 0; b < LGN_CLASS_BITS; b++) idx[b] = ((c >> b) & 1) ? (idx[b] | gt) : (idx[b] & ~gt);
+    }
+}
+
+/* lgn_spread[x]: byte t = bit t of x (a byte of a bit plane -> one byte per sample). */
+#define LGN_SPREAD(x) \
+    ((uint64_t)((x) & 1) | (uint64_t)(((x) >> 1) & 1) << 8 | (uint64_t)(((x) >> 2) & 1) << 16 | \
+     (uint64_t)(((x) >> 3) & 1) << 24 | (uint64_t)(((x) >> 4) & 1) << 32 | (uint64_t)(((x) >> 5) & 1) << 40 | \
+     (uint64_t)(((x) >> 6) & 1) << 48 | (uint64_t)(((x) >> 7) & 1) << 56)
+#define LGN_SPREAD4(x) LGN_SPREAD(x), LGN_SPREAD((x) + 1), LGN_SPREAD((x) + 2), LGN_SPREAD((x) + 3)
+#define LGN_SPREAD16(x) LGN_SPREAD4(x), LGN_SPREAD4((x) + 4), LGN_SPREAD4((x) + 8), LGN_SPREAD4((x) + 12)
+#define LGN_SPREAD64(x) LGN_SPREAD16(x), LGN_SPREAD16((x) + 16), LGN_SPREAD16((x) + 32), LGN_SPREAD16((x) + 48)
+static const uint64_t lgn_spread[256] = {LGN_SPREAD64(0), LGN_SPREAD64(64), LGN_SPREAD64(128), LGN_SPREAD64(192)};
+
+/* Bit-sliced integers (planes[b] = bit b of every sample's value) -> out[s * stride] for the first count
+ * samples, 8 samples at a time: each byte of a plane is spread over 8 bytes, one per sample, 8 planes at once. */
+static void lgn_unslice(const lgn_vec *planes, int bits, size_t count, int32_t *out, size_t stride) {
+    size_t j, t;
+    int g, b;
+    for (j = 0; j < count; j += 8) {
+        uint32_t value[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (g = 0; g < bits; g += 8) {
+            uint64_t bytes = 0;
+            for (b = g; b < bits && b < g + 8; b++)
+                bytes |= lgn_spread[(LGN_WORD(&planes[b], j / 64) >> (j % 64)) & 0xFFu] << (b - g);
+            for (t = 0; t < 8; t++) value[t] |= (uint32_t)((bytes >> (8 * t)) & 0xFFu) << g;
+        }
+        for (t = 0; t < 8 && j + t < count; t++) out[(j + t) * stride] = (int32_t)value[t];
+    }
+}
+
+static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
+    return (uint32_t)((LGN_WORD(x, s / 64) >> (s % 64)) & 1u);
+}
+
 /* ---- gates ------------------------------------------------------------------------------------- */
 /* Straight-line LUTs (lgn.compiler.c_lut): s ? hi : lo, bit by bit. */
 #define LGN_MUX(s, hi, lo) ((lo) ^ (((lo) ^ (hi)) & (s)))
@@ -94,57 +145,6 @@ static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
 
     }
 }
-/* ---- GroupSum and argmax, bit-sliced ------------------------------------------------------------ */
-/* best[] = the highest of the class scores counts[] (bit-sliced, LGN_COUNT_BITS vectors per class),
- * idx[] = its class; strict > keeps the lowest index. */
-static void lgn_argmax(const lgn_vec *counts, lgn_vec *best, lgn_vec *idx) {
-    int32_t c;
-    int b;
-    for (b = 0; b < LGN_COUNT_BITS; b++) best[b] = counts[b];
-    for (b = 0; b < LGN_CLASS_BITS; b++) idx[b] = LGN_ZERO;
-    for (c = 1; c < LGN_NET_N_CLASSES; c++) {
-        const lgn_vec *cnt = counts + (size_t)c * LGN_COUNT_BITS;
-        lgn_vec gt = LGN_ZERO, eq = LGN_ONES;
-        for (b = LGN_COUNT_BITS - 1; b >= 0; b--) {
-            gt |= eq & cnt[b] & ~best[b];
-            eq &= ~(cnt[b] ^ best[b]);
-        }
-        for (b = 0; b < LGN_COUNT_BITS; b++) best[b] = (cnt[b] & gt) | (best[b] & ~gt);
-        for (b = 0; b < LGN_CLASS_BITS; b++) idx[b] = ((c >> b) & 1) ? (idx[b] | gt) : (idx[b] & ~gt);
-    }
-}
-
-/* lgn_spread[x]: byte t = bit t of x (a byte of a bit plane -> one byte per sample). */
-#define LGN_SPREAD(x) \
-    ((uint64_t)((x) & 1) | (uint64_t)(((x) >> 1) & 1) << 8 | (uint64_t)(((x) >> 2) & 1) << 16 | \
-     (uint64_t)(((x) >> 3) & 1) << 24 | (uint64_t)(((x) >> 4) & 1) << 32 | (uint64_t)(((x) >> 5) & 1) << 40 | \
-     (uint64_t)(((x) >> 6) & 1) << 48 | (uint64_t)(((x) >> 7) & 1) << 56)
-#define LGN_SPREAD4(x) LGN_SPREAD(x), LGN_SPREAD((x) + 1), LGN_SPREAD((x) + 2), LGN_SPREAD((x) + 3)
-#define LGN_SPREAD16(x) LGN_SPREAD4(x), LGN_SPREAD4((x) + 4), LGN_SPREAD4((x) + 8), LGN_SPREAD4((x) + 12)
-#define LGN_SPREAD64(x) LGN_SPREAD16(x), LGN_SPREAD16((x) + 16), LGN_SPREAD16((x) + 32), LGN_SPREAD16((x) + 48)
-static const uint64_t lgn_spread[256] = {LGN_SPREAD64(0), LGN_SPREAD64(64), LGN_SPREAD64(128), LGN_SPREAD64(192)};
-
-/* Bit-sliced integers (planes[b] = bit b of every sample's value) -> out[s * stride] for the first count
- * samples, 8 samples at a time: each byte of a plane is spread over 8 bytes, one per sample, 8 planes at once. */
-static void lgn_unslice(const lgn_vec *planes, int bits, size_t count, int32_t *out, size_t stride) {
-    size_t j, t;
-    int g, b;
-    for (j = 0; j < count; j += 8) {
-        uint32_t value[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (g = 0; g < bits; g += 8) {
-            uint64_t bytes = 0;
-            for (b = g; b < bits && b < g + 8; b++)
-                bytes |= lgn_spread[(LGN_WORD(&planes[b], j / 64) >> (j % 64)) & 0xFFu] << (b - g);
-            for (t = 0; t < 8; t++) value[t] |= (uint32_t)((bytes >> (8 * t)) & 0xFFu) << g;
-        }
-        for (t = 0; t < 8 && j + t < count; t++) out[(j + t) * stride] = (int32_t)value[t];
-    }
-}
-
-static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
-    return (uint32_t)((LGN_WORD(x, s / 64) >> (s % 64)) & 1u);
-}
-
 /* ---- the API ------------------------------------------------------------------------------------- */
 typedef struct {
     lgn_vec *v;    /* LGN_N_SLOTS value vectors */
@@ -214,7 +214,6 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
         size_t s;
         lgn_load_block(x, in_kind, start, count, &w);
         lgn_eval_gates(w.v, out_kind == LGN_OUT_OUTPUTS ? w.outs : NULL);
-
         if (out_kind == LGN_OUT_CLASS) {
             int32_t *classes = (int32_t *)out + start;
             lgn_argmax(w.cnt, w.best, w.idx);

@@ -49,6 +49,12 @@ static const int32_t lgn_sum_split[] = {
 static const int32_t lgn_out_slot[] = {
     3, 4, 5, 1
 };
+static const int32_t lgn_count_class[] = {
+    1, 0
+};
+static const int32_t lgn_count_group[] = {
+    0, 3
+};
 static const uint8_t lgn_out_negated[] = {
     0, 1, 0, 0
 };
@@ -62,122 +68,6 @@ static const int32_t lgn_enc_threshold_int[] = {
     127, -1, 255
 };
 
-/* ---- gates ------------------------------------------------------------------------------------- */
-#if LGN_N_LUTS > 0
-/* A k-input LUT (bit m of the table = f at m = sum_k x_k 2^k), by Shannon expansion: each 4-bit slice of the
- * table is a function of the first two inputs, looked up among all 16 of them (a load, where testing the
- * table's bits would be a branch per slice that the predictor cannot learn across gates); the other inputs
- * then select among the slices through a multiplexer tree. */
-static lgn_vec lgn_lut(const lgn_vec *v, const int32_t *in, uint64_t table) {
-    static const unsigned char lowest_bit[16] = {0, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0};
-    lgn_vec f[16], c[1 << (LGN_K > 2 ? LGN_K - 2 : 0)];
-    const lgn_vec x0 = v[in[0]], x1 = v[in[1]];
-    const lgn_vec minterm[4] = {~(x0 | x1), x0 & ~x1, ~x0 & x1, x0 & x1};
-    int slices = 1 << (LGN_K - 2), k, j, t;
-    f[0] = LGN_ZERO;
-    for (t = 1; t < 16; t++) f[t] = f[t & (t - 1)] | minterm[lowest_bit[t]];
-    for (j = 0; j < slices; j++) c[j] = f[(table >> (4 * j)) & 15u];
-    for (k = 2; k < LGN_K; k++) {
-        const lgn_vec x = v[in[k]];
-        slices >>= 1;
-        for (j = 0; j < slices; j++) c[j] = c[2 * j] ^ ((c[2 * j] ^ c[2 * j + 1]) & x);
-    }
-    return c[0];
-}
-#endif
-
-/* Table-driven: gates come grouped by level and by function, so each group is one tight loop. Gate i of a
- * group writes slot d[i] (slots are reused once their values are dead: lgn.compiler.c_plan). */
-#define LGN_LOOP(expr) \
-    for (i = 0; i < n; i++) { const lgn_vec A = v[a[i]], B = v[b[i]]; (void)A; (void)B; v[d[i]] = (expr); }
-/* o, where not null, receives the output values (as the straight code copies them). */
-static void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {
-    int32_t g, i;
-    for (g = 0; g < LGN_N_GROUPS; g++) {
-        const int32_t first = lgn_groups[g][1], n = lgn_groups[g][2], off = lgn_groups[g][3];
-        const lgn_index *a = lgn_gate_a + first, *b = lgn_gate_b + first, *d = lgn_gate_d + first;
-        switch (lgn_groups[g][0]) {
-        case 0x0: LGN_LOOP(LGN_ZERO) break;
-        case 0x1: LGN_LOOP(~(A | B)) break;
-        case 0x2: LGN_LOOP(A & ~B) break;
-        case 0x3: LGN_LOOP(~B) break;
-        case 0x4: LGN_LOOP(~A & B) break;
-        case 0x5: LGN_LOOP(~A) break;
-        case 0x6: LGN_LOOP(A ^ B) break;
-        case 0x7: LGN_LOOP(~(A & B)) break;
-        case 0x8: LGN_LOOP(A & B) break;
-        case 0x9: LGN_LOOP(~(A ^ B)) break;
-        case 0xA: LGN_LOOP(A) break;
-        case 0xB: LGN_LOOP(A | ~B) break;
-        case 0xC: LGN_LOOP(B) break;
-        case 0xD: LGN_LOOP(~A | B) break;
-        case 0xE: LGN_LOOP(A | B) break;
-        case 0xF: LGN_LOOP(LGN_ONES) break;
-        default:
-#if LGN_N_LUTS > 0
-            for (i = 0; i < n; i++) v[d[i]] = lgn_lut(v, lgn_lut_in + (size_t)(off + i) * LGN_K, lgn_lut_table[off + i]);
-#endif
-            break;
-        }
-    }
-    if (o)
-        for (i = 0; i < LGN_NET_N_OUTPUTS; i++) o[i] = v[lgn_out_slot[i]];
-}
-
-/* ---- input packing ---------------------------------------------------------------------------- */
-/* A block is loaded 64 samples at a time (one 64-bit word of every input vector): their rows are packed 8 bits
- * to a byte, column-major, cols[c * 64 + s] holding input bits 8c .. 8c+7 of sample s (for MNIST 6 KB, which
- * stays in L1 where a whole block's 50 KB did not), then each column is spread over 8 input vectors. */
-#define LGN_CHUNKS ((LGN_NET_N_INPUTS + 7) / 8)
-#define LGN_SUB 64 /* samples per sub-block */
-
-/* Eight bytes -> eight bits (bit t set when byte t is nonzero). */
-static uint64_t lgn_gather8(uint64_t u) {
-    const uint64_t low7 = 0x7F7F7F7F7F7F7F7Full;
-    const uint64_t high = (((u & low7) + low7) | u) & 0x8080808080808080ull;
-    return ((high >> 7) * 0x0102040810204080ull) >> 56;
-}
-
-static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
-    size_t i = 0;
-
-    for (; i + 8 <= LGN_NET_N_INPUTS; i += 8) {
-        uint64_t u;
-        memcpy(&u, x + i, 8);
-        cols[(i / 8) * LGN_SUB + s] = (uint8_t)lgn_gather8(u);
-    }
-    if (i < LGN_NET_N_INPUTS) {
-        uint8_t byte = 0;
-        size_t t;
-        for (t = 0; i + t < LGN_NET_N_INPUTS; t++) byte |= (uint8_t)((x[i + t] != 0) << t);
-        cols[(i / 8) * LGN_SUB + s] = byte;
-    }
-}
-
-
-/* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
-static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
-    int c;
-    for (c = 0; c < LGN_CHUNKS; c++) {
-        const uint8_t *col = cols + (size_t)c * LGN_SUB;
-        const int width = LGN_NET_N_INPUTS - 8 * c < 8 ? LGN_NET_N_INPUTS - 8 * c : 8;
-        int t;
-
-        /* Portable: transpose 8 x 8 bit tiles (8 samples x 8 inputs) with three delta swaps. */
-        uint64_t word[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int g;
-        for (g = 0; g < 8; g++) {
-            uint64_t m;
-            memcpy(&m, col + 8 * g, 8);
-            m = (m & 0xAA55AA55AA55AA55ull) | ((m & 0x00AA00AA00AA00AAull) << 7) | ((m >> 7) & 0x00AA00AA00AA00AAull);
-            m = (m & 0xCCCC3333CCCC3333ull) | ((m & 0x0000CCCC0000CCCCull) << 14) | ((m >> 14) & 0x0000CCCC0000CCCCull);
-            m = (m & 0xF0F0F0F00F0F0F0Full) | ((m & 0x00000000F0F0F0F0ull) << 28) | ((m >> 28) & 0x00000000F0F0F0F0ull);
-            for (t = 0; t < 8; t++) word[t] |= ((m >> (8 * t)) & 0xFFu) << (8 * g);
-        }
-        for (t = 0; t < width; t++) LGN_WORD(&v[2 + 8 * c + t], q) = word[t];
-
-    }
-}
 /* ---- GroupSum and argmax, bit-sliced ------------------------------------------------------------ */
 /* Add vector x at bit position p of the bit-sliced counter cnt (ripple). */
 static void lgn_count_add(lgn_vec *cnt, lgn_vec x, int p) {
@@ -286,7 +176,8 @@ static void lgn_count_negated(const lgn_vec *v, const lgn_index *slot, int32_t n
     acc[3] = eights;
 }
 
-/* cnt[b] = bit b of the GroupSum score of class c: its plain outputs, then its negated ones. */
+/* cnt[b] = bit b of the GroupSum score of class c: its plain outputs, then its negated ones (the straight code
+ * shape counts in line instead: lgn.compiler.c_count). */
 static void lgn_class_count(const lgn_vec *v, int32_t c, lgn_vec *cnt) {
     const int32_t lo = lgn_sum_offset[c], split = lgn_sum_split[c], hi = lgn_sum_offset[c + 1];
     lgn_vec acc[4] = {LGN_ZERO, LGN_ZERO, LGN_ZERO, LGN_ZERO};
@@ -295,13 +186,6 @@ static void lgn_class_count(const lgn_vec *v, int32_t c, lgn_vec *cnt) {
     lgn_count_plain(v, lgn_sum_slot + lo, split - lo, acc, cnt);
     lgn_count_negated(v, lgn_sum_slot + split, hi - split, acc, cnt);
     for (b = 0; b < 4; b++) lgn_count_add(cnt, acc[b], b);
-}
-
-/* counts[c * LGN_COUNT_BITS + b] = bit b of the GroupSum score of class c (the straight code shape counts
- * in line, as its gates finish each class: lgn.compiler.c_count). */
-static void lgn_count_classes(const lgn_vec *v, lgn_vec *counts) {
-    int32_t c;
-    for (c = 0; c < LGN_NET_N_CLASSES; c++) lgn_class_count(v, c, counts + (size_t)c * LGN_COUNT_BITS);
 }
 
 /* best[] = the highest of the class scores counts[] (bit-sliced, LGN_COUNT_BITS vectors per class),
@@ -354,6 +238,132 @@ static uint32_t lgn_lane(const lgn_vec *x, size_t s) {
     return (uint32_t)((LGN_WORD(x, s / 64) >> (s % 64)) & 1u);
 }
 
+/* ---- gates ------------------------------------------------------------------------------------- */
+#if LGN_N_LUTS > 0
+/* A k-input LUT (bit m of the table = f at m = sum_k x_k 2^k), by Shannon expansion: each 4-bit slice of the
+ * table is a function of the first two inputs, looked up among all 16 of them (a load, where testing the
+ * table's bits would be a branch per slice that the predictor cannot learn across gates); the other inputs
+ * then select among the slices through a multiplexer tree. */
+static lgn_vec lgn_lut(const lgn_vec *v, const int32_t *in, uint64_t table) {
+    static const unsigned char lowest_bit[16] = {0, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0};
+    lgn_vec f[16], c[1 << (LGN_K > 2 ? LGN_K - 2 : 0)];
+    const lgn_vec x0 = v[in[0]], x1 = v[in[1]];
+    const lgn_vec minterm[4] = {~(x0 | x1), x0 & ~x1, ~x0 & x1, x0 & x1};
+    int slices = 1 << (LGN_K - 2), k, j, t;
+    f[0] = LGN_ZERO;
+    for (t = 1; t < 16; t++) f[t] = f[t & (t - 1)] | minterm[lowest_bit[t]];
+    for (j = 0; j < slices; j++) c[j] = f[(table >> (4 * j)) & 15u];
+    for (k = 2; k < LGN_K; k++) {
+        const lgn_vec x = v[in[k]];
+        slices >>= 1;
+        for (j = 0; j < slices; j++) c[j] = c[2 * j] ^ ((c[2 * j] ^ c[2 * j + 1]) & x);
+    }
+    return c[0];
+}
+#endif
+
+/* Class c's score into v[LGN_N_SLOTS + c * LGN_COUNT_BITS ...] (bit-sliced) and, where o is not null, its output
+ * values into o: right after the gate that completes the class, since its outputs' slots are reused after it. */
+static void lgn_finish_class(lgn_vec *v, lgn_vec *o, int32_t c) {
+    int32_t i;
+    lgn_class_count(v, c, v + LGN_N_SLOTS + (size_t)c * LGN_COUNT_BITS);
+    if (o)
+        for (i = lgn_sum_offset[c]; i < lgn_sum_offset[c + 1]; i++) o[i] = v[lgn_out_slot[i]];
+}
+
+/* Table-driven: gates come grouped by function, each group one tight loop, class by class (the cone of class 0's
+ * outputs level by level, then what class 1 needs more, ...: lgn.compiler.c_emit). Gate i of a group writes slot
+ * d[i] (slots are reused once their values are dead: lgn.compiler.c_plan). After group lgn_count_group[k], class
+ * lgn_count_class[k] is complete and is counted. */
+#define LGN_LOOP(expr) \
+    for (i = 0; i < n; i++) { const lgn_vec A = v[a[i]], B = v[b[i]]; (void)A; (void)B; v[d[i]] = (expr); }
+static void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {
+    int32_t g, i, k = 0;
+    while (k < LGN_NET_N_CLASSES && lgn_count_group[k] < 0) lgn_finish_class(v, o, lgn_count_class[k++]);
+    for (g = 0; g < LGN_N_GROUPS; g++) {
+        const int32_t first = lgn_groups[g][1], n = lgn_groups[g][2], off = lgn_groups[g][3];
+        const lgn_index *a = lgn_gate_a + first, *b = lgn_gate_b + first, *d = lgn_gate_d + first;
+        switch (lgn_groups[g][0]) {
+        case 0x0: LGN_LOOP(LGN_ZERO) break;
+        case 0x1: LGN_LOOP(~(A | B)) break;
+        case 0x2: LGN_LOOP(A & ~B) break;
+        case 0x3: LGN_LOOP(~B) break;
+        case 0x4: LGN_LOOP(~A & B) break;
+        case 0x5: LGN_LOOP(~A) break;
+        case 0x6: LGN_LOOP(A ^ B) break;
+        case 0x7: LGN_LOOP(~(A & B)) break;
+        case 0x8: LGN_LOOP(A & B) break;
+        case 0x9: LGN_LOOP(~(A ^ B)) break;
+        case 0xA: LGN_LOOP(A) break;
+        case 0xB: LGN_LOOP(A | ~B) break;
+        case 0xC: LGN_LOOP(B) break;
+        case 0xD: LGN_LOOP(~A | B) break;
+        case 0xE: LGN_LOOP(A | B) break;
+        case 0xF: LGN_LOOP(LGN_ONES) break;
+        default:
+#if LGN_N_LUTS > 0
+            for (i = 0; i < n; i++) v[d[i]] = lgn_lut(v, lgn_lut_in + (size_t)(off + i) * LGN_K, lgn_lut_table[off + i]);
+#endif
+            break;
+        }
+        while (k < LGN_NET_N_CLASSES && lgn_count_group[k] == g) lgn_finish_class(v, o, lgn_count_class[k++]);
+    }
+}
+
+/* ---- input packing ---------------------------------------------------------------------------- */
+/* A block is loaded 64 samples at a time (one 64-bit word of every input vector): their rows are packed 8 bits
+ * to a byte, column-major, cols[c * 64 + s] holding input bits 8c .. 8c+7 of sample s (for MNIST 6 KB, which
+ * stays in L1 where a whole block's 50 KB did not), then each column is spread over 8 input vectors. */
+#define LGN_CHUNKS ((LGN_NET_N_INPUTS + 7) / 8)
+#define LGN_SUB 64 /* samples per sub-block */
+
+/* Eight bytes -> eight bits (bit t set when byte t is nonzero). */
+static uint64_t lgn_gather8(uint64_t u) {
+    const uint64_t low7 = 0x7F7F7F7F7F7F7F7Full;
+    const uint64_t high = (((u & low7) + low7) | u) & 0x8080808080808080ull;
+    return ((high >> 7) * 0x0102040810204080ull) >> 56;
+}
+
+static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
+    size_t i = 0;
+
+    for (; i + 8 <= LGN_NET_N_INPUTS; i += 8) {
+        uint64_t u;
+        memcpy(&u, x + i, 8);
+        cols[(i / 8) * LGN_SUB + s] = (uint8_t)lgn_gather8(u);
+    }
+    if (i < LGN_NET_N_INPUTS) {
+        uint8_t byte = 0;
+        size_t t;
+        for (t = 0; i + t < LGN_NET_N_INPUTS; t++) byte |= (uint8_t)((x[i + t] != 0) << t);
+        cols[(i / 8) * LGN_SUB + s] = byte;
+    }
+}
+
+
+/* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
+static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
+    int c;
+    for (c = 0; c < LGN_CHUNKS; c++) {
+        const uint8_t *col = cols + (size_t)c * LGN_SUB;
+        const int width = LGN_NET_N_INPUTS - 8 * c < 8 ? LGN_NET_N_INPUTS - 8 * c : 8;
+        int t;
+
+        /* Portable: transpose 8 x 8 bit tiles (8 samples x 8 inputs) with three delta swaps. */
+        uint64_t word[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int g;
+        for (g = 0; g < 8; g++) {
+            uint64_t m;
+            memcpy(&m, col + 8 * g, 8);
+            m = (m & 0xAA55AA55AA55AA55ull) | ((m & 0x00AA00AA00AA00AAull) << 7) | ((m >> 7) & 0x00AA00AA00AA00AAull);
+            m = (m & 0xCCCC3333CCCC3333ull) | ((m & 0x0000CCCC0000CCCCull) << 14) | ((m >> 14) & 0x0000CCCC0000CCCCull);
+            m = (m & 0xF0F0F0F00F0F0F0Full) | ((m & 0x00000000F0F0F0F0ull) << 28) | ((m >> 28) & 0x00000000F0F0F0F0ull);
+            for (t = 0; t < 8; t++) word[t] |= ((m >> (8 * t)) & 0xFFu) << (8 * g);
+        }
+        for (t = 0; t < width; t++) LGN_WORD(&v[2 + 8 * c + t], q) = word[t];
+
+    }
+}
 /* ---- the API ------------------------------------------------------------------------------------- */
 typedef struct {
     lgn_vec *v;    /* LGN_N_SLOTS value vectors */
@@ -439,9 +449,6 @@ static void lgn_run(const void *x, int in_kind, size_t n, int out_kind, void *ou
         size_t s;
         lgn_load_block(x, in_kind, start, count, &w);
         lgn_eval_gates(w.v, out_kind == LGN_OUT_OUTPUTS ? w.outs : NULL);
-
-        if (out_kind != LGN_OUT_OUTPUTS) lgn_count_classes(w.v, w.cnt);
-
         if (out_kind == LGN_OUT_CLASS) {
             int32_t *classes = (int32_t *)out + start;
             lgn_argmax(w.cnt, w.best, w.idx);
