@@ -100,14 +100,31 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
             _c_array("int32_t", "lgn_enc_threshold_int", as_int),
         ]
         if _direct_encoder(graph) and isa != "portable":  # the direct path is vector code
-            # Input bit i reads feature i: uint8 rows compare 32 bytes at a time. x > t <=> x >= t + 1, and
-            # x >= b <=> max(x, b) == x for unsigned bytes; thresholds of 255 and above never fire.
-            parts += [
-                "#define LGN_DIRECT_U8 1",
-                _c_array("uint8_t", "lgn_enc_at_least", np.clip(as_int + 1, 0, 255), per_line=32),
-                _c_array("uint8_t", "lgn_enc_can_fire", np.where(as_int >= 255, 0, 0xFF), per_line=32),
-            ]
+            parts += ["#define LGN_DIRECT_U8 1", *_direct_u8_arrays(as_int, isa)]
     return "\n".join(parts)
+
+
+def _direct_u8_arrays(as_int: np.ndarray, isa: str) -> list[str]:
+    """Where input bit i reads uint8 feature i: x > t <=> x >= t + 1 (``lgn_enc_at_least``), and thresholds of
+    255 and above never fire. AVX-512 compares 64 bytes at a time, run r covering inputs 64 r .. 64 r + 63: the
+    table is padded to whole runs and bit k of ``lgn_enc_fire_bits[r]`` says input 64 r + k exists and can fire.
+    AVX2 compares 32 at a time (x >= b <=> max(x, b) == x), masked by ``lgn_enc_can_fire``."""
+    at_least = np.clip(as_int + 1, 0, 255)
+    fires = as_int < 255
+    if isa != "avx512":
+        return [
+            _c_array("uint8_t", "lgn_enc_at_least", at_least, per_line=32),
+            _c_array("uint8_t", "lgn_enc_can_fire", np.where(fires, 0xFF, 0), per_line=32),
+        ]
+    runs = -(-len(as_int) // 64)
+    padded = np.zeros(runs * 64, dtype=bool)
+    padded[: len(fires)] = fires
+    bits = [sum(1 << k for k in np.flatnonzero(run).tolist()) for run in padded.reshape(runs, 64)]
+    return [
+        f"#define LGN_U8_RUNS {runs}",
+        _c_array("uint8_t", "lgn_enc_at_least", np.r_[at_least, np.full(runs * 64 - len(at_least), 255)], per_line=32),
+        _c_array("uint64_t", "lgn_enc_fire_bits", bits, per_line=4, fmt=lambda v: f"0x{v:016x}ull"),
+    ]
 
 
 def _group_sum_arrays(program: CProgram) -> list[str]:

@@ -317,9 +317,10 @@ def test_cli_compile_and_verify(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)
-def test_direct_uint8_encoder_matches_the_evaluator(isa):
-    """Input bit i reads feature i (MNIST-style): the vectorised comparison path, edge thresholds included."""
-    n = 45  # one 32-byte chunk and a tail
+@pytest.mark.parametrize("n", [45, 64, 130])  # 32-byte chunks and a tail; 64-input runs, whole and cut short
+def test_direct_uint8_encoder_matches_the_evaluator(isa, n):
+    """Input bit i reads feature i (MNIST-style): the vectorised comparison paths, edge thresholds included, on
+    600 samples (the last block part-filled)."""
     rng = np.random.default_rng(5)
     thresholds = rng.uniform(-2, 258, size=n)
     thresholds[:8] = [-3.0, -1.0, 0.0, 127.5, 254.0, 254.99, 255.0, 300.0]

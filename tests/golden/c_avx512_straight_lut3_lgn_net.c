@@ -102,6 +102,8 @@ static void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {
  * stays in L1 where a whole block's 50 KB did not), then each column is spread over 8 input vectors. */
 #define LGN_CHUNKS ((LGN_NET_N_INPUTS + 7) / 8)
 #define LGN_SUB 64 /* samples per sub-block */
+/* The workspace for either: LGN_CHUNKS x LGN_SUB bytes, or 64 masks of 64 bits per run of 64 inputs (no fewer). */
+#define LGN_COLS_BYTES ((LGN_NET_N_INPUTS + 63) / 64 * 64 * 8)
 
 /* Eight bytes -> eight bits (bit t set when byte t is nonzero). */
 static uint64_t lgn_gather8(uint64_t u) {
@@ -143,34 +145,67 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 
 
 #ifdef LGN_DIRECT_U8
-/* Raw uint8 features where input bit i is feature i: 32 comparisons per instruction group. */
-static void lgn_pack_row_u8_direct(const uint8_t *x, size_t s, uint8_t *cols) {
-    size_t i = 0;
-    for (; i + 64 <= LGN_NET_N_INPUTS; i += 64) {
-        const __m512i bytes = _mm512_loadu_si512((const void *)(x + i));
-        const __m512i floor = _mm512_loadu_si512((const void *)(lgn_enc_at_least + i));
-        const __m512i fire = _mm512_loadu_si512((const void *)(lgn_enc_can_fire + i));
-        const uint64_t m = (uint64_t)(_mm512_cmpge_epu8_mask(bytes, floor) & _mm512_test_epi8_mask(fire, fire));
-        int k;
-        for (k = 0; k < 8; k++) cols[(i / 8 + k) * LGN_SUB + s] = (uint8_t)(m >> (8 * k));
+/* Raw uint8 rows where input bit i is feature i, 64 samples -> word q of every input vector, with no per-sample
+ * scatter. Row by row (one sequential stream), one compare per run of 64 inputs gives a 64-bit mask, stored whole
+ * into mask[run * 64 + row]; then each run's 64 x 64 bit matrix is transposed in registers: bytes first (a shuffle
+ * within 128-bit lanes and three rounds of unpacks), then bits (movepi8_mask reads bit 7 of 64 bytes; doubling
+ * brings the next bit up). The unpacks leave in byte 16 L + 2 j + r what row 8 j + 2 L + r held, so sample s is
+ * stored at row lgn_u8_row[s]. Rows past count are zero; a masked load reads nothing past the last feature. */
+static const uint8_t lgn_u8_row[64] = {
+#define LGN_U8_ROW(s) (uint8_t)(8 * (((s) >> 1) & 7) + 2 * ((s) >> 4) + ((s) & 1))
+#define LGN_U8_ROW4(s) LGN_U8_ROW(s), LGN_U8_ROW((s) + 1), LGN_U8_ROW((s) + 2), LGN_U8_ROW((s) + 3)
+#define LGN_U8_ROW16(s) LGN_U8_ROW4(s), LGN_U8_ROW4((s) + 4), LGN_U8_ROW4((s) + 8), LGN_U8_ROW4((s) + 12)
+    LGN_U8_ROW16(0), LGN_U8_ROW16(16), LGN_U8_ROW16(32), LGN_U8_ROW16(48)};
+#define LGN_U8_TAIL (LGN_NET_N_INPUTS - 64 * (LGN_U8_RUNS - 1)) /* inputs in the last run */
+
+static void lgn_u8_direct_word(const uint8_t *x, size_t count, lgn_vec *v, int q, uint64_t *mask) {
+    /* Within each lane of two masks (rows), byte 2 c + r <- byte c of row r: column c's pair of bytes. */
+    const __m512i pairs = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
+    const __mmask64 tail = LGN_U8_TAIL == 64 ? ~(__mmask64)0 : (((__mmask64)1 << (LGN_U8_TAIL % 64)) - 1);
+    size_t s;
+    int run;
+    for (s = 0; s < count; s++) {
+        const uint8_t *row = x + s * LGN_NET_N_FEATURES;
+        uint64_t *at = mask + lgn_u8_row[s];
+        for (run = 0; run < LGN_U8_RUNS - 1; run++) {
+            const __m512i bytes = _mm512_loadu_si512((const void *)(row + 64 * run));
+            const __m512i floor = _mm512_loadu_si512((const void *)(lgn_enc_at_least + 64 * run));
+            at[64 * run] = (uint64_t)_mm512_mask_cmpge_epu8_mask(_cvtu64_mask64(lgn_enc_fire_bits[run]), bytes, floor);
+        }
+        {
+            const __m512i bytes = _mm512_maskz_loadu_epi8(tail, row + 64 * run);
+            const __m512i floor = _mm512_loadu_si512((const void *)(lgn_enc_at_least + 64 * run));
+            at[64 * run] = (uint64_t)_mm512_mask_cmpge_epu8_mask(_cvtu64_mask64(lgn_enc_fire_bits[run]), bytes, floor);
+        }
     }
-    for (; i + 32 <= LGN_NET_N_INPUTS; i += 32) {
-        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(x + i));
-        const __m256i floor = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_at_least + i));
-        const __m256i fire = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_can_fire + i));
-        const __m256i hit = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_max_epu8(bytes, floor), bytes), fire);
-        const uint32_t m = (uint32_t)_mm256_movemask_epi8(hit);
-        cols[(i / 8 + 0) * LGN_SUB + s] = (uint8_t)m;
-        cols[(i / 8 + 1) * LGN_SUB + s] = (uint8_t)(m >> 8);
-        cols[(i / 8 + 2) * LGN_SUB + s] = (uint8_t)(m >> 16);
-        cols[(i / 8 + 3) * LGN_SUB + s] = (uint8_t)(m >> 24);
-    }
-    for (; i < LGN_NET_N_INPUTS; i += 8) {
-        uint8_t byte = 0;
-        size_t t;
-        for (t = 0; t < 8 && i + t < LGN_NET_N_INPUTS; t++)
-            byte |= (uint8_t)(((int32_t)x[i + t] > lgn_enc_threshold_int[i + t]) << t);
-        cols[(i / 8) * LGN_SUB + s] = byte;
+    for (; s < 64; s++)
+        for (run = 0; run < LGN_U8_RUNS; run++) mask[64 * run + lgn_u8_row[s]] = 0;
+    for (run = 0; run < LGN_U8_RUNS; run++) {
+        const uint64_t *m = mask + 64 * run;
+        const int width = run == LGN_U8_RUNS - 1 ? LGN_U8_TAIL : 64;
+        __m512i r[8], t[8], u[8];
+        int c, b;
+        for (c = 0; c < 8; c++) r[c] = _mm512_shuffle_epi8(_mm512_load_si512((const void *)(m + 8 * c)), pairs);
+        for (c = 0; c < 8; c += 2) {
+            t[c] = _mm512_unpacklo_epi16(r[c], r[c + 1]);
+            t[c + 1] = _mm512_unpackhi_epi16(r[c], r[c + 1]);
+        }
+        for (c = 0; c < 8; c += 4)
+            for (b = 0; b < 2; b++) {
+                u[c + 2 * b] = _mm512_unpacklo_epi32(t[c + b], t[c + b + 2]);
+                u[c + 2 * b + 1] = _mm512_unpackhi_epi32(t[c + b], t[c + b + 2]);
+            }
+        for (c = 0; c < 4; c++) { /* r[c']: byte c' of every sample's mask, c' = 2 c and 2 c + 1 */
+            r[2 * c] = _mm512_unpacklo_epi64(u[c], u[c + 4]);
+            r[2 * c + 1] = _mm512_unpackhi_epi64(u[c], u[c + 4]);
+        }
+        for (c = 0; c < 8 && 8 * c < width; c++) {
+            __m512i column = r[c];
+            for (b = 7; b >= 0; b--) {
+                if (8 * c + b < width) LGN_WORD(&v[2 + 64 * run + 8 * c + b], q) = (uint64_t)_mm512_movepi8_mask(column);
+                column = _mm512_add_epi8(column, column);
+            }
+        }
     }
 }
 #endif
@@ -198,7 +233,7 @@ typedef struct {
     lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
     lgn_vec *best, *idx;
     lgn_vec *outs; /* the output values, where they are asked for */
-    uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
+    uint8_t *cols; /* LGN_COLS_BYTES: LGN_CHUNKS x LGN_SUB packed input bytes, or the AVX-512 uint8 path's masks */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
@@ -206,7 +241,7 @@ size_t lgn_net_workspace_bytes(void) {
     return 64 +
            sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS +
                               LGN_NET_N_OUTPUTS) +
-           (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
+           (size_t)LGN_COLS_BYTES + LGN_NET_N_INPUTS;
 }
 
 static lgn_ws lgn_workspace(void *workspace) {
@@ -217,7 +252,7 @@ static lgn_ws lgn_workspace(void *workspace) {
     w.idx = w.best + LGN_COUNT_BITS;
     w.outs = w.idx + LGN_CLASS_BITS;
     w.cols = (uint8_t *)(w.outs + LGN_NET_N_OUTPUTS);
-    w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
+    w.bits = w.cols + (size_t)LGN_COLS_BYTES;
     return w;
 }
 
@@ -236,6 +271,7 @@ static void lgn_pack_sample(const void *x, int in_kind, size_t row, size_t s, lg
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
     size_t s, i;
     int q;
+
     if (in_kind == LGN_IN_PACKED) { /* already in the block layout: one copy, no transpose */
         const uint64_t *block = (const uint64_t *)x + (start / LGN_NET_LANES) * LGN_NET_N_INPUTS * LGN_WORDS;
         memcpy(&w->v[2], block, sizeof(lgn_vec) * LGN_NET_N_INPUTS);

@@ -97,6 +97,8 @@ static void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {
  * stays in L1 where a whole block's 50 KB did not), then each column is spread over 8 input vectors. */
 #define LGN_CHUNKS ((LGN_NET_N_INPUTS + 7) / 8)
 #define LGN_SUB 64 /* samples per sub-block */
+/* The workspace for either: LGN_CHUNKS x LGN_SUB bytes, or 64 masks of 64 bits per run of 64 inputs (no fewer). */
+#define LGN_COLS_BYTES ((LGN_NET_N_INPUTS + 63) / 64 * 64 * 8)
 
 /* Eight bytes -> eight bits (bit t set when byte t is nonzero). */
 static uint64_t lgn_gather8(uint64_t u) {
@@ -151,7 +153,7 @@ typedef struct {
     lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
     lgn_vec *best, *idx;
     lgn_vec *outs; /* the output values, where they are asked for */
-    uint8_t *cols; /* LGN_CHUNKS x LGN_SUB packed input bytes */
+    uint8_t *cols; /* LGN_COLS_BYTES: LGN_CHUNKS x LGN_SUB packed input bytes, or the AVX-512 uint8 path's masks */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
@@ -159,7 +161,7 @@ size_t lgn_net_workspace_bytes(void) {
     return 64 +
            sizeof(lgn_vec) * ((size_t)LGN_N_SLOTS + (LGN_NET_N_CLASSES + 1) * LGN_COUNT_BITS + LGN_CLASS_BITS +
                               LGN_NET_N_OUTPUTS) +
-           (size_t)LGN_CHUNKS * LGN_SUB + LGN_NET_N_INPUTS;
+           (size_t)LGN_COLS_BYTES + LGN_NET_N_INPUTS;
 }
 
 static lgn_ws lgn_workspace(void *workspace) {
@@ -170,7 +172,7 @@ static lgn_ws lgn_workspace(void *workspace) {
     w.idx = w.best + LGN_COUNT_BITS;
     w.outs = w.idx + LGN_CLASS_BITS;
     w.cols = (uint8_t *)(w.outs + LGN_NET_N_OUTPUTS);
-    w.bits = w.cols + (size_t)LGN_CHUNKS * LGN_SUB;
+    w.bits = w.cols + (size_t)LGN_COLS_BYTES;
     return w;
 }
 
@@ -189,6 +191,7 @@ static void lgn_pack_sample(const void *x, int in_kind, size_t row, size_t s, lg
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
     size_t s, i;
     int q;
+
     if (in_kind == LGN_IN_PACKED) { /* already in the block layout: one copy, no transpose */
         const uint64_t *block = (const uint64_t *)x + (start / LGN_NET_LANES) * LGN_NET_N_INPUTS * LGN_WORDS;
         memcpy(&w->v[2], block, sizeof(lgn_vec) * LGN_NET_N_INPUTS);
