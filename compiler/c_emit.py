@@ -106,9 +106,10 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
 
 def _direct_u8_arrays(as_int: np.ndarray, isa: str) -> list[str]:
     """Where input bit i reads uint8 feature i: x > t <=> x >= t + 1 (``lgn_enc_at_least``), and thresholds of
-    255 and above never fire. AVX-512 compares 64 bytes at a time, run r covering inputs 64 r .. 64 r + 63: the
-    table is padded to whole runs and bit k of ``lgn_enc_fire_bits[r]`` says input 64 r + k exists and can fire.
-    AVX2 compares 32 at a time (x >= b <=> max(x, b) == x), masked by ``lgn_enc_can_fire``."""
+    255 and above never fire. AVX-512 compares 64 bytes at a time, run r covering inputs 64 r .. 64 r + 63
+    (``LGN_RUNS`` of them): the table is padded to whole runs, and bit k of ``lgn_enc_fire_bits[r]`` says input
+    64 r + k exists and can fire. AVX2 compares 32 at a time (x >= b <=> max(x, b) == x), masked by
+    ``lgn_enc_can_fire``."""
     at_least = np.clip(as_int + 1, 0, 255)
     fires = as_int < 255
     if isa != "avx512":
@@ -121,7 +122,6 @@ def _direct_u8_arrays(as_int: np.ndarray, isa: str) -> list[str]:
     padded[: len(fires)] = fires
     bits = [sum(1 << k for k in np.flatnonzero(run).tolist()) for run in padded.reshape(runs, 64)]
     return [
-        f"#define LGN_U8_RUNS {runs}",
         _c_array("uint8_t", "lgn_enc_at_least", np.r_[at_least, np.full(runs * 64 - len(at_least), 255)], per_line=32),
         _c_array("uint64_t", "lgn_enc_fire_bits", bits, per_line=4, fmt=lambda v: f"0x{v:016x}ull"),
     ]

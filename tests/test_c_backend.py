@@ -60,6 +60,17 @@ def test_random_nets_every_arity(isa, shape):
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)
+@pytest.mark.parametrize("n_inputs", [1, 63, 64, 65, 128, 200])
+def test_rows_of_input_bits_of_every_length(isa, n_inputs):
+    """Rows of 0/1 bytes, packed 64 inputs at a time on AVX-512 (whole runs and a short last one), 600 samples
+    (the last block part-filled), against the evaluator."""
+    graph = random_layered(n_inputs, 2, 30, classes=3, seed=n_inputs)
+    bits, _ = make_vectors(n_inputs, 600, seed=n_inputs)
+    report = verify_c(graph, c_build.compile_c(graph, isa=isa, threads=1), bits)
+    assert report.ok, report.summary()
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 255, 257, 1000])
 def test_batch_sizes_and_padding(isa, n):
     net = c_build.compile_c(padding_probe_graph(), isa=isa, threads=2)

@@ -144,45 +144,58 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 }
 
 
-#ifdef LGN_DIRECT_U8
-/* Raw uint8 rows where input bit i is feature i, 64 samples -> word q of every input vector, with no per-sample
- * scatter. Row by row (one sequential stream), one compare per run of 64 inputs gives a 64-bit mask, stored whole
- * into mask[run * 64 + row]; then each run's 64 x 64 bit matrix is transposed in registers: bytes first (a shuffle
- * within 128-bit lanes and three rounds of unpacks), then bits (movepi8_mask reads bit 7 of 64 bytes; doubling
- * brings the next bit up). The unpacks leave in byte 16 L + 2 j + r what row 8 j + 2 L + r held, so sample s is
- * stored at row lgn_u8_row[s]. Rows past count are zero; a masked load reads nothing past the last feature. */
-static const uint8_t lgn_u8_row[64] = {
-#define LGN_U8_ROW(s) (uint8_t)(8 * (((s) >> 1) & 7) + 2 * ((s) >> 4) + ((s) & 1))
-#define LGN_U8_ROW4(s) LGN_U8_ROW(s), LGN_U8_ROW((s) + 1), LGN_U8_ROW((s) + 2), LGN_U8_ROW((s) + 3)
-#define LGN_U8_ROW16(s) LGN_U8_ROW4(s), LGN_U8_ROW4((s) + 4), LGN_U8_ROW4((s) + 8), LGN_U8_ROW4((s) + 12)
-    LGN_U8_ROW16(0), LGN_U8_ROW16(16), LGN_U8_ROW16(32), LGN_U8_ROW16(48)};
-#define LGN_U8_TAIL (LGN_NET_N_INPUTS - 64 * (LGN_U8_RUNS - 1)) /* inputs in the last run */
 
-static void lgn_u8_direct_word(const uint8_t *x, size_t count, lgn_vec *v, int q, uint64_t *mask) {
-    /* Within each lane of two masks (rows), byte 2 c + r <- byte c of row r: column c's pair of bytes. */
-    const __m512i pairs = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
-    const __mmask64 tail = LGN_U8_TAIL == 64 ? ~(__mmask64)0 : (((__mmask64)1 << (LGN_U8_TAIL % 64)) - 1);
+/* AVX-512: rows of 0/1 bytes, or of uint8 features where input bit i is feature i, 64 samples -> word q of every
+ * input vector, with no per-sample scatter. Row by row (one sequential stream), one test or compare per run of 64
+ * inputs gives a 64-bit mask, stored whole into mask[run * 64 + row]; then each run's 64 x 64 bit matrix is
+ * transposed in registers: bytes first (a shuffle within 128-bit lanes and three rounds of unpacks), then bits
+ * (movepi8_mask reads bit 7 of 64 bytes; doubling brings the next bit up). The unpacks leave in byte
+ * 16 L + 2 j + r what row 8 j + 2 L + r held, so sample s is stored at row lgn_mask_row[s]. Rows past count are
+ * zero; a masked load reads nothing past a row's last byte. */
+#define LGN_RUNS ((LGN_NET_N_INPUTS + 63) / 64)
+#define LGN_TAIL (LGN_NET_N_INPUTS - 64 * (LGN_RUNS - 1)) /* inputs in the last run */
+static const uint8_t lgn_mask_row[64] = {
+#define LGN_MASK_ROW(s) (uint8_t)(8 * (((s) >> 1) & 7) + 2 * ((s) >> 4) + ((s) & 1))
+#define LGN_MASK_ROW4(s) LGN_MASK_ROW(s), LGN_MASK_ROW((s) + 1), LGN_MASK_ROW((s) + 2), LGN_MASK_ROW((s) + 3)
+#define LGN_MASK_ROW16(s) LGN_MASK_ROW4(s), LGN_MASK_ROW4((s) + 4), LGN_MASK_ROW4((s) + 8), LGN_MASK_ROW4((s) + 12)
+    LGN_MASK_ROW16(0), LGN_MASK_ROW16(16), LGN_MASK_ROW16(32), LGN_MASK_ROW16(48)};
+
+/* Bits of one run of a row: nonzero bytes, or (thresholded) features at or above their run's floors that can fire. */
+static inline __attribute__((always_inline)) uint64_t lgn_run_bits(__m512i bytes, int run, int thresholded) {
+#ifdef LGN_DIRECT_U8
+    if (thresholded) {
+        const __m512i floor = _mm512_loadu_si512((const void *)(lgn_enc_at_least + 64 * run));
+        return (uint64_t)_mm512_mask_cmpge_epu8_mask(_cvtu64_mask64(lgn_enc_fire_bits[run]), bytes, floor);
+    }
+#endif
+    (void)run;
+    (void)thresholded;
+    return (uint64_t)_mm512_test_epi8_mask(bytes, bytes);
+}
+
+static inline __attribute__((always_inline)) void lgn_rows_to_masks(const uint8_t *x, size_t count, size_t stride,
+                                                                    int thresholded, uint64_t *mask) {
+    const __mmask64 tail = LGN_TAIL == 64 ? ~(__mmask64)0 : (((__mmask64)1 << (LGN_TAIL % 64)) - 1);
     size_t s;
     int run;
     for (s = 0; s < count; s++) {
-        const uint8_t *row = x + s * LGN_NET_N_FEATURES;
-        uint64_t *at = mask + lgn_u8_row[s];
-        for (run = 0; run < LGN_U8_RUNS - 1; run++) {
-            const __m512i bytes = _mm512_loadu_si512((const void *)(row + 64 * run));
-            const __m512i floor = _mm512_loadu_si512((const void *)(lgn_enc_at_least + 64 * run));
-            at[64 * run] = (uint64_t)_mm512_mask_cmpge_epu8_mask(_cvtu64_mask64(lgn_enc_fire_bits[run]), bytes, floor);
-        }
-        {
-            const __m512i bytes = _mm512_maskz_loadu_epi8(tail, row + 64 * run);
-            const __m512i floor = _mm512_loadu_si512((const void *)(lgn_enc_at_least + 64 * run));
-            at[64 * run] = (uint64_t)_mm512_mask_cmpge_epu8_mask(_cvtu64_mask64(lgn_enc_fire_bits[run]), bytes, floor);
-        }
+        const uint8_t *row = x + s * stride;
+        uint64_t *at = mask + lgn_mask_row[s];
+        for (run = 0; run < LGN_RUNS - 1; run++)
+            at[64 * run] = lgn_run_bits(_mm512_loadu_si512((const void *)(row + 64 * run)), run, thresholded);
+        at[64 * run] = lgn_run_bits(_mm512_maskz_loadu_epi8(tail, row + 64 * run), run, thresholded);
     }
     for (; s < 64; s++)
-        for (run = 0; run < LGN_U8_RUNS; run++) mask[64 * run + lgn_u8_row[s]] = 0;
-    for (run = 0; run < LGN_U8_RUNS; run++) {
+        for (run = 0; run < LGN_RUNS; run++) mask[64 * run + lgn_mask_row[s]] = 0;
+}
+
+static void lgn_masks_to_inputs(const uint64_t *mask, lgn_vec *v, int q) {
+    /* Within each lane of two masks (rows), byte 2 c + r <- byte c of row r: column c's pair of bytes. */
+    const __m512i pairs = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15));
+    int run;
+    for (run = 0; run < LGN_RUNS; run++) {
         const uint64_t *m = mask + 64 * run;
-        const int width = run == LGN_U8_RUNS - 1 ? LGN_U8_TAIL : 64;
+        const int width = run == LGN_RUNS - 1 ? LGN_TAIL : 64;
         __m512i r[8], t[8], u[8];
         int c, b;
         for (c = 0; c < 8; c++) r[c] = _mm512_shuffle_epi8(_mm512_load_si512((const void *)(m + 8 * c)), pairs);
@@ -208,7 +221,6 @@ static void lgn_u8_direct_word(const uint8_t *x, size_t count, lgn_vec *v, int q
         }
     }
 }
-#endif
 
 /* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
 static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
@@ -257,6 +269,11 @@ static lgn_ws lgn_workspace(void *workspace) {
 }
 
 enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32, LGN_IN_PACKED };
+#ifdef LGN_DIRECT_U8
+#define LGN_THRESHOLDS_IN_PLACE(in_kind) ((in_kind) == LGN_IN_U8) /* uint8 feature i is input bit i's */
+#else
+#define LGN_THRESHOLDS_IN_PLACE(in_kind) 0
+#endif
 enum { LGN_OUT_CLASS, LGN_OUT_SCORES, LGN_OUT_OUTPUTS };
 
 /* Sample `row` of x -> position s of the sub-block's packed columns. */
@@ -271,6 +288,21 @@ static void lgn_pack_sample(const void *x, int in_kind, size_t row, size_t s, lg
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
     size_t s, i;
     int q;
+
+    if (in_kind == LGN_IN_BITS || LGN_THRESHOLDS_IN_PLACE(in_kind)) { /* 64 samples at a time, in registers */
+        const size_t stride = LGN_NET_N_INPUTS; /* bytes per row either way */
+        uint64_t *mask = (uint64_t *)(void *)w->cols;
+        for (q = 0; q < LGN_WORDS; q++) {
+            const size_t first = (size_t)q * LGN_SUB, rows = count > first ? count - first : 0;
+            const uint8_t *block = rows ? (const uint8_t *)x + (start + first) * stride : (const uint8_t *)x;
+            if (in_kind == LGN_IN_BITS)
+                lgn_rows_to_masks(block, rows < LGN_SUB ? rows : LGN_SUB, stride, 0, mask);
+            else
+                lgn_rows_to_masks(block, rows < LGN_SUB ? rows : LGN_SUB, stride, 1, mask);
+            lgn_masks_to_inputs(mask, w->v, q);
+        }
+        return;
+    }
 
     if (in_kind == LGN_IN_PACKED) { /* already in the block layout: one copy, no transpose */
         const uint64_t *block = (const uint64_t *)x + (start / LGN_NET_LANES) * LGN_NET_N_INPUTS * LGN_WORDS;

@@ -125,6 +125,7 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 }
 
 
+
 /* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
 static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     int c;
@@ -178,6 +179,11 @@ static lgn_ws lgn_workspace(void *workspace) {
 }
 
 enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32, LGN_IN_PACKED };
+#ifdef LGN_DIRECT_U8
+#define LGN_THRESHOLDS_IN_PLACE(in_kind) ((in_kind) == LGN_IN_U8) /* uint8 feature i is input bit i's */
+#else
+#define LGN_THRESHOLDS_IN_PLACE(in_kind) 0
+#endif
 enum { LGN_OUT_CLASS, LGN_OUT_SCORES, LGN_OUT_OUTPUTS };
 
 /* Sample `row` of x -> position s of the sub-block's packed columns. */

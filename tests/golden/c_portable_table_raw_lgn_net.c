@@ -283,6 +283,7 @@ static void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {
     for (g = 0; g < LGN_N_GROUPS; g++) {
         const int32_t first = lgn_groups[g][1], n = lgn_groups[g][2], off = lgn_groups[g][3];
         const lgn_index *a = lgn_gate_a + first, *b = lgn_gate_b + first, *d = lgn_gate_d + first;
+        (void)off; /* read by the LUT case only */
         switch (lgn_groups[g][0]) {
         case 0x0: LGN_LOOP(LGN_ZERO) break;
         case 0x1: LGN_LOOP(~(A | B)) break;
@@ -343,6 +344,7 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 }
 
 
+
 /* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
 static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     int c;
@@ -396,6 +398,11 @@ static lgn_ws lgn_workspace(void *workspace) {
 }
 
 enum { LGN_IN_BITS, LGN_IN_U8, LGN_IN_F32, LGN_IN_PACKED };
+#ifdef LGN_DIRECT_U8
+#define LGN_THRESHOLDS_IN_PLACE(in_kind) ((in_kind) == LGN_IN_U8) /* uint8 feature i is input bit i's */
+#else
+#define LGN_THRESHOLDS_IN_PLACE(in_kind) 0
+#endif
 enum { LGN_OUT_CLASS, LGN_OUT_SCORES, LGN_OUT_OUTPUTS };
 
 /* Sample `row` of x -> position s of the sub-block's packed columns. */
