@@ -1,14 +1,14 @@
 """The C kernels of two revisions side by side (not a test): has a change to the emitted C made it faster?
 
-    python bench/c_ab.py BASE [GRAPH.npz ...] [--isa avx512] [--shape auto] [--rounds 7] [--input pixels]
+    python bench/c_ab.py BASE [GRAPH.npz ...] [--isa avx512] [--shape auto] [--rounds 7] [--input bytes|pixels]
 
 For each graph (default: every models/*.npz), emits the C library as revision BASE of this repository does it
 (a temporary git worktree, imported in a subprocess) and as the working tree does it, builds both with the same
 compiler and flags, checks that both give the same classes, and times ``predict_packed`` on the same random
-packed blocks (``--input pixels``: ``predict_features`` on the same random uint8 features, for graphs with an
-encoder), alternating between the two (best of ``--rounds`` each), so that a busy moment of a shared
-machine slows both alike. Prints images/s per side and the ratio. The library ABI (``predict_packed``) must be
-the same at BASE. See docs/benchmarks.md.
+packed blocks (``--input bytes``: ``predict`` on the same 0/1 bytes, one per input; ``--input pixels``:
+``predict_features`` on the same random uint8 features, for graphs with an encoder), alternating between the
+two (best of ``--rounds`` each), so that a busy moment of a shared machine slows both alike. Prints images/s
+per side and the ratio. The library ABI (``predict_packed``) must be the same at BASE. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ def seconds(run, *args) -> float:
     return time.perf_counter() - start
 
 
-def compare(graph: GateGraph, base_files: dict, isa: str, shape: str, rounds: int, cache: Path, pixels: bool) -> tuple:
-    """(base images/s, working tree images/s) from packed bits (or uint8 ``pixels``), one thread, best of
-    ``rounds`` alternating."""
+def compare(graph: GateGraph, base_files: dict, isa: str, shape: str, rounds: int, cache: Path, source: str) -> tuple:
+    """(base images/s, working tree images/s) from ``source`` (packed bits, 0/1 bytes or uint8 pixels), one
+    thread, best of ``rounds`` alternating."""
     ours = c_emit.library_files(graph, isa=isa, shape=shape)
     nets = [
         c_build.CompiledNet(graph, c_build.build_shared(files, isa, cache), isa, shape, threads=1)
@@ -79,15 +79,15 @@ def compare(graph: GateGraph, base_files: dict, isa: str, shape: str, rounds: in
     ]
     samples = 100 * nets[0].lanes
     rng = np.random.default_rng(0)
-    if pixels:
+    if source == "pixels":
         if graph.encoder is None:
             raise SystemExit("--input pixels needs graphs with an encoder")
         raw = rng.integers(0, 256, (samples, graph.encoder.n_features)).astype(np.uint8)
         runs = [(net.predict_features, raw) for net in nets]
     else:
-        bits = rng.integers(0, 2, (samples, graph.n_inputs)).astype(bool)
+        bits = rng.integers(0, 2, (samples, graph.n_inputs)).astype(np.uint8)
         packed = c_build.pack_bits(bits, nets[0].lanes)
-        runs = [(net.predict_packed, packed, samples) for net in nets]
+        runs = [(net.predict, bits) if source == "bytes" else (net.predict_packed, packed, samples) for net in nets]
     if not np.array_equal(runs[0][0](*runs[0][1:]), runs[1][0](*runs[1][1:])):
         raise SystemExit("the two revisions' libraries disagree: compare them with lgn verify first")
     best = [float("inf"), float("inf")]
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--isa", default="native", help="native, avx512, avx2 or portable")
     parser.add_argument("--shape", default="auto", choices=c_emit.SHAPES)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--input", choices=("packed", "pixels"), default="packed")
+    parser.add_argument("--input", choices=("packed", "bytes", "pixels"), default="packed")
     args = parser.parse_args()
     isa = c_build.resolve_isa(args.isa)
     graphs = args.graphs or sorted((ROOT / "models").glob("*.npz"))
@@ -112,14 +112,14 @@ def main() -> None:
         work = Path(tmp)
         try:
             shim = base_tree(args.base, work)
-            source = "packed bits" if args.input == "packed" else "uint8 features"
+            source = {"packed": "packed bits", "bytes": "0/1 bytes", "pixels": "uint8 features"}[args.input]
             print(f"C from {source}, one thread, {isa}, best of {args.rounds} alternating rounds")
             print(f"{'graph':40s} {'shape':9s} {args.base[:14]:>14s} {'working tree':>14s} {'ratio':>7s}")
             for n, path in enumerate(graphs):
                 graph = formats.load_npz(path)
                 shape = c_emit.choose_shape(graph, args.shape)
                 base_files = emit_at_base(shim, path.resolve(), isa, shape, work / f"emit{n}")
-                old, new = compare(graph, base_files, isa, shape, args.rounds, work / "cache", args.input == "pixels")
+                old, new = compare(graph, base_files, isa, shape, args.rounds, work / "cache", args.input)
                 print(f"{path.name:40s} {shape:9s} {old / 1e6:11.2f} M/s {new / 1e6:11.2f} M/s {new / old:6.2f}x")
         finally:
             remove = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "worktree")]
