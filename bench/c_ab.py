@@ -1,14 +1,16 @@
 """The C kernels of two revisions side by side (not a test): has a change to the emitted C made it faster?
 
-    python bench/c_ab.py BASE [GRAPH.npz ...] [--isa avx512] [--shape auto] [--rounds 7] [--input bytes|pixels]
+    python bench/c_ab.py BASE [GRAPH.npz ...] [--isa avx512] [--shape auto] [--rounds 7]
+                         [--input packed|bytes|pixels] [--samples N]
 
 For each graph (default: every models/*.npz), emits the C library as revision BASE of this repository does it
 (a temporary git worktree, imported in a subprocess) and as the working tree does it, builds both with the same
 compiler and flags, checks that both give the same classes, and times ``predict_packed`` on the same random
 packed blocks (``--input bytes``: ``predict`` on the same 0/1 bytes, one per input; ``--input pixels``:
-``predict_features`` on the same random uint8 features, for graphs with an encoder), alternating between the
-two (best of ``--rounds`` each), so that a busy moment of a shared machine slows both alike. Prints images/s
-per side and the ratio. The library ABI (``predict_packed``) must be the same at BASE. See docs/benchmarks.md.
+``predict_features`` on the same random uint8 features, for graphs with an encoder; ``--samples``: how many per
+call, default 100 blocks), alternating between the two (best of ``--rounds`` each), so that a busy moment of a
+shared machine slows both alike. Prints images/s per side and the ratio. The library ABI (``predict_packed``)
+must be the same at BASE. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -69,7 +71,16 @@ def seconds(run, *args) -> float:
     return time.perf_counter() - start
 
 
-def compare(graph: GateGraph, base_files: dict, isa: str, shape: str, rounds: int, cache: Path, source: str) -> tuple:
+def compare(
+    graph: GateGraph,
+    base_files: dict,
+    isa: str,
+    shape: str,
+    rounds: int,
+    cache: Path,
+    source: str,
+    samples: int | None = None,
+) -> tuple:
     """(base images/s, working tree images/s) from ``source`` (packed bits, 0/1 bytes or uint8 pixels), one
     thread, best of ``rounds`` alternating."""
     ours = c_emit.library_files(graph, isa=isa, shape=shape)
@@ -77,7 +88,7 @@ def compare(graph: GateGraph, base_files: dict, isa: str, shape: str, rounds: in
         c_build.CompiledNet(graph, c_build.build_shared(files, isa, cache), isa, shape, threads=1)
         for files in (base_files, ours.files)
     ]
-    samples = 100 * nets[0].lanes
+    samples = samples or 100 * nets[0].lanes
     rng = np.random.default_rng(0)
     if source == "pixels":
         if graph.encoder is None:
@@ -105,6 +116,7 @@ def main() -> None:
     parser.add_argument("--shape", default="auto", choices=c_emit.SHAPES)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--input", choices=("packed", "bytes", "pixels"), default="packed")
+    parser.add_argument("--samples", type=int, default=None, help="samples per call (default: 100 blocks)")
     args = parser.parse_args()
     isa = c_build.resolve_isa(args.isa)
     graphs = args.graphs or sorted((ROOT / "models").glob("*.npz"))
@@ -119,7 +131,7 @@ def main() -> None:
                 graph = formats.load_npz(path)
                 shape = c_emit.choose_shape(graph, args.shape)
                 base_files = emit_at_base(shim, path.resolve(), isa, shape, work / f"emit{n}")
-                old, new = compare(graph, base_files, isa, shape, args.rounds, work / "cache", args.input)
+                old, new = compare(graph, base_files, isa, shape, args.rounds, work / "cache", args.input, args.samples)
                 print(f"{path.name:40s} {shape:9s} {old / 1e6:11.2f} M/s {new / 1e6:11.2f} M/s {new / old:6.2f}x")
         finally:
             remove = ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "worktree")]
