@@ -8,7 +8,7 @@ schedules order the gates (:func:`build_program`):
   by function and then by their operands' new ids, so that each (level, function) group is one contiguous run
   that the table kernel evaluates as one tight loop;
 - ``class``: the same order applied to the cone of class 0's outputs, then to what class 1's cone needs more,
-  ...: each class is counted as soon as its cone is done, and its outputs' slots are free again, while the
+  ... (:func:`first_class_reaching`): each class is counted as soon as its cone is done, and its outputs' slots are free again, while the
   table kernel's loops stay grouped by function;
 - ``depth``: depth-first from the outputs, class by class (:func:`depth_first_order`), for the straight code.
   The level order evaluates every gate of a level before any of the next, so a whole level is live at once;
@@ -82,18 +82,26 @@ def _execution_order(graph: GateGraph, kind: np.ndarray, slot_a: np.ndarray, slo
         next_id += len(gates)
         parts.append(ordered)
     order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    if schedule != "level":
+    if schedule == "class":
+        rank = np.empty(graph.n_gates, dtype=np.int64)
+        rank[order] = np.arange(graph.n_gates)
+        order = np.lexsort((rank, kind, graph.levels, first_class_reaching(graph, output_of)))
+    elif schedule == "depth":
         roots = order[output_of[order] < graph.n_classes]
-        roots = roots[np.argsort(output_of[roots], kind="stable")]
-        walk, owner = depth_first_order(graph, roots)
-        if schedule == "class":
-            cone = np.r_[output_of[roots], graph.n_classes + 1 + np.zeros(graph.n_gates, dtype=np.int64)][owner]
-            rank = np.empty(graph.n_gates, dtype=np.int64)
-            rank[order] = np.arange(graph.n_gates)
-            walk = np.lexsort((rank, kind, graph.levels, cone))
-        order = walk
-        new_id[first + order] = first + np.arange(len(order))
+        order = depth_first_order(graph, roots[np.argsort(output_of[roots], kind="stable")])
+    new_id[first + order] = first + np.arange(len(order))
     return order, new_id
+
+
+def first_class_reaching(graph: GateGraph, output_of: np.ndarray) -> np.ndarray:
+    """int64[n_gates]: the lowest class whose outputs depend on each gate (``output_of``: each gate's own class
+    as an output, ``n_classes`` for none; ``n_classes`` for gates no output needs), from the last level down."""
+    cone = output_of.copy()
+    for gates in reversed(graph.level_batches):
+        operands = graph.fanins[gates] - graph.first_gate
+        is_gate = operands >= 0
+        np.minimum.at(cone, operands[is_gate], np.broadcast_to(cone[gates][:, None], operands.shape)[is_gate])
+    return cone
 
 
 def build_program(graph: GateGraph, schedule: str = "level") -> CProgram:
@@ -163,12 +171,11 @@ def plan_program(graph: GateGraph, shape: str) -> CProgram:
     return min(programs, key=lambda program: program.n_slots)  # the first of equals: level
 
 
-def depth_first_order(graph: GateGraph, roots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def depth_first_order(graph: GateGraph, roots: np.ndarray) -> np.ndarray:
     """int64[n_gates]: gate indices (node id - ``graph.first_gate``) in post-order of a depth-first walk that
     starts at each of ``roots`` (gate indices, in order) and then at every gate no root reaches (in id order,
     so nothing is lost). Within a gate, the operand whose cone is deeper goes first (Sethi-Ullman: the
-    shallower value waits for less time). Also returns int64[n_gates]: the rank of the walk that placed each
-    gate (``len(roots)`` and up for the unreached gates)."""
+    shallower value waits for less time)."""
     first, n = graph.first_gate, graph.n_gates
     operands = graph.fanins - first  # < 0: a constant or an input, nothing to evaluate
     depth = graph.levels.astype(np.int64)
@@ -176,11 +183,9 @@ def depth_first_order(graph: GateGraph, roots: np.ndarray) -> tuple[np.ndarray, 
     operands = np.take_along_axis(operands, by_depth, axis=1).tolist()
     placed = np.zeros(n, dtype=bool)
     order: list[int] = []
-    owner = np.zeros(n, dtype=np.int64)
-    for rank, root in enumerate([*np.asarray(roots, dtype=np.int64).tolist(), *range(n)]):
+    for root in [*np.asarray(roots, dtype=np.int64).tolist(), *range(n)]:
         if placed[root]:
             continue
-        start = len(order)
         stack = [(root, 0)]
         while stack:  # iterative post-order: (gate, next operand to visit)
             gate, k = stack.pop()
@@ -194,5 +199,4 @@ def depth_first_order(graph: GateGraph, roots: np.ndarray) -> tuple[np.ndarray, 
             else:
                 placed[gate] = True
                 order.append(gate)
-        owner[order[start:]] = rank
-    return np.asarray(order, dtype=np.int64), owner
+    return np.asarray(order, dtype=np.int64)
