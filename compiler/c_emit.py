@@ -106,24 +106,21 @@ def _data_section(graph: GateGraph, program: CProgram, shape: str, isa: str) -> 
 
 def _direct_u8_arrays(as_int: np.ndarray, isa: str) -> list[str]:
     """Where input bit i reads uint8 feature i: x > t <=> x >= t + 1 (``lgn_enc_at_least``), and thresholds of
-    255 and above never fire. AVX-512 compares 64 bytes at a time, run r covering inputs 64 r .. 64 r + 63
-    (``LGN_RUNS`` of them): the table is padded to whole runs, and bit k of ``lgn_enc_fire_bits[r]`` says input
-    64 r + k exists and can fire. AVX2 compares 32 at a time (x >= b <=> max(x, b) == x), masked by
-    ``lgn_enc_can_fire``."""
-    at_least = np.clip(as_int + 1, 0, 255)
-    fires = as_int < 255
-    if isa != "avx512":
-        return [
-            _c_array("uint8_t", "lgn_enc_at_least", at_least, per_line=32),
-            _c_array("uint8_t", "lgn_enc_can_fire", np.where(fires, 0xFF, 0), per_line=32),
-        ]
-    runs = -(-len(as_int) // 64)
-    padded = np.zeros(runs * 64, dtype=bool)
-    padded[: len(fires)] = fires
-    bits = [sum(1 << k for k in np.flatnonzero(run).tolist()) for run in padded.reshape(runs, 64)]
+    255 and above never fire. The kernels compare one vector of bytes at a time (64 on AVX-512, 32 on AVX2), run
+    r covering inputs ``run * r`` on: the table is padded to whole runs, and bit k of ``lgn_enc_fire_bits[r]``
+    says input ``run * r + k`` exists and can fire."""
+    run = 64 if isa == "avx512" else 32
+    runs = -(-len(as_int) // run)
+    at_least = np.full(runs * run, 255, dtype=np.int64)
+    at_least[: len(as_int)] = np.clip(as_int + 1, 0, 255)
+    fires = np.zeros(runs * run, dtype=bool)
+    fires[: len(as_int)] = as_int < 255
+    bits = [sum(1 << k for k in np.flatnonzero(word).tolist()) for word in fires.reshape(runs, run)]
+    ctype, digits = ("uint64_t", 16) if run == 64 else ("uint32_t", 8)
+    suffix = "ull" if run == 64 else "u"
     return [
-        _c_array("uint8_t", "lgn_enc_at_least", np.r_[at_least, np.full(runs * 64 - len(at_least), 255)], per_line=32),
-        _c_array("uint64_t", "lgn_enc_fire_bits", bits, per_line=4, fmt=lambda v: f"0x{v:016x}ull"),
+        _c_array("uint8_t", "lgn_enc_at_least", at_least, per_line=32),
+        _c_array(ctype, "lgn_enc_fire_bits", bits, per_line=4, fmt=lambda v: f"0x{v:0{digits}x}{suffix}"),
     ]
 
 

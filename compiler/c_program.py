@@ -8,8 +8,8 @@ schedules order the gates (:func:`build_program`):
   by function and then by their operands' new ids, so that each (level, function) group is one contiguous run
   that the table kernel evaluates as one tight loop;
 - ``class``: the same order applied to the cone of class 0's outputs, then to what class 1's cone needs more,
-  ... (:func:`first_class_reaching`): each class is counted as soon as its cone is done, and its outputs' slots are free again, while the
-  table kernel's loops stay grouped by function;
+  ... (:func:`first_class_reaching`): each class is counted as soon as its cone is done, and its outputs' slots
+  are free again, while the table kernel's loops stay grouped by function;
 - ``depth``: depth-first from the outputs, class by class (:func:`depth_first_order`), for the straight code.
   The level order evaluates every gate of a level before any of the next, so a whole level is live at once;
   depth-first, a gate's operands are written just before it, values die soon after they are born, and their

@@ -346,30 +346,93 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 }
 
 
+/* Vector ISAs: rows of 0/1 bytes, or of uint8 features where input bit i is feature i, 64 samples -> word q of
+ * every input vector, with no per-sample scatter. Row by row (one sequential stream), one test or compare per run
+ * of LGN_RUN inputs (one vector) gives an LGN_RUN-bit mask, stored whole into mask[run * 64 + row]; then each
+ * run's 64 x LGN_RUN bit matrix is transposed in registers: bytes first (a shuffle within 128-bit lanes and rounds
+ * of unpacks), then bits (vpmovb2m / vpmovmskb read bit 7 of every byte; doubling brings the next bit up). The
+ * unpacks leave each row's bytes at a fixed place of the sample words, so sample s is stored at row
+ * lgn_mask_row[s]. Rows past count are zero; nothing past a row's last byte is read. */
+
+#define LGN_RUN 32
+typedef uint32_t lgn_mask;
+/* bit s of a word comes from byte 16 L + 4 j + r of half g (s = 32 g + that), which holds row 32 g + 8 j + 4 L + r */
+#define LGN_MASK_ROW(s) (uint8_t)(((s) & 32) + 8 * (((s) >> 2) & 3) + 4 * (((s) >> 4) & 1) + ((s) & 3))
+
+#define LGN_RUNS ((LGN_NET_N_INPUTS + LGN_RUN - 1) / LGN_RUN)
+#define LGN_TAIL (LGN_NET_N_INPUTS - LGN_RUN * (LGN_RUNS - 1)) /* inputs in the last run */
+static const uint8_t lgn_mask_row[64] = {
+#define LGN_MASK_ROW4(s) LGN_MASK_ROW(s), LGN_MASK_ROW((s) + 1), LGN_MASK_ROW((s) + 2), LGN_MASK_ROW((s) + 3)
+#define LGN_MASK_ROW16(s) LGN_MASK_ROW4(s), LGN_MASK_ROW4((s) + 4), LGN_MASK_ROW4((s) + 8), LGN_MASK_ROW4((s) + 12)
+    LGN_MASK_ROW16(0), LGN_MASK_ROW16(16), LGN_MASK_ROW16(32), LGN_MASK_ROW16(48)};
+
+
+/* Bits of one run of a row (32 bytes): nonzero bytes, or (thresholded) features at or above their run's floors
+ * that can fire (x >= b <=> max(x, b) == x for unsigned bytes). */
+static inline __attribute__((always_inline)) uint32_t lgn_run_bits(__m256i bytes, int run, int thresholded) {
 #ifdef LGN_DIRECT_U8
-/* Raw uint8 features where input bit i is feature i: 32 comparisons per instruction group. */
-static void lgn_pack_row_u8_direct(const uint8_t *x, size_t s, uint8_t *cols) {
-    size_t i = 0;
-    for (; i + 32 <= LGN_NET_N_INPUTS; i += 32) {
-        const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(x + i));
-        const __m256i floor = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_at_least + i));
-        const __m256i fire = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_can_fire + i));
-        const __m256i hit = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_max_epu8(bytes, floor), bytes), fire);
-        const uint32_t m = (uint32_t)_mm256_movemask_epi8(hit);
-        cols[(i / 8 + 0) * LGN_SUB + s] = (uint8_t)m;
-        cols[(i / 8 + 1) * LGN_SUB + s] = (uint8_t)(m >> 8);
-        cols[(i / 8 + 2) * LGN_SUB + s] = (uint8_t)(m >> 16);
-        cols[(i / 8 + 3) * LGN_SUB + s] = (uint8_t)(m >> 24);
+    if (thresholded) {
+        const __m256i floor = _mm256_loadu_si256((const __m256i *)(const void *)(lgn_enc_at_least + 32 * run));
+        const uint32_t hit = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(bytes, floor), bytes));
+        return hit & lgn_enc_fire_bits[run];
     }
-    for (; i < LGN_NET_N_INPUTS; i += 8) {
-        uint8_t byte = 0;
-        size_t t;
-        for (t = 0; t < 8 && i + t < LGN_NET_N_INPUTS; t++)
-            byte |= (uint8_t)(((int32_t)x[i + t] > lgn_enc_threshold_int[i + t]) << t);
-        cols[(i / 8) * LGN_SUB + s] = byte;
+#endif
+    (void)run;
+    (void)thresholded;
+    return ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, _mm256_setzero_si256()));
+}
+
+static inline __attribute__((always_inline)) void lgn_rows_to_masks(const uint8_t *x, size_t count, size_t stride,
+                                                                    int thresholded, uint32_t *mask) {
+    size_t s;
+    int run;
+    for (s = 0; s < count; s++) {
+        const uint8_t *row = x + s * stride;
+        uint32_t *at = mask + lgn_mask_row[s];
+        uint8_t tail[32] = {0};
+        for (run = 0; run < LGN_RUNS - 1; run++)
+            at[64 * run] = lgn_run_bits(_mm256_loadu_si256((const __m256i *)(const void *)(row + 32 * run)), run,
+                                        thresholded);
+        memcpy(tail, row + 32 * run, LGN_TAIL); /* the last run may end before 32 bytes: read no further */
+        at[64 * run] = lgn_run_bits(_mm256_loadu_si256((const __m256i *)(const void *)tail), run, thresholded) &
+                       (uint32_t)(LGN_TAIL == 32 ? 0xFFFFFFFFu : ((1u << (LGN_TAIL % 32)) - 1u));
+    }
+    for (; s < 64; s++)
+        for (run = 0; run < LGN_RUNS; run++) mask[64 * run + lgn_mask_row[s]] = 0;
+}
+
+static void lgn_masks_to_inputs(const uint32_t *mask, lgn_vec *v, int q) {
+    /* Within each lane of four masks (rows), byte 4 c + r <- byte c of row r: column c's four bytes. */
+    const __m256i quads = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                           0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    int run;
+    for (run = 0; run < LGN_RUNS; run++) {
+        const uint32_t *m = mask + 64 * run;
+        const int width = run == LGN_RUNS - 1 ? LGN_TAIL : 32;
+        __m256i r[8], w[2][4];
+        int c, b, g;
+        for (c = 0; c < 8; c++) r[c] = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(m + 8 * c)), quads);
+        for (g = 0; g < 2; g++) { /* w[g][c]: byte c of the masks of rows 32 g .. 32 g + 31 */
+            const __m256i *x = r + 4 * g;
+            const __m256i t0 = _mm256_unpacklo_epi32(x[0], x[1]), t1 = _mm256_unpackhi_epi32(x[0], x[1]);
+            const __m256i t2 = _mm256_unpacklo_epi32(x[2], x[3]), t3 = _mm256_unpackhi_epi32(x[2], x[3]);
+            w[g][0] = _mm256_unpacklo_epi64(t0, t2);
+            w[g][1] = _mm256_unpackhi_epi64(t0, t2);
+            w[g][2] = _mm256_unpacklo_epi64(t1, t3);
+            w[g][3] = _mm256_unpackhi_epi64(t1, t3);
+        }
+        for (c = 0; c < 4 && 8 * c < width; c++) {
+            __m256i low = w[0][c], high = w[1][c];
+            for (b = 7; b >= 0; b--) {
+                if (8 * c + b < width)
+                    LGN_WORD(&v[2 + 32 * run + 8 * c + b], q) =
+                        (uint64_t)(uint32_t)_mm256_movemask_epi8(low) | (uint64_t)(uint32_t)_mm256_movemask_epi8(high) << 32;
+                low = _mm256_add_epi8(low, low);
+                high = _mm256_add_epi8(high, high);
+            }
+        }
     }
 }
-#endif
 
 
 /* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
@@ -441,6 +504,21 @@ static void lgn_pack_sample(const void *x, int in_kind, size_t row, size_t s, lg
 static void lgn_load_block(const void *x, int in_kind, size_t start, size_t count, lgn_ws *w) {
     size_t s, i;
     int q;
+
+    if (in_kind == LGN_IN_BITS || LGN_THRESHOLDS_IN_PLACE(in_kind)) { /* 64 samples at a time, in registers */
+        const size_t stride = LGN_NET_N_INPUTS; /* bytes per row either way */
+        lgn_mask *mask = (lgn_mask *)(void *)w->cols;
+        for (q = 0; q < LGN_WORDS; q++) {
+            const size_t first = (size_t)q * LGN_SUB, rows = count > first ? count - first : 0;
+            const uint8_t *block = rows ? (const uint8_t *)x + (start + first) * stride : (const uint8_t *)x;
+            if (in_kind == LGN_IN_BITS)
+                lgn_rows_to_masks(block, rows < LGN_SUB ? rows : LGN_SUB, stride, 0, mask);
+            else
+                lgn_rows_to_masks(block, rows < LGN_SUB ? rows : LGN_SUB, stride, 1, mask);
+            lgn_masks_to_inputs(mask, w->v, q);
+        }
+        return;
+    }
 
     if (in_kind == LGN_IN_PACKED) { /* already in the block layout: one copy, no transpose */
         const uint64_t *block = (const uint64_t *)x + (start / LGN_NET_LANES) * LGN_NET_N_INPUTS * LGN_WORDS;

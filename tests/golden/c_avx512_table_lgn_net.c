@@ -357,21 +357,26 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 }
 
 
+/* Vector ISAs: rows of 0/1 bytes, or of uint8 features where input bit i is feature i, 64 samples -> word q of
+ * every input vector, with no per-sample scatter. Row by row (one sequential stream), one test or compare per run
+ * of LGN_RUN inputs (one vector) gives an LGN_RUN-bit mask, stored whole into mask[run * 64 + row]; then each
+ * run's 64 x LGN_RUN bit matrix is transposed in registers: bytes first (a shuffle within 128-bit lanes and rounds
+ * of unpacks), then bits (vpmovb2m / vpmovmskb read bit 7 of every byte; doubling brings the next bit up). The
+ * unpacks leave each row's bytes at a fixed place of the sample words, so sample s is stored at row
+ * lgn_mask_row[s]. Rows past count are zero; nothing past a row's last byte is read. */
 
-/* AVX-512: rows of 0/1 bytes, or of uint8 features where input bit i is feature i, 64 samples -> word q of every
- * input vector, with no per-sample scatter. Row by row (one sequential stream), one test or compare per run of 64
- * inputs gives a 64-bit mask, stored whole into mask[run * 64 + row]; then each run's 64 x 64 bit matrix is
- * transposed in registers: bytes first (a shuffle within 128-bit lanes and three rounds of unpacks), then bits
- * (movepi8_mask reads bit 7 of 64 bytes; doubling brings the next bit up). The unpacks leave in byte
- * 16 L + 2 j + r what row 8 j + 2 L + r held, so sample s is stored at row lgn_mask_row[s]. Rows past count are
- * zero; a masked load reads nothing past a row's last byte. */
-#define LGN_RUNS ((LGN_NET_N_INPUTS + 63) / 64)
-#define LGN_TAIL (LGN_NET_N_INPUTS - 64 * (LGN_RUNS - 1)) /* inputs in the last run */
-static const uint8_t lgn_mask_row[64] = {
+#define LGN_RUN 64
+typedef uint64_t lgn_mask;
+/* byte 16 L + 2 j + r of a column holds row 8 j + 2 L + r */
 #define LGN_MASK_ROW(s) (uint8_t)(8 * (((s) >> 1) & 7) + 2 * ((s) >> 4) + ((s) & 1))
+
+#define LGN_RUNS ((LGN_NET_N_INPUTS + LGN_RUN - 1) / LGN_RUN)
+#define LGN_TAIL (LGN_NET_N_INPUTS - LGN_RUN * (LGN_RUNS - 1)) /* inputs in the last run */
+static const uint8_t lgn_mask_row[64] = {
 #define LGN_MASK_ROW4(s) LGN_MASK_ROW(s), LGN_MASK_ROW((s) + 1), LGN_MASK_ROW((s) + 2), LGN_MASK_ROW((s) + 3)
 #define LGN_MASK_ROW16(s) LGN_MASK_ROW4(s), LGN_MASK_ROW4((s) + 4), LGN_MASK_ROW4((s) + 8), LGN_MASK_ROW4((s) + 12)
     LGN_MASK_ROW16(0), LGN_MASK_ROW16(16), LGN_MASK_ROW16(32), LGN_MASK_ROW16(48)};
+
 
 /* Bits of one run of a row: nonzero bytes, or (thresholded) features at or above their run's floors that can fire. */
 static inline __attribute__((always_inline)) uint64_t lgn_run_bits(__m512i bytes, int run, int thresholded) {
@@ -434,6 +439,7 @@ static void lgn_masks_to_inputs(const uint64_t *mask, lgn_vec *v, int q) {
         }
     }
 }
+
 
 /* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
 static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
@@ -504,7 +510,7 @@ static void lgn_load_block(const void *x, int in_kind, size_t start, size_t coun
 
     if (in_kind == LGN_IN_BITS || LGN_THRESHOLDS_IN_PLACE(in_kind)) { /* 64 samples at a time, in registers */
         const size_t stride = LGN_NET_N_INPUTS; /* bytes per row either way */
-        uint64_t *mask = (uint64_t *)(void *)w->cols;
+        lgn_mask *mask = (lgn_mask *)(void *)w->cols;
         for (q = 0; q < LGN_WORDS; q++) {
             const size_t first = (size_t)q * LGN_SUB, rows = count > first ? count - first : 0;
             const uint8_t *block = rows ? (const uint8_t *)x + (start + first) * stride : (const uint8_t *)x;

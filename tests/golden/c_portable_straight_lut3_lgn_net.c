@@ -124,7 +124,6 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 }
 
 
-
 /* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
 static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     int c;

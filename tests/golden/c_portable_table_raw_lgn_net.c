@@ -344,7 +344,6 @@ static void lgn_pack_row(const uint8_t *x, size_t s, uint8_t *cols) {
 }
 
 
-
 /* cols (8 inputs x 64 samples per column) -> word q of every input node's vector. */
 static void lgn_cols_to_inputs(const uint8_t *cols, lgn_vec *v, int q) {
     int c;
@@ -411,7 +410,6 @@ static void lgn_pack_sample(const void *x, int in_kind, size_t row, size_t s, lg
 
     if (in_kind == LGN_IN_U8) {
         const uint8_t *f = (const uint8_t *)x + row * LGN_NET_N_FEATURES;
-
         for (i = 0; i < LGN_NET_N_INPUTS; i++)
             w->bits[i] = (uint8_t)((int32_t)f[lgn_enc_feature[i]] > lgn_enc_threshold_int[i]);
         lgn_pack_row(w->bits, s, w->cols);
