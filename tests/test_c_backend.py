@@ -71,6 +71,20 @@ def test_rows_of_input_bits_of_every_length(isa, n_inputs):
 
 
 @pytest.mark.parametrize("isa", RUNNABLE)
+def test_a_model_without_inputs(isa):
+    """No input bits at all (gates on the constants): nothing is read from the rows and nothing written past the
+    workspace. The vector packing once read a whole vector of the empty rows and wrote one mask per sample past
+    the workspace's end, which crashed the process later."""
+    graph = GateGraph.build(n_inputs=0, fanins=[[1, 0], [1, 1], [2, 3]], tables=[0x6, 0x8, 0xE], outputs=[2, 3, 4, 0],
+                            output_negated=[False, True, False, True], class_offsets=[0, 2, 4])  # fmt: skip
+    net = c_build.compile_c(graph, isa=isa, threads=1)
+    for n in (1, 64, 700):
+        rows = np.zeros((n, 0), dtype=np.uint8)
+        assert (net.scores(rows) == evaluate.scores(graph, rows)).all()
+        assert (net.predict(rows) == evaluate.predict(graph, rows)).all()
+
+
+@pytest.mark.parametrize("isa", RUNNABLE)
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 255, 257, 1000])
 def test_batch_sizes_and_padding(isa, n):
     net = c_build.compile_c(padding_probe_graph(), isa=isa, threads=2)

@@ -505,7 +505,8 @@ static void lgn_load_block(const void *x, int in_kind, size_t start, size_t coun
     size_t s, i;
     int q;
 
-    if (in_kind == LGN_IN_BITS || LGN_THRESHOLDS_IN_PLACE(in_kind)) { /* 64 samples at a time, in registers */
+    /* 64 samples at a time, in registers (a model with no inputs has nothing to load: its masks would be none) */
+    if (LGN_NET_N_INPUTS > 0 && (in_kind == LGN_IN_BITS || LGN_THRESHOLDS_IN_PLACE(in_kind))) {
         const size_t stride = LGN_NET_N_INPUTS; /* bytes per row either way */
         lgn_mask *mask = (lgn_mask *)(void *)w->cols;
         for (q = 0; q < LGN_WORDS; q++) {
