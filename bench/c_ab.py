@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +66,9 @@ def emit_at_base(shim: Path, path: Path, isa: str, shape: str, out: Path) -> dic
     return {p.name: p.read_text() for p in out.iterdir()}
 
 
-def seconds(run, *args) -> float:
+def seconds(run) -> float:
     start = time.perf_counter()
-    run(*args)
+    run()
     return time.perf_counter() - start
 
 
@@ -94,17 +95,19 @@ def compare(
         if graph.encoder is None:
             raise SystemExit("--input pixels needs graphs with an encoder")
         raw = rng.integers(0, 256, (samples, graph.encoder.n_features)).astype(np.uint8)
-        runs = [(net.predict_features, raw) for net in nets]
-    else:
+        runs = [partial(net.predict_features, raw) for net in nets]
+    elif source == "bytes":
         bits = rng.integers(0, 2, (samples, graph.n_inputs)).astype(np.uint8)
-        packed = c_build.pack_bits(bits, nets[0].lanes)
-        runs = [(net.predict, bits) if source == "bytes" else (net.predict_packed, packed, samples) for net in nets]
-    if not np.array_equal(runs[0][0](*runs[0][1:]), runs[1][0](*runs[1][1:])):
+        runs = [partial(net.predict, bits) for net in nets]
+    else:
+        packed = c_build.pack_bits(rng.integers(0, 2, (samples, graph.n_inputs)), nets[0].lanes)
+        runs = [partial(net.predict_packed, packed, samples) for net in nets]
+    if not np.array_equal(runs[0](), runs[1]()):
         raise SystemExit("the two revisions' libraries disagree: compare them with lgn verify first")
     best = [float("inf"), float("inf")]
     for _ in range(rounds):
-        for side, (run, *args) in enumerate(runs):
-            best[side] = min(best[side], seconds(run, *args))
+        for side, run in enumerate(runs):
+            best[side] = min(best[side], seconds(run))
     return samples / best[0], samples / best[1]
 
 

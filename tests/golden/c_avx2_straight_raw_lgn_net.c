@@ -190,18 +190,19 @@ static inline __attribute__((always_inline)) uint32_t lgn_run_bits(__m256i bytes
 
 static inline __attribute__((always_inline)) void lgn_rows_to_masks(const uint8_t *x, size_t count, size_t stride,
                                                                     int thresholded, uint32_t *mask) {
+    /* The last run may end before 32 bytes: its bytes are copied here, read no further, and the zeros after
+     * them give no bits (a zero byte is not set, and the padded floors and fire bits never fire). */
+    uint8_t tail[32] = {0};
     size_t s;
     int run;
     for (s = 0; s < count; s++) {
         const uint8_t *row = x + s * stride;
         uint32_t *at = mask + lgn_mask_row[s];
-        uint8_t tail[32] = {0};
         for (run = 0; run < LGN_RUNS - 1; run++)
             at[64 * run] = lgn_run_bits(_mm256_loadu_si256((const __m256i *)(const void *)(row + 32 * run)), run,
                                         thresholded);
-        memcpy(tail, row + 32 * run, LGN_TAIL); /* the last run may end before 32 bytes: read no further */
-        at[64 * run] = lgn_run_bits(_mm256_loadu_si256((const __m256i *)(const void *)tail), run, thresholded) &
-                       (uint32_t)(LGN_TAIL == 32 ? 0xFFFFFFFFu : ((1u << (LGN_TAIL % 32)) - 1u));
+        memcpy(tail, row + 32 * run, LGN_TAIL);
+        at[64 * run] = lgn_run_bits(_mm256_loadu_si256((const __m256i *)(const void *)tail), run, thresholded);
     }
     for (; s < 64; s++)
         for (run = 0; run < LGN_RUNS; run++) mask[64 * run + lgn_mask_row[s]] = 0;
@@ -267,7 +268,7 @@ typedef struct {
     lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
     lgn_vec *best, *idx;
     lgn_vec *outs; /* the output values, where they are asked for */
-    uint8_t *cols; /* LGN_COLS_BYTES: LGN_CHUNKS x LGN_SUB packed input bytes, or the AVX-512 uint8 path's masks */
+    uint8_t *cols; /* LGN_COLS_BYTES: LGN_CHUNKS x LGN_SUB packed input bytes, or the vector ISAs' row masks */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 

@@ -154,7 +154,7 @@ typedef struct {
     lgn_vec *cnt;  /* the class scores, bit-sliced: LGN_COUNT_BITS vectors per class */
     lgn_vec *best, *idx;
     lgn_vec *outs; /* the output values, where they are asked for */
-    uint8_t *cols; /* LGN_COLS_BYTES: LGN_CHUNKS x LGN_SUB packed input bytes, or the AVX-512 uint8 path's masks */
+    uint8_t *cols; /* LGN_COLS_BYTES: LGN_CHUNKS x LGN_SUB packed input bytes, or the vector ISAs' row masks */
     uint8_t *bits; /* one row of input bits, for raw-feature input */
 } lgn_ws;
 
