@@ -14,6 +14,7 @@ DATASETS = {
     "mnist-small": "mnist",
     "mnist-tiny": "mnist",
     "mnist-lut6": "mnist",
+    "mnist-lut4": "mnist",
     "mnist-ice40": "mnist",
     "fashion-mnist-small": "fashion-mnist",
 }
