@@ -87,6 +87,27 @@ def test_hard_estimators_run_the_discrete_network():
     scores = net(x.float()) * net.group_sum.tau
     assert torch.equal(scores.round().long(), net.discrete_scores(x))
 
+    net.train()
+    h = x.float()
+    for layer in net.layers:  # every layer's training output is exactly a bit, not a bit give or take an ulp
+        h = layer(h)
+        assert bool(((h == 0) | (h == 1)).all())
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_straight_through_choice_is_exactly_the_first_maximum_with_the_softmax_gradient(temperature):
+    from lgn.kernels.functional import choice_weights
+
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randint(-3, 4, (200, 8), generator=gen).float().requires_grad_(True)  # many ties
+    weights = choice_weights(logits, "ste", temperature)
+    assert torch.equal(weights, torch.nn.functional.one_hot(logits.argmax(-1), 8).float())
+    grad = torch.randn(200, 8, generator=gen)
+    weights.backward(grad)
+    reference = logits.detach().clone().requires_grad_(True)
+    torch.softmax(reference / temperature, dim=-1).backward(grad)
+    assert torch.allclose(logits.grad, reference.grad, atol=1e-7)
+
 
 def test_learned_wiring_checkpoint_round_trips(tmp_path):
     net = LogicNet(30, 3, widths=[24, 9], arity=4, candidates=[6, 24], seed=2)
