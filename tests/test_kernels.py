@@ -475,6 +475,29 @@ def test_fast_cpu_operators_equal_reference(cpu_library, arity, in_features, gat
     assert torch.equal(corners_only, got[1])
 
 
+@given(st.integers(1, 40), st.integers(1, 150), st.booleans(), st.integers(0, 2**31))
+def test_two_input_gates_over_their_own_inputs_take_the_fused_backward_bit_exactly(
+    cpu_library, gates, batch, double, seed
+):
+    """Learned wiring's gates read slots 2g, 2g + 1 and nothing else: one fused pass (lgn_cpu.cpp's
+    own_inputs_grads2) gives the reference's gradients, and exactly what the general path gives for the same
+    wiring over one more, unread, feature."""
+    dtype = torch.float64 if double else torch.float32
+    gen = torch.Generator().manual_seed(seed)
+    wiring = torch.arange(2 * gates).view(gates, 2)
+    x = torch.rand(2 * gates, batch, generator=gen, dtype=dtype)
+    corners = torch.rand(gates, 4, generator=gen, dtype=dtype)
+    grad_y = torch.randn(gates, batch, generator=gen, dtype=dtype)
+    got = cpu.cpu_backward(cpu_library, grad_y, x, wiring, corners, *kernels.consumer_lists(wiring, 2 * gates), True)
+    for g, w in zip(got, ops.reference_backward(grad_y, x, wiring, corners, True)):
+        torch.testing.assert_close(g, w, **_tolerance(double, batch))
+    wider = torch.cat([x, torch.rand(1, batch, generator=gen, dtype=dtype)])
+    general = cpu.cpu_backward(
+        cpu_library, grad_y, wider, wiring, corners, *kernels.consumer_lists(wiring, 2 * gates + 1), True
+    )
+    assert torch.equal(got[0], general[0][:-1]) and torch.equal(got[1], general[1])
+
+
 def _random_pools(in_features, slots, candidates, batch, dtype, seed, hard):
     gen = torch.Generator().manual_seed(seed)
     pool = torch.randint(0, in_features, (slots, candidates), generator=gen)
@@ -560,6 +583,9 @@ def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library, arity
     offsets, entries = kernels.consumer_lists(wiring, 3000)
     pool, _, weight, grad_slots = _random_pools(3000, 3000, 8, 100, torch.float32, 12, hard=False)
     pool_offsets, pool_entries = kernels.consumer_lists(pool, 3000)
+    own = torch.arange(3000).view(1500, 2)  # two-input gates over their own inputs: the fused backward
+    own_corners = torch.rand(1500, 4, generator=torch.Generator().manual_seed(13))
+    own_offsets, own_entries = kernels.consumer_lists(own, 3000)
     saved = torch.get_num_threads()
     results = []
     try:
@@ -569,7 +595,9 @@ def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library, arity
             grads = cpu.cpu_backward(cpu_library, grad_y, x, wiring, corners, offsets, entries, True)
             mixed = cpu.cpu_mix_forward(cpu_library, x, pool, weight)
             mix_grads = cpu.cpu_mix_backward(cpu_library, grad_slots, x, pool, weight, pool_offsets, pool_entries, True)
-            results.append((y, *grads, mixed, *mix_grads))
+            own_grads = cpu.cpu_backward(cpu_library, grad_slots[:1500], x, own, own_corners,
+                                         own_offsets, own_entries, True)  # fmt: skip
+            results.append((y, *grads, mixed, *mix_grads, *own_grads))
     finally:
         torch.set_num_threads(saved)
     for one, many in zip(*results):
