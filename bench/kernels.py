@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as nnf
 
+from lgn import kernels
+from lgn.kernels import ops
 from lgn.kernels.cpu import reuse_freed_memory
 from lgn.training.config import TrainConfig
 from lgn.training.layers import LogicNet
@@ -147,6 +149,35 @@ def compact_rows(quick: bool, repeats: int, batch: int = 128) -> list[dict]:
     return rows
 
 
+def own_inputs_row(quick: bool, repeats: int, batch: int = 128) -> dict:
+    """The gate backward of a learned-wiring layer (two-input gates over their own slots, fused in one pass)
+    against the general path on the same numbers (the same wiring over one more, unread, feature), alternating,
+    median of ``5 * repeats`` calls each. Both give the same bits (tests/test_kernels.py)."""
+    gates = 800 if quick else 8000
+    gen = torch.Generator().manual_seed(0)
+    wiring = torch.arange(2 * gates).view(gates, 2)
+    x = torch.rand(2 * gates, batch, generator=gen)
+    corners, grad_y = torch.rand(gates, 4, generator=gen), torch.randn(gates, batch, generator=gen)
+    cases = {
+        "fused": (x, kernels.prepare_wiring(wiring, 2 * gates, x.device)),
+        "general": (torch.cat([x, torch.zeros(1, batch)]), kernels.prepare_wiring(wiring, 2 * gates + 1, x.device)),
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(5 * repeats + 1):
+        for name, (inputs, prepared) in cases.items():
+            began = time.perf_counter()
+            ops.gate_backward(
+                grad_y, inputs, prepared.wiring, corners, prepared.consumer_offsets, prepared.consumer_entries, True
+            )
+            times[name].append(1000 * (time.perf_counter() - began))
+    row = {name: statistics.median(t[1:]) for name, t in times.items()}  # the first call of each warms up
+    print(
+        f"\nlearned-wiring gate backward, {gates:,} two-input gates over their own slots, batch {batch}: fused "
+        f"{row['fused']:.2f} ms, general path {row['general']:.2f} ms ({row['general'] / row['fused']:.2f}x)"
+    )
+    return {"gates": gates, "batch": batch, "fused_ms": row["fused"], "general_ms": row["general"]}
+
+
 def ratio(a, b) -> str:
     return f"{a / b:.2f}x" if isinstance(a, float) and isinstance(b, float) and b > 0 else "-"
 
@@ -219,8 +250,10 @@ def main(argv=None) -> int:
             f"reference {slow / 1e6:.3f} M samples/s ({fast / slow:.1f}x)"
         )
     compact = compact_rows(args.quick, repeats) if device.type == "cpu" else []
+    own_inputs = own_inputs_row(args.quick, repeats) if device.type == "cpu" else None
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"device": gpu, "torch": torch.__version__, "rows": rows, "packed": packed, "compact": compact}
+    report = {"device": gpu, "torch": torch.__version__, "rows": rows, "packed": packed, "compact": compact,
+              "own_inputs_backward": own_inputs}  # fmt: skip
     args.out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
     return 0

@@ -360,7 +360,7 @@ def test_kernel_benchmark_smoke_run_on_cpu(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert "bwd OP/IWP" in done.stdout and "packed kernel" in done.stdout
+    assert "bwd OP/IWP" in done.stdout and "packed kernel" in done.stdout and "general path" in done.stdout
     rows = json.loads(out.read_text())["rows"]
     assert all(isinstance(r["iwp_kernels_bwd_ms"], float) for r in rows)
 
