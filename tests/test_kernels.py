@@ -480,7 +480,7 @@ def test_two_input_gates_over_their_own_inputs_take_the_fused_backward_bit_exact
     cpu_library, gates, batch, double, seed
 ):
     """Learned wiring's gates read slots 2g, 2g + 1 and nothing else: one fused pass (lgn_cpu.cpp's
-    own_inputs_grads2) gives the reference's gradients, and exactly what the general path gives for the same
+    grads2<true>) gives the reference's gradients, and exactly what the general path gives for the same
     wiring over one more, unread, feature."""
     dtype = torch.float64 if double else torch.float32
     gen = torch.Generator().manual_seed(seed)

@@ -92,14 +92,23 @@ void forward_gates(const T* x, int64_t batch, const int32_t* wiring, int64_t fir
   }
 }
 
-// dL/dcorner m = sum_b dL/dy[b] * prod_k (x_k[b] if bit k of m else 1 - x_k[b]).
-template <typename T>
-void corner_grads2(const T* grad_y, const T* x, int64_t batch, const int32_t* wiring, int64_t first, int64_t last,
-                   T* grad_corners) {
+// dL/dcorner m = sum_b dL/dy[b] * prod_k (x_k[b] if bit k of m else 1 - x_k[b]). With OwnInputs (learned
+// wiring: gate g reads features 2g and 2g + 1, and nothing else reads them) the same pass also writes the
+// input gradients, with input_grads' arithmetic, so the results are those of the general path.
+template <bool OwnInputs, typename T>
+void grads2(const T* grad_y, const T* x, int64_t batch, const int32_t* wiring, const T* corners, int64_t first,
+            int64_t last, T* grad_corners, T* grad_x) {
   for (int64_t g = first; g < last; ++g) {
-    const T* a = x + static_cast<int64_t>(wiring[2 * g]) * batch;
-    const T* c = x + static_cast<int64_t>(wiring[2 * g + 1]) * batch;
+    const T* a = x + static_cast<int64_t>(OwnInputs ? 2 * g : wiring[2 * g]) * batch;
+    const T* c = x + static_cast<int64_t>(OwnInputs ? 2 * g + 1 : wiring[2 * g + 1]) * batch;
     const T* gy = grad_y + g * batch;
+    T slope_a = 0, slope_c = 0, cross = 0;
+    T *out_a = nullptr, *out_c = nullptr;
+    if constexpr (OwnInputs) {
+      const T* w = corners + 4 * g;
+      slope_a = w[1] - w[0], slope_c = w[2] - w[0], cross = w[0] - w[1] - w[2] + w[3];
+      out_a = grad_x + 2 * g * batch, out_c = out_a + batch;
+    }
     T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
     for (int64_t b = 0; b < batch; ++b) {
@@ -108,6 +117,10 @@ void corner_grads2(const T* grad_y, const T* x, int64_t batch, const int32_t* wi
       s1 += gy[b] * (a[b] - ac);
       s2 += gy[b] * (c[b] - ac);
       s3 += gy[b] * ac;
+      if constexpr (OwnInputs) {
+        out_a[b] = gy[b] * (slope_a + cross * c[b]);
+        out_c[b] = gy[b] * (slope_c + cross * a[b]);
+      }
     }
     T* out = grad_corners + 4 * g;
     out[0] = s0;
@@ -121,7 +134,7 @@ template <int N, typename T>
 void corner_grads(const T* grad_y, const T* x, int64_t batch, const int32_t* wiring, int64_t first, int64_t last,
                   T* grad_corners) {
   if constexpr (N == 2) {
-    corner_grads2(grad_y, x, batch, wiring, first, last, grad_corners);
+    grads2<false, T>(grad_y, x, batch, wiring, nullptr, first, last, grad_corners, nullptr);
     return;
   }
   T basis[1 << N][kBlock];
@@ -208,39 +221,6 @@ void input_grads(const T* grad_y, const T* x, int64_t batch, int64_t first, int6
   }
 }
 
-// Two-input gates over their own inputs (learned wiring: gate g reads features 2g and 2g + 1, and nothing
-// else reads them): the corner and the input gradients in one pass over each gate's rows, with the same
-// arithmetic as corner_grads2 and input_grads, so the results are identical to the general path.
-template <typename T>
-void own_inputs_grads2(const T* grad_y, const T* x, int64_t batch, const T* corners, int64_t first, int64_t last,
-                       T* grad_corners, T* grad_x) {
-  for (int64_t g = first; g < last; ++g) {
-    const T* a = x + 2 * g * batch;
-    const T* c = a + batch;
-    const T* gy = grad_y + g * batch;
-    const T* w = corners + 4 * g;
-    const T slope_a = w[1] - w[0], slope_c = w[2] - w[0], cross = w[0] - w[1] - w[2] + w[3];
-    T* out_a = grad_x + 2 * g * batch;
-    T* out_c = out_a + batch;
-    T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-    for (int64_t b = 0; b < batch; ++b) {
-      const T ac = a[b] * c[b];
-      s0 += gy[b] * (T(1) - a[b] - c[b] + ac);
-      s1 += gy[b] * (a[b] - ac);
-      s2 += gy[b] * (c[b] - ac);
-      s3 += gy[b] * ac;
-      out_a[b] = gy[b] * (slope_a + cross * c[b]);
-      out_c[b] = gy[b] * (slope_c + cross * a[b]);
-    }
-    T* out = grad_corners + 4 * g;
-    out[0] = s0;
-    out[1] = s1;
-    out[2] = s2;
-    out[3] = s3;
-  }
-}
-
 // True when gate g reads features g * N .. g * N + N - 1 and there are no other features.
 inline bool reads_own_inputs(const int32_t* wiring, int64_t gates, int64_t arity, int64_t in_features) {
   if (in_features != gates * arity) return false;
@@ -267,8 +247,8 @@ void backward_parallel(const void* grad_y, const void* x, int64_t batch, int64_t
   const T* xs = static_cast<const T*>(x);
   if (N == 2 && grad_x != nullptr && reads_own_inputs(wiring, gates, N, in_features)) {
     parallel_rows(gates, batch << N, threads, [=](int64_t first, int64_t last) {
-      own_inputs_grads2(gy, xs, batch, static_cast<const T*>(corners), first, last, static_cast<T*>(grad_corners),
-                        static_cast<T*>(grad_x));
+      grads2<true, T>(gy, xs, batch, wiring, static_cast<const T*>(corners), first, last,
+                      static_cast<T*>(grad_corners), static_cast<T*>(grad_x));
     });
     return;
   }
