@@ -87,7 +87,9 @@ def fastest_isa(graph: GateGraph, shape: str = "auto", cache_dir: Path | None = 
             return cached["isa"], cached.get("rates", {}), True
     except (OSError, ValueError, AttributeError):
         pass  # not measured yet, or a damaged record: measure again
-    nets = {isa: compile_c(graph, isa=isa, shape=shape, threads=1, cache_dir=cache_dir) for isa in isas}
+    with ThreadPoolExecutor(len(isas)) as pool:  # the compilers run side by side (seconds each for straight code)
+        built = pool.map(lambda isa: compile_c(graph, isa=isa, shape=shape, threads=1, cache_dir=cache_dir), isas)
+        nets = dict(zip(isas, built))
     rng = np.random.default_rng(0)
     if graph.encoder is not None:
         x = rng.integers(0, 256, (CALIBRATION_SAMPLES, graph.encoder.n_features), dtype=np.uint8)

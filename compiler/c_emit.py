@@ -39,10 +39,12 @@ ISA_FLAGS = {
     "avx512": ["-std=gnu99", "-mavx512f", "-mavx512bw", "-mavx512vl"],
 }
 SHAPES = ("auto", "straight", "table")
-# `auto` shape: straight-line code up to 2,000 gates; up to 4,000 where most gates are k-input LUTs, which run
-# 5-7x faster in line (their tables become instruction constants: docs/benchmarks.md) for ~3 ms of gcc each.
-# Above, it costs more compile time than it saves.
-STRAIGHT_LINE_MAX_GATES = 2000
+# `auto` shape: straight-line code up to 8,000 two-input gates and 4,000 k-input LUTs (several operations each).
+# In line, each gate's operands and result can stay in registers and the GroupSum is counted as its outputs
+# complete; on 6,000-8,000-gate nets that runs 1.24-1.62x the table kernel (docs/benchmarks.md), for about
+# 1.2 ms of gcc per gate (9 s at 7,500). Past that the code outgrows the caches (48,000 gates: 0.81x) and costs
+# more compile time than it saves.
+STRAIGHT_LINE_MAX_GATES = 8000
 STRAIGHT_LINE_MAX_LUTS = 4000
 STRAIGHT_CHUNK_OPS = 500  # operations per generated function (gcc's time grows faster than linearly with it)
 

@@ -87,14 +87,16 @@ def test_straight_lut_code_golden(golden, isa):
     golden(f"c_{isa}_straight_lut3_lgn_net.c", emitted.files["lgn_net.c"])
 
 
-def test_auto_shape_keeps_lut_nets_in_line_longer():
-    """Straight-line code pays for k-input LUTs up to STRAIGHT_LINE_MAX_LUTS gates, for 2-input gates up to
-    STRAIGHT_LINE_MAX_GATES."""
-    width = 2500
+def test_auto_shape_counts_lut_nets_and_gate_nets_apart():
+    """Straight-line code pays for 2-input gates up to STRAIGHT_LINE_MAX_GATES gates, for k-input LUTs (several
+    operations each) up to STRAIGHT_LINE_MAX_LUTS."""
+    width = 5000
     luts = random_layered(20, 1, width, arity=6, classes=10, seed=1)
     gates = random_layered(20, 1, width, arity=2, classes=10, seed=1)
-    assert c_emit.STRAIGHT_LINE_MAX_GATES < width <= c_emit.STRAIGHT_LINE_MAX_LUTS
-    assert c_emit.choose_shape(luts, "auto") == "straight" and c_emit.choose_shape(gates, "auto") == "table"
+    wider = random_layered(20, 1, 2 * width, arity=2, classes=10, seed=1)
+    assert c_emit.STRAIGHT_LINE_MAX_LUTS < width <= c_emit.STRAIGHT_LINE_MAX_GATES < 2 * width
+    assert c_emit.choose_shape(luts, "auto") == "table" and c_emit.choose_shape(gates, "auto") == "straight"
+    assert c_emit.choose_shape(wider, "auto") == "table"
 
 
 def test_straight_code_is_cut_into_functions():

@@ -24,6 +24,8 @@ from lgn.compiler.verify import Comparison, test_vectors, verify_c, verify_c_fea
 
 from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any
 
+VERIFY_BOTH_SHAPES_MAX_GATES = 10_000
+
 
 def _report(comparison: Comparison) -> int:
     if comparison.first is not None:
@@ -93,7 +95,9 @@ def _verify_c(graph: GateGraph, args) -> int:
     shipped = _shipped(graph, args)
     raw, bits, exhaustive, how = _vectors(graph, args)
     isas = c_build.host_isas() if args.isa == "all" else [c_build.choose_isa(shipped, args.isa)]
-    shapes = ["table"] + (["straight"] if shipped.n_gates <= 5 * c_emit.STRAIGHT_LINE_MAX_GATES else [])
+    # both code shapes where gcc takes seconds for the straight one (about 1.2 ms a gate), the shipped one past that
+    both = shipped.n_gates <= VERIFY_BOTH_SHAPES_MAX_GATES
+    shapes = ["table", "straight"] if both else [c_emit.choose_shape(shipped, "auto")]
     total = Comparison(0, np.zeros(0, dtype=np.int64), exhaustive)
     for isa in isas:
         for shape in shapes:
