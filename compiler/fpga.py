@@ -47,7 +47,7 @@ DEVICES = {
 }
 
 
-CORES = ("auto", "luts", "gates")
+CORES = ("auto", "luts", "gates", "engine")  # engine: compiler.lut_engine, the UP5K only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +186,8 @@ class PnrResult:
     cycles_per_sample: int
     bitstream: Path
     seconds: float
+    spram: int = 0
+    program: Path | None = None  # the LUT engine's program, to send after reset
 
 
 class DoesNotFit(LgnError):
@@ -260,6 +262,29 @@ def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float) -> t
     return cells.get("SB_LUT4", 0), sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
 
 
+def _synth_engine(graph: GateGraph, out: Path, deadline: float, say):
+    """yosys ``synth_ice40`` of the LUT engine for ``graph`` into ``out``, its program written beside it as
+    ``lgn_program.bin``; (the engine as a Core, LUT4 cells, flip-flops, the program)."""
+    from . import lut_engine
+
+    program = lut_engine.build_program(graph)
+    out.mkdir(parents=True, exist_ok=True)
+    text = lut_engine.engine_verilog(graph, program)
+    (out / "lgn_top.v").write_text(text)
+    (out / "lgn_program.bin").write_bytes(lut_engine.program_bytes(program))
+    script = "read_verilog lgn_top.v; synth_ice40 -top lgn_top -json lgn_top.json; tee -o stat.txt stat"
+    proc = _run([_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", out, deadline)
+    if proc.returncode != 0:
+        raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
+    cells = stat_cells((out / "stat.txt").read_text())
+    luts, ffs = cells.get("SB_LUT4", 0), sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
+    say(
+        f"synth_ice40, LUT engine: {luts} SB_LUT4, {ffs} flip-flops, {program.block_rams} block RAMs; program "
+        f"{len(program.rows):,} rows of the SPRAM's {lut_engine.SPRAM_ROWS:,}"
+    )
+    return Core("engine", text, program.class_width, program.latency), luts, ffs, program
+
+
 def _choose_core(graph, core: str, pipeline, out: Path, deadline: float, say) -> tuple[Core, int, int]:
     """Synthesize the requested core (``auto``: both, and keep the one with fewer LUTs and flip-flops)."""
     kinds = ("luts", "gates") if core == "auto" else (core,)
@@ -299,7 +324,14 @@ def place_and_route(
     nextpnr, icepack = _tool("nextpnr-ice40", "nextpnr-ice40"), _tool("icepack", "fpga-icestorm")
     start, say = time.perf_counter(), progress or (lambda line: None)
     deadline = start + timeout
-    chosen, luts, ffs = _choose_core(graph, core, pipeline, out, deadline, say)
+    if core == "engine":
+        if device != "up5k":
+            why = f"the LUT engine keeps its program in SPRAM, which only the up5k has (not the {device})"
+            raise ParameterError(why, "core")
+        chosen, luts, ffs, program = _synth_engine(graph, out, deadline, say)
+    else:
+        chosen, luts, ffs = _choose_core(graph, core, pipeline, out, deadline, say)
+        program = None
     if luts > spec.logic_cells:  # every LUT needs a logic cell of its own: no placement can help
         raise DoesNotFit(
             f"the design does not fit the {device} ({spec.package}): {luts} LUT4 (and {ffs} flip-flops) need more "
@@ -317,6 +349,7 @@ def place_and_route(
     used = report.get("utilization", {})
     lc = used.get("ICESTORM_LC", {"used": luts, "available": spec.logic_cells})
     ram = used.get("ICESTORM_RAM", {"used": 0, "available": 0})
+    spram = used.get("ICESTORM_SPRAM", {"used": 0})
     if proc.returncode != 0:
         overflow = [f"{k} {v['used']} of {v['available']}" for k, v in used.items() if v["used"] > v["available"]]
         why = "; ".join(overflow) or nextpnr_error(proc.stdout + proc.stderr)
@@ -328,10 +361,14 @@ def place_and_route(
     proc = _run([icepack, "lgn_top.asc", "lgn_net.bin"], "icepack", out, deadline)
     if proc.returncode != 0:
         raise LgnError(f"icepack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    if program is not None:
+        latency, per_sample = program.latency, program.cycles_per_sample
+    else:
+        latency, per_sample = 2 + chosen.latency, graph.encoder.n_features if graph.encoder is not None else 0
     return PnrResult(
         device, spec.package, chosen.kind, luts, ffs, int(lc["used"]), int(lc["available"]), int(ram["used"]),
-        int(ram["available"]), min(fmax) if fmax else None, 2 + chosen.latency,
-        graph.encoder.n_features if graph.encoder is not None else 0, out / "lgn_net.bin", time.perf_counter() - start,
+        int(ram["available"]), min(fmax) if fmax else None, latency, per_sample, out / "lgn_net.bin",
+        time.perf_counter() - start, int(spram["used"]), out / "lgn_program.bin" if program is not None else None,
     )  # fmt: skip
 
 
@@ -352,6 +389,34 @@ def synthesized_netlist(files: dict[str, str], top: str, timeout: float = 1800.0
         if proc.returncode != 0:
             raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
         return (Path(tmp) / "netlist.v").read_text()
+
+
+def simulate_engine(
+    graph: GateGraph,
+    raw: np.ndarray,
+    sim: str = "verilator",
+    netlist: bool = True,
+    build_root: Path | None = None,
+    reference: GateGraph | None = None,
+    mode: str = "back-to-back",
+):
+    """The LUT engine (``compiler.lut_engine``) on ``raw`` features, fed its program and then every sample byte
+    by byte, against the evaluator for ``reference`` (default: ``graph``): ``netlist``, the synthesized iCE40
+    cells (what the bitstream holds); else its RTL. Checks the stated latency too."""
+    from . import evaluate, hdl_sim, lut_engine
+    from .verify import Answers
+
+    program = lut_engine.build_program(graph)
+    bits = evaluate.encode(graph, raw)
+    expected = Answers(None, evaluate.predict(reference if reference is not None else graph, bits))
+    files = {"lgn_top.v": lut_engine.engine_verilog(graph, program)}
+    if netlist:
+        files = {"lgn_top_netlist.v": synthesized_netlist(files, "lgn_top")}
+    bench = hdl_sim.Bench("lgn_top", True, True, program.latency, graph.n_classes, 1, False, stream=True)
+    rows, models = np.asarray(raw, dtype=np.uint8), (hdl_sim.ice40_cell_models(),)
+    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
+    prefix = lut_engine.program_bytes(program)
+    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines, prefix)
 
 
 def simulate_netlist(

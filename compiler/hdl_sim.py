@@ -136,7 +136,8 @@ def _environment(env: dict[str, str]):
 
 
 def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], data: Path, out: Path, files,
-                defines: dict | None = None, plusargs: list[str] | None = None) -> tuple:  # fmt: skip
+                defines: dict | None = None, plusargs: list[str] | None = None,
+                timing: bool = False) -> tuple:  # fmt: skip
     """Build (cached by the runner) and run the testbench; (build seconds, simulation seconds)."""
     from cocotb_tools.runner import get_runner
 
@@ -145,6 +146,8 @@ def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], dat
         runner = get_runner(sim)
         start = time.perf_counter()
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
+        # the stream harness makes its own clock: timed statements, which need C++ coroutines (gcc: -fcoroutines)
+        build_args += ["--timing", "-CFLAGS", "-fcoroutines"] if sim == "verilator" and timing else []
         try:
             runner.build(
                 sources=files,
@@ -200,10 +203,12 @@ def run_testbench(
     seed: int = 0,
     libraries: tuple[Path, ...] = (),
     defines: dict | None = None,
+    prefix: bytes = b"",
 ) -> SimResult:
     """Simulate ``sources`` (file name -> text; ``libraries`` are extra files, e.g. vendor cell models) with the
     cocotb testbench on ``rows`` (one row of bytes per vector: raw features, or input bits packed LSB first) and
-    compare its answers with ``expected``."""
+    compare its answers with ``expected``. ``prefix``: bytes a streaming top takes before the first sample (the
+    LUT engine's program)."""
     env = check_simulator(sim)
     _cocotb()
     toplevel, plusargs = bench.module, []
@@ -222,9 +227,10 @@ def run_testbench(
     n = len(rows)
     stream_in, stream_out = build_dir / f"stream-{os.getpid()}.bin", build_dir / f"stream-{os.getpid()}.txt"
     if bench.stream:
-        stream_in.write_bytes(np.ascontiguousarray(rows, dtype=np.uint8).tobytes())
+        stream_in.write_bytes(prefix + np.ascontiguousarray(rows, dtype=np.uint8).tobytes())
         plusargs = [f"+lgn_in={stream_in}", f"+lgn_out={stream_out}", f"+lgn_samples={n}",
-                    f"+lgn_features={rows.shape[1]}", f"+lgn_bubbles={int(mode == 'bubbles')}"]  # fmt: skip
+                    f"+lgn_features={rows.shape[1]}", f"+lgn_bubbles={int(mode == 'bubbles')}",
+                    f"+lgn_skip={len(prefix)}"]  # fmt: skip
     np.savez(
         data,
         inputs=np.ascontiguousarray(rows),
@@ -236,7 +242,9 @@ def run_testbench(
     )
     files = [build_dir / name for name in sorted(sources)] + list(libraries)
     try:
-        build_seconds, sim_seconds = _run_cocotb(sim, toplevel, build_dir, env, data, out, files, defines, plusargs)
+        build_seconds, sim_seconds = _run_cocotb(
+            sim, toplevel, build_dir, env, data, out, files, defines, plusargs, timing=bench.stream
+        )
         if not out.exists():
             raise LgnError(f"{sim} simulation produced no results (see the logs in {build_dir})")
         with np.load(out) as seen:

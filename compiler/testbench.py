@@ -32,13 +32,8 @@ def _read(dut, n_classes: int, score_width: int, with_scores: bool) -> tuple[lis
 
 
 async def _stream(dut, samples: int) -> tuple[list[int], list[int], list[int]]:
-    """The stream harness (lgn_stream_harness.v) feeds the top from a file: give it a clock and a reset, wait
+    """The stream harness (lgn_stream_harness.v) feeds the top from a file with its own clock and reset: wait
     for done, and read its record of (class, edge of the last feature, edge of the class) per sample."""
-    Clock(dut.clk, 10, unit="ns").start()  # cocotb 2: start() schedules the clock itself
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 2)
-    await FallingEdge(dut.clk)
-    dut.rst.value = 0
     if samples:
         await RisingEdge(dut.done)
     path = str(cocotb.plusargs["lgn_out"])

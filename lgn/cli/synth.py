@@ -31,13 +31,17 @@ def _pnr(graph, args) -> int:
         print(f"does not fit: {exc}")
         return EXIT_CHECK_FAILED
     fmax = f"{result.fmax_mhz:.1f} MHz" if result.fmax_mhz else "not reported"
-    print(f"iCE40 {result.device.upper()} ({result.package}), streaming top, {result.core} core, seed {args.seed}:")
+    top = "LUT engine" if result.core == "engine" else f"streaming top, {result.core} core"
+    print(f"iCE40 {result.device.upper()} ({result.package}), {top}, seed {args.seed}:")
     print(f"  logic cells    {result.logic_cells} of {result.logic_cells_available} "
           f"({result.luts} LUT4, {result.ffs} flip-flops)")  # fmt: skip
     print(f"  block RAM      {result.ram} of {result.ram_available}")
+    if result.program is not None:
+        print(f"  SPRAM          {result.spram} of 4 (the program: send {result.program} after reset)")
     print(f"  Fmax           {fmax} (nextpnr's timing analysis)")
-    print(f"  latency        {result.latency_cycles} cycles after the last feature; a sample takes "
-          f"{result.cycles_per_sample} cycles to stream in")  # fmt: skip
+    rate = f" ({result.fmax_mhz * 1e6 / result.cycles_per_sample:,.0f} samples/s at Fmax)" if result.fmax_mhz else ""
+    print(f"  latency        {result.latency_cycles} cycles after the last feature; {result.cycles_per_sample} "
+          f"cycles per sample{rate}")  # fmt: skip
     print(f"wrote {result.bitstream} (and the Verilog, pins {out / 'lgn_top.pcf'}, nextpnr's report)")
     return EXIT_OK
 
@@ -92,6 +96,8 @@ def register(sub) -> None:
     p.add_argument("--freq", type=number(0.0, 1e4, low_open=True), help="with --pnr: the target clock in MHz")
     p.add_argument(
         "--core", choices=fpga.CORES, default="auto",
-        help="with --pnr: our LUT4 netlist (luts), the gate-level Verilog mapped by yosys (gates), or the smaller",
+        help="with --pnr: our LUT4 netlist (luts), the gate-level Verilog mapped by yosys (gates), the smaller "
+        "of the two (auto), or the LUT engine (engine, up5k only: the network as a program in SPRAM, one LUT "
+        "at a time)",
     )  # fmt: skip
     p.set_defaults(func=cmd_synth)

@@ -169,10 +169,17 @@ def _verify_netlist(graph: GateGraph, args) -> int:
     raw = raw[: args.limit] if args.limit is not None else raw
     start = time.perf_counter()
     shipped = _shipped(graph, args)
-    result = fpga.simulate_netlist(shipped, raw, sim=args.sim, pipeline=args.pipeline, core=args.core, reference=graph)
+    if args.core == "engine":  # the program first, then every sample
+        result = fpga.simulate_engine(shipped, raw, sim=args.sim, reference=graph)
+        what = "the LUT engine's synthesized iCE40 netlist"
+    else:
+        result = fpga.simulate_netlist(
+            shipped, raw, sim=args.sim, pipeline=args.pipeline, core=args.core, reference=graph
+        )
+        what = f"synthesized iCE40 netlist ({args.core} core)"
     seconds = time.perf_counter() - start
     print(
-        f"synthesized iCE40 netlist ({args.core} core) on {args.sim}, fed byte by byte, vs evaluator ({how}): "
+        f"{what} on {args.sim}, fed byte by byte, vs evaluator ({how}): "
         f"synthesis and build {seconds - result.sim_seconds:.1f} s, simulation {result.sim_seconds:.1f} s"
     )
     print(result.summary())
@@ -241,7 +248,9 @@ def register(sub) -> None:
         help="check a compiled backend against the evaluator (netlist: the synthesized iCE40 cells of the bitstream)",
     )  # fmt: skip
     p.add_argument("--target", choices=["ice40"], default="ice40", help="with --backend netlist")
-    p.add_argument("--core", choices=["luts", "gates"], default="luts", help="with --backend netlist (see lgn synth)")
+    p.add_argument(
+        "--core", choices=["luts", "gates", "engine"], default="luts", help="with --backend netlist (see lgn synth)"
+    )
     p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus", help="with --backend verilog|netlist")
     p.add_argument("--pipeline", type=integer(1), help="with --backend verilog: register stage every N logic levels")
     p.add_argument("--bubbles", action="store_true", help="pipelined: random gaps between inputs")
