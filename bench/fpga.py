@@ -2,7 +2,8 @@
 
     python bench/fpga.py                        # the demo model (out/demo) and every graph under models/
     python bench/fpga.py MODEL_OR_GRAPH ...     # the given ones
-    python bench/fpga.py --quick                # skip yosys and place and route (our LUT mapping only)
+    python bench/fpga.py --quick                # skip yosys and the circuit's place and route (our LUT
+                                                # mapping and the LUT engine only)
 
 Per model: LUTs by part (encoder, gate network, GroupSum, argmax) and of the whole design, three ways: our
 LUT6 mapping of the lowered design (compressor-tree GroupSum, comparator-tree argmax), yosys on our
@@ -11,8 +12,10 @@ cells), and, for networks of 2-input gates, yosys on the gate-level Verilog (gen
 abc -lut 6` per part, `abc -fast` for the whole design; xilinx: `synth_xilinx`; iCE40: `synth_ice40`; yosys
 elaborates k-input LUTs into multiplexer trees, minutes per thousand, so k-input networks skip it); then the
 streaming top placed and
-routed on an iCE40 UP5K (HX8K when it does not fit): logic cells, flip-flops, Fmax and latency. Every
-figure includes the encoder unless its row says otherwise. Writes bench/results/fpga.json.
+routed on an iCE40 UP5K (HX8K when it does not fit): logic cells, flip-flops, Fmax and latency; and the LUT
+engine (`--core engine`: the network as a program in the UP5K's SPRAM, evaluated one LUT at a time) placed and
+routed on the UP5K. Every figure includes the encoder unless its row says otherwise. Writes bench/results/fpga.json
+(fpga-quick.json with --quick).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 
 from lgn.cli.common import load_any
 from lgn.compiler import fpga, hardware, hdl_tools, pipeline
+from lgn.compiler.errors import LgnError, ToolMissingError
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -50,6 +54,8 @@ def measure(path: Path, quick: bool) -> dict:
     row["ours_lut4"] = hardware.part_sizes(graph, 4)
     print(f"  {path.name}: our LUT6 {row['ours_lut6']['whole design']}, LUT4 {row['ours_lut4']['whole design']}",
           file=sys.stderr, flush=True)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="lgn-engine-") as tmp:
+        row["pnr_engine"] = _place(graph, "up5k", Path(tmp), "engine")
     if quick:
         return row
     for target in ("xilinx", "ice40"):
@@ -61,19 +67,25 @@ def measure(path: Path, quick: bool) -> dict:
         print(f"  {path.name}: yosys {target} done", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="lgn-fpga-") as tmp:
         for device in ("up5k", "hx8k"):
-            try:
-                result = fpga.place_and_route(graph, device, Path(tmp) / device, timeout=3600)
-            except fpga.DoesNotFit as exc:
-                row[f"pnr_{device}"] = {"fits": False, "why": str(exc)}
-                continue
-            row[f"pnr_{device}"] = {
-                "fits": True, "core": result.core, "logic_cells": result.logic_cells,
-                "available": result.logic_cells_available, "luts": result.luts, "ffs": result.ffs,
-                "fmax_mhz": result.fmax_mhz, "latency_cycles": result.latency_cycles,
-                "cycles_per_sample": result.cycles_per_sample,
-            }  # fmt: skip
-            break
+            row[f"pnr_{device}"] = _place(graph, device, Path(tmp) / device, "auto")
+            if row[f"pnr_{device}"]["fits"]:
+                break
     return row
+
+
+def _place(graph, device: str, out: Path, core: str) -> dict:
+    try:
+        result = fpga.place_and_route(graph, device, out, timeout=3600, core=core)
+    except ToolMissingError:
+        raise
+    except LgnError as exc:  # does not fit (the engine: its program is too large)
+        return {"fits": False, "why": str(exc)}
+    return {
+        "fits": True, "core": result.core, "logic_cells": result.logic_cells,
+        "available": result.logic_cells_available, "luts": result.luts, "ffs": result.ffs, "ram": result.ram,
+        "spram": result.spram, "fmax_mhz": result.fmax_mhz, "latency_cycles": result.latency_cycles,
+        "cycles_per_sample": result.cycles_per_sample,
+    }  # fmt: skip
 
 
 WAYS = (
@@ -111,16 +123,22 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        for device in ("up5k", "hx8k"):
-            p = r.get(f"pnr_{device}")
+        for key, device in (("pnr_up5k", "up5k"), ("pnr_hx8k", "hx8k"), ("pnr_engine", "up5k")):
+            p = r.get(key)
             if p is None:
                 continue
             if not p["fits"]:
-                lines.append(f"| {r['model']} | {device} | - | does not fit | | | | |")
+                why = p["why"] if key == "pnr_engine" else ""
+                lines.append(f"| {r['model']} | {device} | {key.removeprefix('pnr_')} | does not fit {why} | | | | |")
                 continue
             fmax = f"{p['fmax_mhz']:.1f} MHz" if p["fmax_mhz"] else "-"
             cells = f"{p['logic_cells']:,} of {p['available']:,}"
-            latency = f"{p['latency_cycles']} cycles after the last of {p['cycles_per_sample']} bytes"
+            if p["core"] == "engine":
+                rate = f", {p['fmax_mhz'] * 1e6 / p['cycles_per_sample']:,.0f} samples/s" if p["fmax_mhz"] else ""
+                latency = f"{p['latency_cycles']:,} cycles; {p['cycles_per_sample']:,} a sample{rate}"
+                cells += f" (+ {p['ram']} block RAMs, {p['spram']} SPRAMs)"
+            else:
+                latency = f"{p['latency_cycles']} cycles after the last of {p['cycles_per_sample']} bytes"
             sizes = f"{cells} | {p['luts']:,} | {p['ffs']:,}"
             lines.append(f"| {r['model']} | {device} | {p['core']} | {sizes} | {fmax} | {latency} |")
     lines += ["", "| published | accuracy | LUTs | encoder included |", "|---|---|---|---|"]
@@ -131,7 +149,9 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", type=Path)
-    parser.add_argument("--quick", action="store_true", help="our LUT mapping only (no yosys, no place and route)")
+    parser.add_argument(
+        "--quick", action="store_true", help="our LUT mapping and the LUT engine only (no yosys on the circuit)"
+    )
     args = parser.parse_args(argv)
     models = args.models or default_models()
     if not models:
@@ -139,8 +159,9 @@ def main(argv=None) -> int:
     rows = [measure(path.resolve(), args.quick) for path in models]
     print(table(rows))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fpga.json").write_text(json.dumps(rows, indent=1))
-    print(f"wrote {RESULTS / 'fpga.json'}")
+    path = RESULTS / ("fpga-quick.json" if args.quick else "fpga.json")  # a quick run keeps the full one
+    path.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {path}")
     return 0
 
 
