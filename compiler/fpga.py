@@ -13,17 +13,17 @@ import dataclasses
 import json
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from . import lut_engine
 from . import pipeline as passes
 from .errors import LgnError, ParameterError, ToolMissingError
 from .hardware import Design, lower
-from .hdl_tools import TARGETS, nextpnr_error, partial_output, router_progress, stat_cells, synth_text
+from .hdl_tools import TARGETS, need_tool, nextpnr_error, run_until, stat_cells, synth_text
 from .ir import GateGraph
 from .lowering import VERSION, integer_thresholds, model_hash
 from .lut_verilog import emit_design
@@ -149,24 +149,6 @@ def stream_files(graph: GateGraph, core: Core, module: str = "lgn_top") -> dict[
     return {f"{module}.v": stream_top(graph, core, module), "lgn_core.v": core.text}
 
 
-def simulate_stream(
-    graph: GateGraph, core: Core, raw: np.ndarray, sim: str = "icarus", build_root: Path | None = None,
-    mode: str = "back-to-back",
-):  # fmt: skip
-    """The streaming top (RTL, with yosys' SB_LUT4 models) on raw features, against the evaluator."""
-    from . import evaluate, hdl_sim
-    from .verify import Answers
-
-    files = stream_files(graph, core)
-    bits = evaluate.encode(graph, raw)
-    expected = Answers(None, evaluate.predict(graph, bits))
-    bench = hdl_sim.Bench("lgn_top", True, True, 2 + core.latency, graph.n_classes, 1, with_scores=False, stream=True)
-    models = (hdl_sim.ice40_cell_models(),)
-    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
-    rows = np.asarray(raw, dtype=np.uint8)
-    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines)
-
-
 # ---- place and route ----------------------------------------------------------------------------------------
 
 
@@ -192,28 +174,6 @@ class PnrResult:
 
 class DoesNotFit(LgnError):
     """The design needs more of the device than it has (the CLI exits 1 with this line)."""
-
-
-def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise ToolMissingError(f"{name} is not installed: `apt-get install {package}` (bash .ci/bootstrap does this)")
-    return path
-
-
-def _run(command: list[str], what: str, cwd: Path, deadline: float) -> subprocess.CompletedProcess:
-    left = deadline - time.perf_counter()
-    if left <= 0:
-        raise LgnError(f"the time limit ran out before {what}")
-    try:
-        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=left)
-    except subprocess.TimeoutExpired as stopped:  # keep what it printed: the log says where it was stuck
-        log = partial_output(stopped)
-        kept = cwd / f"{what.split()[0]}.log"  # the name the finished tool's log gets
-        kept.write_text(log)
-        where = router_progress(log)
-        where = f": its router had {where} (congested)" if where else ""
-        raise LgnError(f"{what} did not finish within the time limit{where}; log: {kept}") from None
 
 
 def package_pins(device: Device) -> tuple[list[str], set[str]]:
@@ -255,7 +215,7 @@ def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float) -> t
     for name, text in stream_files(graph, core).items():
         (folder / name).write_text(text)
     script = "read_verilog lgn_top.v lgn_core.v; synth_ice40 -top lgn_top -json lgn_top.json; tee -o stat.txt stat"
-    proc = _run([_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", folder, deadline)
+    proc = run_until([need_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", folder, deadline)
     if proc.returncode != 0:
         raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
     cells = stat_cells((folder / "stat.txt").read_text())
@@ -265,15 +225,13 @@ def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float) -> t
 def _synth_engine(graph: GateGraph, out: Path, deadline: float, say):
     """yosys ``synth_ice40`` of the LUT engine for ``graph`` into ``out``, its program written beside it as
     ``lgn_program.bin``; (the engine as a Core, LUT4 cells, flip-flops, the program)."""
-    from . import lut_engine
-
     program = lut_engine.build_program(graph)
     out.mkdir(parents=True, exist_ok=True)
     text = lut_engine.engine_verilog(graph, program)
     (out / "lgn_top.v").write_text(text)
     (out / "lgn_program.bin").write_bytes(lut_engine.program_bytes(program))
     script = "read_verilog lgn_top.v; synth_ice40 -top lgn_top -json lgn_top.json; tee -o stat.txt stat"
-    proc = _run([_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", out, deadline)
+    proc = run_until([need_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", out, deadline)
     if proc.returncode != 0:
         raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
     cells = stat_cells((out / "stat.txt").read_text())
@@ -321,7 +279,7 @@ def place_and_route(
     if core not in CORES:
         raise ParameterError(f"core {core!r} is unknown; choose {', '.join(CORES)}", "core")
     spec = DEVICES[device]
-    nextpnr, icepack = _tool("nextpnr-ice40", "nextpnr-ice40"), _tool("icepack", "fpga-icestorm")
+    nextpnr, icepack = need_tool("nextpnr-ice40", "nextpnr-ice40"), need_tool("icepack", "fpga-icestorm")
     start, say = time.perf_counter(), progress or (lambda line: None)
     deadline = start + timeout
     if core == "engine":
@@ -343,7 +301,7 @@ def place_and_route(
     # no clock asked: report the Fmax reached rather than fail at nextpnr's default target of 12 MHz
     command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
     (out / "report.json").unlink(missing_ok=True)
-    proc = _run(command, "nextpnr-ice40", out, deadline)
+    proc = run_until(command, "nextpnr-ice40", out, deadline)
     (out / "nextpnr-ice40.log").write_text(proc.stdout + proc.stderr)
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
     used = report.get("utilization", {})
@@ -358,7 +316,7 @@ def place_and_route(
         raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {why}")
     fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
     say(f"nextpnr-ice40: {lc['used']} of {lc['available']} logic cells ({time.perf_counter() - start:.0f} s)")
-    proc = _run([icepack, "lgn_top.asc", "lgn_net.bin"], "icepack", out, deadline)
+    proc = run_until([icepack, "lgn_top.asc", "lgn_net.bin"], "icepack", out, deadline)
     if proc.returncode != 0:
         raise LgnError(f"icepack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
     if program is not None:
@@ -370,84 +328,6 @@ def place_and_route(
         int(ram["available"]), min(fmax) if fmax else None, latency, per_sample, out / "lgn_net.bin",
         time.perf_counter() - start, int(spram["used"]), out / "lgn_program.bin" if program is not None else None,
     )  # fmt: skip
-
-
-# ---- the synthesized netlist, simulated -----------------------------------------------------------------------
-
-
-def synthesized_netlist(files: dict[str, str], top: str, timeout: float = 1800.0) -> str:
-    """yosys ``synth_ice40`` of ``files`` (name -> Verilog) down to iCE40 cells, written back as Verilog."""
-    import tempfile
-
-    yosys = _tool("yosys", "yosys")
-    with tempfile.TemporaryDirectory(prefix="lgn-netlist-") as tmp:
-        for name, text in files.items():
-            (Path(tmp) / name).write_text(text)
-        sources = " ".join(sorted(files))
-        script = f"read_verilog {sources}; synth_ice40 -top {top}; write_verilog -noattr netlist.v"
-        proc = _run([yosys, "-q", "-p", script], "yosys synth_ice40", Path(tmp), time.perf_counter() + timeout)
-        if proc.returncode != 0:
-            raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
-        return (Path(tmp) / "netlist.v").read_text()
-
-
-def simulate_engine(
-    graph: GateGraph,
-    raw: np.ndarray,
-    sim: str = "verilator",
-    netlist: bool = True,
-    build_root: Path | None = None,
-    reference: GateGraph | None = None,
-    mode: str = "back-to-back",
-):
-    """The LUT engine (``compiler.lut_engine``) on ``raw`` features, fed its program and then every sample byte
-    by byte, against the evaluator for ``reference`` (default: ``graph``): ``netlist``, the synthesized iCE40
-    cells (what the bitstream holds); else its RTL. Checks the stated latency too."""
-    from . import evaluate, hdl_sim, lut_engine
-    from .verify import Answers
-
-    program = lut_engine.build_program(graph)
-    bits = evaluate.encode(graph, raw)
-    expected = Answers(None, evaluate.predict(reference if reference is not None else graph, bits))
-    files = {"lgn_top.v": lut_engine.engine_verilog(graph, program)}
-    if netlist:
-        files = {"lgn_top_netlist.v": synthesized_netlist(files, "lgn_top")}
-    bench = hdl_sim.Bench("lgn_top", True, True, program.latency, graph.n_classes, 1, False, stream=True)
-    rows, models = np.asarray(raw, dtype=np.uint8), (hdl_sim.ice40_cell_models(),)
-    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
-    prefix = lut_engine.program_bytes(program)
-    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines, prefix)
-
-
-def simulate_netlist(
-    graph: GateGraph,
-    raw: np.ndarray,
-    sim: str = "verilator",
-    pipeline: int | None = None,
-    stream: bool = True,
-    build_root: Path | None = None,
-    core: str = "luts",
-    reference: GateGraph | None = None,
-):
-    """What the bitstream holds, in simulation: the synthesized netlist (iCE40 cells, yosys' models) of the
-    streaming top (``stream``: every sample fed byte by byte) or of its core (the input bits at once), against
-    the evaluator on ``raw`` features for ``reference`` (default: ``graph`` itself)."""
-    from . import evaluate, hdl_sim
-    from .verify import Answers
-
-    chosen = make_core(graph, core, pipeline)
-    bits = evaluate.encode(graph, raw)
-    expected = Answers(None, evaluate.predict(reference if reference is not None else graph, bits))
-    if stream:
-        top, files, rows = "lgn_top", stream_files(graph, chosen), np.asarray(raw, dtype=np.uint8)
-        bench = hdl_sim.Bench(top, True, True, 2 + chosen.latency, graph.n_classes, 1, False, stream=True)
-    else:
-        top, files, rows = "lgn_core", {"lgn_core.v": chosen.text}, hdl_sim.input_rows(bits, None)
-        bench = hdl_sim.Bench(top, False, chosen.latency > 0, chosen.latency, graph.n_classes, 1, with_scores=False)
-    netlist = {f"{top}_netlist.v": synthesized_netlist(files, top)}
-    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
-    models = (hdl_sim.ice40_cell_models(),)
-    return hdl_sim.run_testbench(netlist, bench, rows, expected, sim, "back-to-back", build_root, 0, models, defines)
 
 
 def synth_lut_native(graph: GateGraph, target: str, pipeline: int | None = None, timeout: float = 1800.0):

@@ -1,6 +1,6 @@
 """Checks on emitted Verilog with outside tools: pyverilog (parse and structure), yosys (synthesis
 report: LUTs and flip-flops by part, no latches, no combinational loops) and ABC (formal equivalence of
-two designs through yosys' BLIF)."""
+two designs through yosys' BLIF); and running such tools against a deadline (``need_tool``, ``run_until``)."""
 
 from __future__ import annotations
 
@@ -244,3 +244,31 @@ def router_progress(log: str) -> str | None:
     if overused:
         return f"{int(overused[-1][1]):,} wires still overused after {int(overused[-1][0]):,} router2 iterations"
     return None
+
+
+# ---- running the tools ----------------------------------------------------------------------------
+
+
+def need_tool(name: str, package: str) -> str:
+    """The path of tool ``name``, or :class:`ToolMissingError` naming the Debian package that has it."""
+    path = shutil.which(name)
+    if path is None:
+        raise ToolMissingError(f"{name} is not installed: `apt-get install {package}` (bash .ci/bootstrap does this)")
+    return path
+
+
+def run_until(command: list[str], what: str, cwd: Path, deadline: float) -> subprocess.CompletedProcess:
+    """``command`` run in ``cwd`` until ``deadline`` (a perf_counter time); out of time, an :class:`LgnError`
+    that says where a router stood, its output kept as ``cwd/<tool>.log``."""
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise LgnError(f"the time limit ran out before {what}")
+    try:
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=left)
+    except subprocess.TimeoutExpired as stopped:  # keep what it printed: the log says where it was stuck
+        log = partial_output(stopped)
+        kept = cwd / f"{what.split()[0]}.log"  # the name the finished tool's log gets
+        kept.write_text(log)
+        where = router_progress(log)
+        where = f": its router had {where} (congested)" if where else ""
+        raise LgnError(f"{what} did not finish within the time limit{where}; log: {kept}") from None

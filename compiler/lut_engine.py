@@ -95,7 +95,7 @@ def build_program(graph: GateGraph) -> EngineProgram:
     input_rows = node | (limits[order].astype(np.uint64) << np.uint64(node_width))
     input_rows |= e.feature[order].astype(np.uint64) << np.uint64(node_width + 9)
 
-    lut_rows = []
+    lut_rows: list[int] = []
     fanins = graph.fanins if graph.n_gates else np.zeros((1, arity), np.int32)
     tables = graph.tables if graph.n_gates else np.zeros(1, np.uint64)
     row_mask = (1 << 64) - 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lgn.cli import main
-from lgn.compiler import formats, fpga, hdl_tools
+from lgn.compiler import formats, fpga, hdl_tools, ice40_sim
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import Encoder
 from lgn.compiler.random_graph import random_layered
@@ -59,7 +59,7 @@ def test_the_stream_layout_refuses_uneven_features():
 @pytest.mark.parametrize("core, pipeline, uniform", [("luts", None, True), ("luts", 2, False), ("gates", 3, True)])
 def test_streaming_top_equals_the_evaluator(core, pipeline, uniform, tmp_path):
     graph = streamable(uniform)
-    result = fpga.simulate_stream(graph, fpga.make_core(graph, core, pipeline), raw_samples(), build_root=tmp_path,
+    result = ice40_sim.simulate_stream(graph, fpga.make_core(graph, core, pipeline), raw_samples(), build_root=tmp_path,
                                   mode="bubbles")  # fmt: skip
     assert result.ok, result.summary()
     assert result.latency == 2 + fpga.make_core(graph, core, pipeline).latency
@@ -71,7 +71,7 @@ def test_streaming_top_equals_the_evaluator(core, pipeline, uniform, tmp_path):
 def test_the_synthesized_netlist_equals_the_evaluator(core, tmp_path):
     graph = streamable()
     for stream in (True, False):
-        result = fpga.simulate_netlist(
+        result = ice40_sim.simulate_netlist(
             graph, raw_samples(), sim="icarus", stream=stream, build_root=tmp_path, core=core
         )
         assert result.ok, (stream, result.summary())
@@ -144,5 +144,5 @@ def test_a_tool_out_of_time_says_where_the_router_was_and_keeps_its_log(tmp_path
     """nextpnr stopped by the time limit: the message names the unrouted arcs and the log it printed is kept."""
     script = f"cat >&2 <<'END'\n{ROUTER1_LOG}END\nsleep 30"
     with pytest.raises(LgnError, match=r"did not finish within the time limit: its router had 8,546 of 11,165"):
-        fpga._run(["sh", "-c", script], "nextpnr-ice40", tmp_path, time.perf_counter() + 2)
+        hdl_tools.run_until(["sh", "-c", script], "nextpnr-ice40", tmp_path, time.perf_counter() + 2)
     assert "Routing 11165 arcs" in (tmp_path / "nextpnr-ice40.log").read_text()

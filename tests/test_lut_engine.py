@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from lgn.cli import main
-from lgn.compiler import formats, fpga, lut_engine
+from lgn.compiler import formats, fpga, ice40_sim, lut_engine
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import FIRST_INPUT, Encoder, GateGraph
 from lgn.compiler.lowering import integer_thresholds
@@ -83,6 +83,7 @@ def with_bytes(graph: GateGraph, n_features: int, seed: int) -> GateGraph:
 
 
 def raw_bytes(graph: GateGraph, n: int = 24, seed: int = 5) -> np.ndarray:
+    assert graph.encoder is not None
     raw = np.random.default_rng(seed).integers(0, 256, (n, graph.encoder.n_features)).astype(np.uint8)
     raw[:2] = np.array([0, 255], dtype=np.uint8)[:, None]
     return raw
@@ -115,7 +116,8 @@ ENGINE_CASES = {
 @pytest.mark.parametrize("mode", ["back-to-back", "bubbles"])
 def test_the_engine_equals_the_evaluator_at_its_latency(case, mode, tmp_path):
     graph = ENGINE_CASES[case]()
-    result = fpga.simulate_engine(graph, raw_bytes(graph), sim="icarus", netlist=False, build_root=tmp_path, mode=mode)
+    raw = raw_bytes(graph)
+    result = ice40_sim.simulate_engine(graph, raw, sim="icarus", netlist=False, build_root=tmp_path, mode=mode)
     assert result.ok, result.summary()
     assert result.latency_ok and result.latency == lut_engine.build_program(graph).latency
 
@@ -125,7 +127,7 @@ def test_the_engine_equals_the_evaluator_at_its_latency(case, mode, tmp_path):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(graph=gate_graphs(with_encoder=True, min_inputs=1))
 def test_generated_graphs_on_the_engine(graph, tmp_path):
-    result = fpga.simulate_engine(graph, raw_bytes(graph, 12), sim="icarus", netlist=False, build_root=tmp_path)
+    result = ice40_sim.simulate_engine(graph, raw_bytes(graph, 12), sim="icarus", netlist=False, build_root=tmp_path)
     assert result.ok, result.summary()
 
 
@@ -137,7 +139,7 @@ def test_two_banks_of_node_values(tmp_path):
     graph = with_bytes(random_layered(64, 2, 2100, classes=10, seed=3), 64, 3)
     program = lut_engine.build_program(graph)
     assert program.banks == 2 and program.node_width == 13
-    result = fpga.simulate_engine(graph, raw_bytes(graph, 6), sim="icarus", netlist=False, build_root=tmp_path)
+    result = ice40_sim.simulate_engine(graph, raw_bytes(graph, 6), sim="icarus", netlist=False, build_root=tmp_path)
     assert result.ok, result.summary()
 
 
@@ -146,13 +148,13 @@ def test_two_banks_of_node_values(tmp_path):
 def test_the_synthesized_netlist_equals_the_evaluator_and_a_wrong_program_is_caught(tmp_path):
     graph = ENGINE_CASES["arity 4, one row, bytes without bits"]()
     raw = raw_bytes(graph)
-    result = fpga.simulate_engine(graph, raw, sim="icarus", build_root=tmp_path)
+    result = ice40_sim.simulate_engine(graph, raw, sim="icarus", build_root=tmp_path)
     assert result.ok, result.summary()
     tables = graph.tables.copy()
     tables[-1] ^= np.uint64(0xFFFF)  # the last gate (an output's) computes the opposite
     wrong = GateGraph.build(graph.n_inputs, graph.fanins, tables, graph.outputs, graph.output_negated,
                             graph.class_offsets, encoder=graph.encoder)  # fmt: skip
-    caught = fpga.simulate_engine(wrong, raw, sim="icarus", netlist=False, build_root=tmp_path, reference=graph)
+    caught = ice40_sim.simulate_engine(wrong, raw, sim="icarus", netlist=False, build_root=tmp_path, reference=graph)
     assert not caught.ok and caught.comparison.mismatches > 0
 
 

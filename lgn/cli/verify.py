@@ -147,7 +147,7 @@ def _verify_verilog(graph: GateGraph, args) -> int:
 
 def _verify_netlist(graph: GateGraph, args) -> int:
     """The synthesized iCE40 netlist of the streaming top (what the bitstream holds), fed byte by byte."""
-    from lgn.compiler import fpga
+    from lgn.compiler import ice40_sim
 
     if args.target != "ice40":
         raise ParameterError(
@@ -170,10 +170,10 @@ def _verify_netlist(graph: GateGraph, args) -> int:
     start = time.perf_counter()
     shipped = _shipped(graph, args)
     if args.core == "engine":  # the program first, then every sample
-        result = fpga.simulate_engine(shipped, raw, sim=args.sim, reference=graph)
+        result = ice40_sim.simulate_engine(shipped, raw, sim=args.sim, reference=graph)
         what = "the LUT engine's synthesized iCE40 netlist"
     else:
-        result = fpga.simulate_netlist(
+        result = ice40_sim.simulate_netlist(
             shipped, raw, sim=args.sim, pipeline=args.pipeline, core=args.core, reference=graph
         )
         what = f"synthesized iCE40 netlist ({args.core} core)"

@@ -1,0 +1,107 @@
+"""The iCE40 designs in simulation, against the evaluator: the streaming top's RTL, and what a bitstream holds,
+the synthesized netlist (yosys ``synth_ice40`` written back as Verilog, simulated with yosys' cell models) of
+the streaming top, of its core, or of the LUT engine (``compiler.lut_engine``, fed its program first)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import LgnError
+from .fpga import Core, make_core, stream_files
+from .hdl_tools import need_tool, run_until
+from .ir import GateGraph
+
+
+def simulate_stream(
+    graph: GateGraph, core: Core, raw: np.ndarray, sim: str = "icarus", build_root: Path | None = None,
+    mode: str = "back-to-back",
+):  # fmt: skip
+    """The streaming top (RTL, with yosys' SB_LUT4 models) on raw features, against the evaluator."""
+    from . import evaluate, hdl_sim
+    from .verify import Answers
+
+    files = stream_files(graph, core)
+    bits = evaluate.encode(graph, raw)
+    expected = Answers(None, evaluate.predict(graph, bits))
+    bench = hdl_sim.Bench("lgn_top", True, True, 2 + core.latency, graph.n_classes, 1, with_scores=False, stream=True)
+    models = (hdl_sim.ice40_cell_models(),)
+    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
+    rows = np.asarray(raw, dtype=np.uint8)
+    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines)
+
+
+def synthesized_netlist(files: dict[str, str], top: str, timeout: float = 1800.0) -> str:
+    """yosys ``synth_ice40`` of ``files`` (name -> Verilog) down to iCE40 cells, written back as Verilog."""
+    yosys = need_tool("yosys", "yosys")
+    with tempfile.TemporaryDirectory(prefix="lgn-netlist-") as tmp:
+        for name, text in files.items():
+            (Path(tmp) / name).write_text(text)
+        sources = " ".join(sorted(files))
+        script = f"read_verilog {sources}; synth_ice40 -top {top}; write_verilog -noattr netlist.v"
+        proc = run_until([yosys, "-q", "-p", script], "yosys synth_ice40", Path(tmp), time.perf_counter() + timeout)
+        if proc.returncode != 0:
+            raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
+        return (Path(tmp) / "netlist.v").read_text()
+
+
+def simulate_engine(
+    graph: GateGraph,
+    raw: np.ndarray,
+    sim: str = "verilator",
+    netlist: bool = True,
+    build_root: Path | None = None,
+    reference: GateGraph | None = None,
+    mode: str = "back-to-back",
+):
+    """The LUT engine (``compiler.lut_engine``) on ``raw`` features, fed its program and then every sample byte
+    by byte, against the evaluator for ``reference`` (default: ``graph``): ``netlist``, the synthesized iCE40
+    cells (what the bitstream holds); else its RTL. Checks the stated latency too."""
+    from . import evaluate, hdl_sim, lut_engine
+    from .verify import Answers
+
+    program = lut_engine.build_program(graph)
+    bits = evaluate.encode(graph, raw)
+    expected = Answers(None, evaluate.predict(reference if reference is not None else graph, bits))
+    files = {"lgn_top.v": lut_engine.engine_verilog(graph, program)}
+    if netlist:
+        files = {"lgn_top_netlist.v": synthesized_netlist(files, "lgn_top")}
+    bench = hdl_sim.Bench("lgn_top", True, True, program.latency, graph.n_classes, 1, False, stream=True)
+    rows, models = np.asarray(raw, dtype=np.uint8), (hdl_sim.ice40_cell_models(),)
+    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
+    prefix = lut_engine.program_bytes(program)
+    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines, prefix)
+
+
+def simulate_netlist(
+    graph: GateGraph,
+    raw: np.ndarray,
+    sim: str = "verilator",
+    pipeline: int | None = None,
+    stream: bool = True,
+    build_root: Path | None = None,
+    core: str = "luts",
+    reference: GateGraph | None = None,
+):
+    """What the bitstream holds, in simulation: the synthesized netlist (iCE40 cells, yosys' models) of the
+    streaming top (``stream``: every sample fed byte by byte) or of its core (the input bits at once), against
+    the evaluator on ``raw`` features for ``reference`` (default: ``graph`` itself)."""
+    from . import evaluate, hdl_sim
+    from .verify import Answers
+
+    chosen = make_core(graph, core, pipeline)
+    bits = evaluate.encode(graph, raw)
+    expected = Answers(None, evaluate.predict(reference if reference is not None else graph, bits))
+    if stream:
+        top, files, rows = "lgn_top", stream_files(graph, chosen), np.asarray(raw, dtype=np.uint8)
+        bench = hdl_sim.Bench(top, True, True, 2 + chosen.latency, graph.n_classes, 1, False, stream=True)
+    else:
+        top, files, rows = "lgn_core", {"lgn_core.v": chosen.text}, hdl_sim.input_rows(bits, None)
+        bench = hdl_sim.Bench(top, False, chosen.latency > 0, chosen.latency, graph.n_classes, 1, with_scores=False)
+    netlist = {f"{top}_netlist.v": synthesized_netlist(files, top)}
+    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
+    models = (hdl_sim.ice40_cell_models(),)
+    return hdl_sim.run_testbench(netlist, bench, rows, expected, sim, "back-to-back", build_root, 0, models, defines)
