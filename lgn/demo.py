@@ -159,7 +159,25 @@ def _check_verilog(simple: GateGraph, raw, bits, labels, out: Path, settings: De
     )
 
 
-def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report) -> None:
+def _place_engine(simple: GateGraph, out: Path, report: _Report) -> None:
+    """The LUT engine placed and routed on an iCE40 UP5K, with its bitstream (seconds; skipped with the
+    reason where nextpnr-ice40 or icepack is not installed)."""
+    what = "iCE40 UP5K, LUT engine (`lgn synth --pnr --core engine`)"
+    say("placing and routing the LUT engine on an iCE40 UP5K")
+    try:
+        result = fpga.place_and_route(simple, "up5k", out / "up5k", core="engine", timeout=600)
+    except LgnError as exc:  # a missing tool, or a program larger than the SPRAM
+        report.figures.append((what, f"not placed: {exc}"))
+        return
+    speed = "Fmax not reported"
+    if result.fmax_mhz:
+        speed = f"{result.fmax_mhz:.1f} MHz, {result.fmax_mhz * 1e6 / result.cycles_per_sample:,.0f} images/s"
+    cells = f"{result.logic_cells:,} of {result.logic_cells_available:,} logic cells"
+    memory = f"{result.ram} block RAMs, {result.spram} SPRAMs"
+    report.figures.append((what, f"{cells}, {memory}, {speed}; {result.bitstream} (its program: {result.program})"))
+
+
+def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report, out: Path) -> None:
     """LUT6 by part, two ways: our mapping of the lowered design (checked by yosys synth_xilinx, which keeps
     our LUT6 cells) and, for 2-input gates, yosys on the gate-level Verilog part by part. A network of k-input
     LUTs is skipped in the second (yosys elaborates each table lookup into a mux tree: minutes for a few
@@ -179,6 +197,7 @@ def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report) -> N
         ("LUT6, whole design, yosys synth_xilinx of our LUT-native Verilog", f"{whole.luts:,} (ours: {ours:,}) in "
          f"{time.perf_counter() - start:.0f} s")
     )  # fmt: skip
+    _place_engine(simple, out, report)
     if simple.arity > 2:
         report.figures.append(("yosys on the gate-level Verilog", "skipped for k-input LUTs (`lgn synth` runs it)"))
         return
@@ -284,7 +303,7 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
         ),
     ]
     if settings.synth:
-        _synthesize(simple, settings, report)
+        _synthesize(simple, settings, report, out)
 
     title = [
         f"# lgn demo: {cfg.parametrization.upper()} on {_data_name(cfg)}",

@@ -85,3 +85,9 @@ def test_tiny_demo_on_digits(tmp_path, capsys, arity):
     ):
         assert (out / artifact).exists(), artifact
     assert "every pair of implementations agrees" in capsys.readouterr().out
+    engine = next(line for line in report.splitlines() if "iCE40 UP5K, LUT engine" in line)
+    if shutil.which("nextpnr-ice40") and shutil.which("icepack"):
+        assert "of 5,280 logic cells" in engine and " MHz" in engine, engine
+        assert (out / "up5k" / "lgn_net.bin").stat().st_size > 1000 and (out / "up5k" / "lgn_program.bin").exists()
+    else:
+        assert "not placed: " in engine and "is not installed" in engine, engine
