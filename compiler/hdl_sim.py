@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import LgnError, ParameterError, ToolMissingError
 from .ir import GateGraph
+from .stream_harness import run_native, stream_answers, stream_harness
 from .verify import Answers, Comparison, compare, evaluator_answers
 from .verilog_emit import emit_verilog, interface
 
@@ -213,7 +214,7 @@ def run_testbench(
     _cocotb()
     toplevel, plusargs = bench.module, []
     if bench.stream:  # fed from a file by a Verilog harness: no Python per cycle
-        sources = {**sources, "lgn_stream_harness.v": _stream_harness(bench)}
+        sources = {**sources, "lgn_stream_harness.v": stream_harness(bench.module, bench.n_classes)}
         toplevel = "lgn_stream_harness"
     text = "\n".join(sources[name] for name in sorted(sources))
     library_text = "".join(str(p) for p in libraries) + repr(sorted((defines or {}).items()))
@@ -231,6 +232,18 @@ def run_testbench(
         plusargs = [f"+lgn_in={stream_in}", f"+lgn_out={stream_out}", f"+lgn_samples={n}",
                     f"+lgn_features={rows.shape[1]}", f"+lgn_bubbles={int(mode == 'bubbles')}",
                     f"+lgn_skip={len(prefix)}"]  # fmt: skip
+    if bench.stream and sim == "verilator":  # the harness is the whole testbench: a program, no cocotb at all
+        files = [build_dir / name for name in sorted(sources)] + list(libraries)
+        limit = 4 * (len(prefix) + n * (rows.shape[1] + bench.latency)) + 1000  # edges, bubbles included
+        try:
+            build_seconds, sim_seconds = run_native(
+                build_dir, env, files, defines, [*plusargs, f"+lgn_max_edges={limit}"]
+            )
+            got, in_edges, out_edges = stream_answers(stream_out, n, build_dir)
+        finally:
+            for path in (stream_in, stream_out):
+                path.unlink(missing_ok=True)
+        return _result(expected, got, bench, build_seconds, sim_seconds, in_edges, out_edges)
     np.savez(
         data,
         inputs=np.ascontiguousarray(rows),
@@ -253,27 +266,17 @@ def run_testbench(
     finally:
         for path in (data, out, stream_in, stream_out):
             path.unlink(missing_ok=True)
+    return _result(expected, got, bench, build_seconds, sim_seconds, in_edges, out_edges)
+
+
+def _result(expected: Answers, got: Answers, bench: Bench, build_seconds: float, sim_seconds: float,
+            in_edges: np.ndarray, out_edges: np.ndarray) -> SimResult:  # fmt: skip
     latency, latency_ok = bench.latency, True
     if bench.pipelined and len(out_edges) and len(in_edges) == len(out_edges):
         delays = set((out_edges - in_edges + 1).tolist())
         latency_ok = delays == {bench.latency}
         latency = max(delays)
     return SimResult(compare(expected, got), build_seconds, sim_seconds, latency, latency_ok)
-
-
-MAX_STREAM_SAMPLES = 1 << 16
-
-
-def _stream_harness(bench: Bench) -> str:
-    from .templating import environment
-
-    return (
-        environment("verilog")
-        .get_template("lgn_stream_harness.v.j2")
-        .render(
-            top=bench.module, class_width=max(1, (bench.n_classes - 1).bit_length()), max_samples=MAX_STREAM_SAMPLES
-        )
-    )
 
 
 def input_rows(bits: np.ndarray, raw: np.ndarray | None) -> np.ndarray:

