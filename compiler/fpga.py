@@ -225,7 +225,10 @@ def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float) -> t
 def _synth_engine(graph: GateGraph, out: Path, deadline: float, say):
     """yosys ``synth_ice40`` of the LUT engine for ``graph`` into ``out``, its program written beside it as
     ``lgn_program.bin``; (the engine as a Core, LUT4 cells, flip-flops, the program)."""
-    program = lut_engine.build_program(graph)
+    try:
+        program = lut_engine.build_program(graph)
+    except LgnError as exc:  # too large a program: the same exit as any design that does not fit
+        raise DoesNotFit(f"the design does not fit the up5k (sg48): {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
     text = lut_engine.engine_verilog(graph, program)
     (out / "lgn_top.v").write_text(text)

@@ -172,6 +172,17 @@ def test_what_does_not_fit_says_which_resource():
         lut_engine.build_program(many)
 
 
+def test_a_program_too_large_for_the_spram_exits_1_with_the_rows(tmp_path, capsys):
+    if shutil.which("nextpnr-ice40") is None or shutil.which("icepack") is None:
+        pytest.skip("nextpnr-ice40 and fpga-icestorm are needed (bash .ci/bootstrap installs them)")
+    wide = with_bytes(random_layered(64, 1, 17000, arity=2, classes=2, seed=1), 64, 1)
+    formats.save_npz(wide, tmp_path / "wide.npz")
+    code = main(["synth", str(tmp_path / "wide.npz"), "--target", "ice40", "--pnr", "--core", "engine",
+                 "--no-simplify", "--out", str(tmp_path / "pnr")])  # fmt: skip
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert code == 1 and line.startswith("does not fit: the design does not fit the up5k") and "16,384" in line
+
+
 def test_the_engine_is_for_the_up5k_only(tmp_path):
     if shutil.which("nextpnr-ice40") is None or shutil.which("icepack") is None:
         pytest.skip("nextpnr-ice40 and fpga-icestorm are needed (bash .ci/bootstrap installs them)")
