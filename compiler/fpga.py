@@ -212,9 +212,16 @@ def constraints(device: Device, class_width: int) -> str:
 def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float) -> tuple[int, int]:
     """yosys ``synth_ice40`` of the streaming top around ``core`` into ``folder``; (LUT4 cells, flip-flops)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in stream_files(graph, core).items():
+    files = stream_files(graph, core)
+    for name, text in files.items():
         (folder / name).write_text(text)
-    script = "read_verilog lgn_top.v lgn_core.v; synth_ice40 -top lgn_top -json lgn_top.json; tee -o stat.txt stat"
+    return _synth_ice40(folder, sorted(files), deadline)
+
+
+def _synth_ice40(folder: Path, sources: list[str], deadline: float) -> tuple[int, int]:
+    """yosys ``synth_ice40`` of top ``lgn_top`` from ``sources`` in ``folder`` into ``lgn_top.json`` and
+    ``stat.txt``; (LUT4 cells, flip-flops)."""
+    script = f"read_verilog {' '.join(sources)}; synth_ice40 -top lgn_top -json lgn_top.json; tee -o stat.txt stat"
     proc = run_until([need_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", folder, deadline)
     if proc.returncode != 0:
         raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
@@ -233,12 +240,7 @@ def _synth_engine(graph: GateGraph, out: Path, deadline: float, say):
     text = lut_engine.engine_verilog(graph, program)
     (out / "lgn_top.v").write_text(text)
     (out / "lgn_program.bin").write_bytes(lut_engine.program_bytes(program))
-    script = "read_verilog lgn_top.v; synth_ice40 -top lgn_top -json lgn_top.json; tee -o stat.txt stat"
-    proc = run_until([need_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", out, deadline)
-    if proc.returncode != 0:
-        raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
-    cells = stat_cells((out / "stat.txt").read_text())
-    luts, ffs = cells.get("SB_LUT4", 0), sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
+    luts, ffs = _synth_ice40(out, ["lgn_top.v"], deadline)
     say(
         f"synth_ice40, LUT engine: {luts} SB_LUT4, {ffs} flip-flops, {program.block_rams} block RAMs; program "
         f"{len(program.rows):,} rows of the SPRAM's {lut_engine.SPRAM_ROWS:,}"

@@ -137,8 +137,7 @@ def _environment(env: dict[str, str]):
 
 
 def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], data: Path, out: Path, files,
-                defines: dict | None = None, plusargs: list[str] | None = None,
-                timing: bool = False) -> tuple:  # fmt: skip
+                defines: dict | None = None, plusargs: list[str] | None = None) -> tuple:  # fmt: skip
     """Build (cached by the runner) and run the testbench; (build seconds, simulation seconds)."""
     from cocotb_tools.runner import get_runner
 
@@ -147,8 +146,6 @@ def _run_cocotb(sim: str, module: str, build_dir: Path, env: dict[str, str], dat
         runner = get_runner(sim)
         start = time.perf_counter()
         build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
-        # the stream harness makes its own clock: timed statements, which need C++ coroutines (gcc: -fcoroutines)
-        build_args += ["--timing", "-CFLAGS", "-fcoroutines"] if sim == "verilator" and timing else []
         try:
             runner.build(
                 sources=files,
@@ -255,9 +252,7 @@ def run_testbench(
     )
     files = [build_dir / name for name in sorted(sources)] + list(libraries)
     try:
-        build_seconds, sim_seconds = _run_cocotb(
-            sim, toplevel, build_dir, env, data, out, files, defines, plusargs, timing=bench.stream
-        )
+        build_seconds, sim_seconds = _run_cocotb(sim, toplevel, build_dir, env, data, out, files, defines, plusargs)
         if not out.exists():
             raise LgnError(f"{sim} simulation produced no results (see the logs in {build_dir})")
         with np.load(out) as seen:

@@ -24,14 +24,18 @@ def simulate_stream(
     from . import evaluate, hdl_sim
     from .verify import Answers
 
-    files = stream_files(graph, core)
-    bits = evaluate.encode(graph, raw)
-    expected = Answers(None, evaluate.predict(graph, bits))
+    expected = Answers(None, evaluate.predict(graph, evaluate.encode(graph, raw)))
     bench = hdl_sim.Bench("lgn_top", True, True, 2 + core.latency, graph.n_classes, 1, with_scores=False, stream=True)
-    models = (hdl_sim.ice40_cell_models(),)
-    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
-    rows = np.asarray(raw, dtype=np.uint8)
-    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines)
+    return _on_cells(stream_files(graph, core), bench, np.asarray(raw, dtype=np.uint8), expected, sim, mode, build_root)
+
+
+def _on_cells(files: dict[str, str], bench, rows: np.ndarray, expected, sim: str, mode: str,
+              build_root: Path | None, prefix: bytes = b""):  # fmt: skip
+    """``hdl_sim.run_testbench`` with yosys' iCE40 cell models (for SB_* instances and netlists)."""
+    from . import hdl_sim
+
+    models, defines = (hdl_sim.ice40_cell_models(),), {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
+    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines, prefix)
 
 
 def synthesized_netlist(files: dict[str, str], top: str, timeout: float = 1800.0) -> str:
@@ -70,10 +74,8 @@ def simulate_engine(
     if netlist:
         files = {"lgn_top_netlist.v": synthesized_netlist(files, "lgn_top")}
     bench = hdl_sim.Bench("lgn_top", True, True, program.latency, graph.n_classes, 1, False, stream=True)
-    rows, models = np.asarray(raw, dtype=np.uint8), (hdl_sim.ice40_cell_models(),)
-    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
-    prefix = lut_engine.program_bytes(program)
-    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines, prefix)
+    rows, prefix = np.asarray(raw, dtype=np.uint8), lut_engine.program_bytes(program)
+    return _on_cells(files, bench, rows, expected, sim, mode, build_root, prefix)
 
 
 def simulate_netlist(
@@ -102,6 +104,4 @@ def simulate_netlist(
         top, files, rows = "lgn_core", {"lgn_core.v": chosen.text}, hdl_sim.input_rows(bits, None)
         bench = hdl_sim.Bench(top, False, chosen.latency > 0, chosen.latency, graph.n_classes, 1, with_scores=False)
     netlist = {f"{top}_netlist.v": synthesized_netlist(files, top)}
-    defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
-    models = (hdl_sim.ice40_cell_models(),)
-    return hdl_sim.run_testbench(netlist, bench, rows, expected, sim, "back-to-back", build_root, 0, models, defines)
+    return _on_cells(netlist, bench, rows, expected, sim, "back-to-back", build_root)

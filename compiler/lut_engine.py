@@ -34,7 +34,7 @@ from .templating import environment
 SPRAM_ROWS = 16384  # four SB_SPRAM256KA side by side: 16K addresses of 64 bits
 BRAMS = 30  # SB_RAM40_4K on a UP5K
 BANK_BITS = 4096  # node values per SB_RAM40_4K (256 x 16)
-MAX_FIELD = 1 << 16  # the engine counts features (and rows of each section) in 16 bits
+MAX_FIELD = 1 << 16  # the engine counts features in 16 bits (every other count stays under SPRAM_ROWS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _bits(n: int) -> int:
 
 def build_program(graph: GateGraph) -> EngineProgram:
     """``graph`` (with its encoder) as the engine's program. Raises :class:`LgnError` with the resource that
-    does not suffice: SPRAM rows, block RAMs, or a 16-bit count."""
+    does not suffice: SPRAM rows (the limit that binds), or the 16-bit feature count."""
     e = graph.encoder
     if e is None:
         raise LgnError("the LUT engine takes raw feature bytes: the graph needs encoder thresholds")
@@ -88,6 +88,14 @@ def build_program(graph: GateGraph) -> EngineProgram:
     banks = -(-n_nodes // BANK_BITS)
     node_width = 12 + _bits(banks) if banks > 1 else 12
     rows_per_lut = -(-((1 << arity) + arity * node_width) // 64)
+
+    n_rows = graph.n_inputs + n_gates * rows_per_lut + len(graph.outputs)
+    if n_rows > SPRAM_ROWS:  # before any row is built: a large graph fails at once
+        raise LgnError(
+            f"the LUT engine's program needs {n_rows:,} rows of 64 bits, the UP5K's SPRAM holds {SPRAM_ROWS:,}"
+        )
+    if e.n_features >= MAX_FIELD:
+        raise LgnError(f"the LUT engine counts features in 16 bits: {e.n_features:,} is too many")
 
     order = np.argsort(e.feature, kind="stable")
     limits = integer_thresholds(e) + 1  # bit = byte >= limit, 0 .. 256
@@ -105,15 +113,12 @@ def build_program(graph: GateGraph) -> EngineProgram:
             word |= int(fanin) << ((1 << arity) + j * node_width)
         lut_rows.extend((word >> (64 * r)) & row_mask for r in range(rows_per_lut))
 
-    output_rows = []
-    offsets = graph.class_offsets.tolist()
-    for c in range(graph.n_classes):
-        lo, hi = offsets[c], offsets[c + 1]  # never empty (the IR's rule)
-        for i in range(lo, hi):
-            row = int(graph.outputs[i]) | int(graph.output_negated[i]) << node_width
-            output_rows.append(row | int(i == hi - 1) << (node_width + 1))
+    last = np.zeros(len(graph.outputs), np.uint64)
+    last[graph.class_offsets[1:] - 1] = 1  # each class's last output (no class is empty: the IR's rule)
+    output_rows = graph.outputs.astype(np.uint64) | graph.output_negated.astype(np.uint64) << np.uint64(node_width)
+    output_rows |= last << np.uint64(node_width + 1)
 
-    rows = np.concatenate([input_rows, np.asarray(lut_rows, np.uint64), np.asarray(output_rows, np.uint64)])
+    rows = np.concatenate([input_rows, np.asarray(lut_rows, np.uint64), output_rows])
     groups = np.diff(graph.class_offsets)
     program = EngineProgram(
         rows=rows,
@@ -130,21 +135,10 @@ def build_program(graph: GateGraph) -> EngineProgram:
         class_width=_bits(graph.n_classes),
         rows_of_last_feature=int((e.feature == e.n_features - 1).sum()),
     )
-    _check_fits(program)
+    # Every node but the constants has a row (an input row or a gate's first), so a program that fits has at most
+    # 16,386 nodes: 5 banks of node values, 6 x 5 = 30 block RAMs, the UP5K's count.
+    assert program.block_rams <= BRAMS and len(rows) == n_rows
     return program
-
-
-def _check_fits(p: EngineProgram) -> None:
-    """The SPRAM is the limit that binds: every node but the constants has a row (an input row, or a gate's
-    first row), so a program that fits has at most 16,386 nodes, 5 banks of node values and 6 x 5 = 30 block
-    RAMs, the UP5K's count; and every count but the features' stays below 16,384."""
-    if len(p.rows) > SPRAM_ROWS:
-        raise LgnError(
-            f"the LUT engine's program needs {len(p.rows):,} rows of 64 bits, the UP5K's SPRAM holds {SPRAM_ROWS:,}"
-        )
-    if p.n_features >= MAX_FIELD:
-        raise LgnError(f"the LUT engine counts features in 16 bits: {p.n_features:,} is too many")
-    assert p.block_rams <= BRAMS
 
 
 def program_bytes(program: EngineProgram) -> bytes:
