@@ -4,6 +4,9 @@
   ``lgn::op_corners`` (OP's softmax expectation per corner, with autograd) and ``lgn::packed_layer``
   (the discretized layer on bit-packed samples). CUDA tensors run the kernels in ``csrc/``; every other
   device runs the pure-torch reference.
+- ``wiring_ops``: the learned-wiring operators ``lgn::mix_forward`` (candidate mixtures, the soft
+  estimator), ``lgn::chosen_gates`` (a hard choice among candidates: the gates read the chosen inputs and the
+  wiring logits get the straight-through gradient, no mixtures made) and ``lgn::wiring_softmax``.
 - ``build``: compiles the kernels on first use; ``python -m lgn.kernels --check`` compiles them with nvcc
   for sm_80 and sm_90 without a GPU.
 - ``emulation``: the kernels' per-thread code (``csrc/lgn_gate_math.cuh``) built for the host and run
@@ -47,6 +50,12 @@ def consumer_lists(wiring: Tensor, in_features: int) -> tuple[Tensor, Tensor]:
     """CSR of who reads each input feature: ``offsets int32 [in + 1]``, ``entries int32 [gates * n]``
     with ``entries[offsets[f]:offsets[f + 1]]`` = ascending ``g * n + k`` for every fan-in k of gate g
     reading f. A gate reading f on two fan-ins appears twice, so both derivatives are summed."""
+    if wiring.device.type == "cpu" and wiring.numel() < 2**31:
+        from .cpu import cpu_consumer_lists
+        from .host import cpu_library
+
+        if (library := cpu_library()) is not None:
+            return cpu_consumer_lists(library, wiring, in_features)
     flat = wiring.reshape(-1).to(torch.int64)
     entries = torch.argsort(flat, stable=True)
     offsets = torch.zeros(in_features + 1, dtype=torch.int64, device=wiring.device)
@@ -101,9 +110,34 @@ def prepare_pool(pool: Tensor, in_features: int, device: torch.device) -> Kernel
 def mix_candidates(x: Tensor, prepared: KernelPool, weight: Tensor) -> Tensor:
     """``x [in, batch]`` -> ``[slots, batch]``: each slot the ``weight``-mixture of its candidates
     (``lgn::mix_forward``, differentiable in x and weight)."""
-    from . import ops
+    from . import wiring_ops
 
-    return ops.mix_forward(x, prepared.pool, weight, prepared.consumer_offsets, prepared.consumer_entries)
+    return wiring_ops.mix_forward(x, prepared.pool, weight, prepared.consumer_offsets, prepared.consumer_entries)
+
+
+def chosen_gates(x: Tensor, prepared: KernelPool, logits: Tensor, temperature: float, corners: Tensor) -> Tensor:
+    """Learned wiring with a hard choice (straight-through): ``x [in, batch]`` -> ``[gates, batch]``, gate
+    input s reading the candidate of ``prepared.pool[s]`` with the largest of ``logits[s]`` (the first on a
+    tie); the logits get the gradient of their softmax mixture at ``temperature`` through that choice
+    (``lgn::chosen_gates``). Equal to ``relaxed_gates`` over ``mix_candidates`` with one-hot weights, without
+    making the ``[gates * n, batch]`` mixtures."""
+    from . import wiring_ops
+
+    slots, arity = prepared.pool.shape[0], corners.shape[1].bit_length() - 1
+    chosen = logits.detach().max(dim=-1, keepdim=True).indices.to(prepared.pool.device)
+    wiring = prepared.pool.gather(1, chosen).view(slots // arity, arity)
+    offsets, entries = consumer_lists(wiring, x.shape[0])
+    accumulator = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return wiring_ops.chosen_gates(
+        x, wiring, corners.to(accumulator), offsets, entries, prepared.pool, logits, float(temperature)
+    )
+
+
+def wiring_softmax(logits: Tensor, temperature: float) -> Tensor:
+    """``softmax(logits / temperature)`` over each slot's candidates (``lgn::wiring_softmax``, differentiable)."""
+    from . import wiring_ops
+
+    return wiring_ops.wiring_softmax(logits, float(temperature))
 
 
 def relaxed_gates(x: Tensor, prepared: KernelWiring, corners: Tensor) -> Tensor:

@@ -119,6 +119,70 @@ def cpu_mix_backward(library, grad_slots, x, pool, weight, offsets, entries, nee
     return grad_x, grad_weight
 
 
+def cpu_choice_grads(library, grad_y, x, wiring, corners, pool, logits, temperature: float) -> Tensor:
+    """``choice_backward`` on the CPU (vectorised C++): the wiring logits' gradient of a hard choice."""
+    _check_indices(x, wiring, corners)
+    _check_pool(x, pool, logits)
+    if pool.shape[0] != wiring.numel() or grad_y.shape != (wiring.shape[0], x.shape[1]):
+        raise ValueError(
+            f"pool and logits need one row per gate input ({wiring.numel()}) and grad_y must be [gates, batch] = "
+            f"[{wiring.shape[0]}, {x.shape[1]}]; got {tuple(pool.shape)} and {tuple(grad_y.shape)}"
+        )
+    _check_temperature(temperature)
+    grad_y, x, corners, wiring = grad_y.contiguous(), x.contiguous(), corners.contiguous(), _int32(wiring)
+    pool, same_dtype = _int32(pool), logits.to(x.dtype).contiguous()
+    grad_logits = torch.empty_like(same_dtype)
+    library.lgn_cpu_choice_grads(
+        CPU_DTYPES[x.dtype], wiring.shape[1], _address(grad_y), _address(x), ctypes.c_int64(x.shape[1]),
+        _address(wiring), ctypes.c_int64(wiring.shape[0]), _address(corners), _address(pool),
+        ctypes.c_int64(pool.shape[1]), _address(same_dtype), ctypes.c_double(temperature), _address(grad_logits),
+        torch.get_num_threads(),
+    )  # fmt: skip
+    return grad_logits.to(logits.dtype)
+
+
+def _check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"the temperature must be positive, got {temperature}")
+
+
+def cpu_softmax(library, logits: Tensor, temperature: float) -> Tensor:
+    """``wiring_softmax`` on the CPU: softmax over the last axis of ``[rows, candidates]`` at ``temperature``."""
+    _check_temperature(temperature)
+    logits = logits.contiguous()
+    weights = torch.empty_like(logits)
+    library.lgn_cpu_softmax(
+        CPU_DTYPES[logits.dtype], _address(logits), ctypes.c_int64(logits.numel() // max(1, logits.shape[-1])),
+        ctypes.c_int64(logits.shape[-1]), ctypes.c_double(temperature), _address(weights), torch.get_num_threads(),
+    )  # fmt: skip
+    return weights
+
+
+def cpu_softmax_backward(library, weights: Tensor, grad_weights: Tensor, temperature: float) -> Tensor:
+    _check_temperature(temperature)
+    if grad_weights.shape != weights.shape:
+        raise ValueError(f"grad_weights must be {tuple(weights.shape)}, got {tuple(grad_weights.shape)}")
+    weights, grad_weights = weights.contiguous(), grad_weights.to(weights.dtype).contiguous()
+    grad_logits = torch.empty_like(weights)
+    library.lgn_cpu_softmax_backward(
+        CPU_DTYPES[weights.dtype], _address(weights), _address(grad_weights),
+        ctypes.c_int64(weights.numel() // max(1, weights.shape[-1])), ctypes.c_int64(weights.shape[-1]),
+        ctypes.c_double(temperature), _address(grad_logits), torch.get_num_threads(),
+    )  # fmt: skip
+    return grad_logits
+
+
+def cpu_consumer_lists(library, wiring: Tensor, in_features: int) -> tuple[Tensor, Tensor]:
+    """``kernels.consumer_lists`` by a counting sort in C++ (the same lists, without a sort)."""
+    flat = _int32(wiring.reshape(-1))
+    offsets = torch.empty(in_features + 1, dtype=torch.int32)
+    entries = torch.empty(flat.numel(), dtype=torch.int32)
+    if library.lgn_cpu_consumers(_address(flat), ctypes.c_int64(flat.numel()), ctypes.c_int64(in_features),
+                                 _address(offsets), _address(entries)):  # fmt: skip
+        raise ValueError(f"wiring reads outside its {in_features} inputs")
+    return offsets, entries
+
+
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MMAP_THRESHOLD_MAX = 32 << 20  # glibc's ceiling for M_MMAP_THRESHOLD on 64-bit
 

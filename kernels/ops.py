@@ -17,7 +17,7 @@ from torch import Tensor
 from . import functional as F
 from . import host
 from .build import load_extension
-from .cpu import cpu_backward, cpu_forward, cpu_mix_backward, cpu_mix_forward, fast_cpu_applies
+from .cpu import cpu_backward, cpu_forward, fast_cpu_applies
 
 # ---- the reference (any device) -------------------------------------------------------------------
 
@@ -48,20 +48,26 @@ def corner_differences(corners: Tensor, k: int) -> Tensor:
     return corners[:, low | (1 << k)] - corners[:, low]
 
 
+def slot_grads(grad_y: Tensor, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
+    """``[gates * n, batch]``: the loss's gradient at each gate input (row g * n + k: input k of gate g)."""
+    inputs = [t.to(corners.dtype) for t in _inputs(x, wiring)]
+    gy = grad_y.to(corners.dtype)
+    per_input = []
+    for k in range(wiring.shape[1]):
+        others = [t.t() for j, t in enumerate(inputs) if j != k]
+        difference = corner_differences(corners, k)
+        per_input.append(gy * (F.interpolate(difference, others).t() if others else difference.expand_as(gy)))
+    return torch.stack(per_input, 1).reshape(-1, x.shape[1])
+
+
 def reference_backward(
     grad_y: Tensor, x: Tensor, wiring: Tensor, corners: Tensor, need_input_grad: bool
 ) -> tuple[Tensor, Tensor]:
-    arity = wiring.shape[1]
     inputs = [t.to(corners.dtype) for t in _inputs(x, wiring)]
-    gy = grad_y.to(corners.dtype)
-    grad_corners = (gy.unsqueeze(-1) * corner_basis(inputs)).sum(1)
+    grad_corners = (grad_y.to(corners.dtype).unsqueeze(-1) * corner_basis(inputs)).sum(1)
     grad_x = torch.zeros(x.shape, dtype=corners.dtype, device=x.device)
     if need_input_grad:
-        for k in range(arity):
-            others = [t.t() for j, t in enumerate(inputs) if j != k]
-            difference = corner_differences(corners, k)
-            slope = F.interpolate(difference, others).t() if others else difference.expand_as(gy)
-            grad_x.index_add_(0, wiring[:, k], gy * slope)
+        grad_x.index_add_(0, wiring.reshape(-1), slot_grads(grad_y, x, wiring, corners))
     return grad_x.to(x.dtype), grad_corners
 
 
@@ -228,69 +234,3 @@ def _packed_layer_cuda(bits, wiring, tables):
 @packed_layer.register_fake
 def _packed_layer_fake(bits, wiring, tables):
     return bits.new_empty((wiring.shape[0], bits.shape[1]))
-
-
-# ---- candidate mixtures (learned wiring) -----------------------------------------------------------------
-
-
-def reference_mix_forward(x: Tensor, pool: Tensor, weight: Tensor) -> Tensor:
-    """``[slots, batch]``: slot s = sum_c weight[s, c] * x[pool[s, c]] (x feature-major ``[in, batch]``)."""
-    return (x[pool] * weight.to(x.dtype).unsqueeze(-1)).sum(1)
-
-
-def reference_mix_backward(grad_slots, x, pool, weight, need_input_grad: bool) -> tuple[Tensor, Tensor]:
-    gathered = x[pool]  # [slots, candidates, batch]
-    grad_weight = (gathered * grad_slots.unsqueeze(1)).sum(-1)
-    grad_x = torch.zeros_like(x)
-    if need_input_grad:
-        contributions = weight.to(x.dtype).unsqueeze(-1) * grad_slots.unsqueeze(1)  # [slots, candidates, batch]
-        grad_x.index_add_(0, pool.reshape(-1), contributions.reshape(-1, x.shape[1]))
-    return grad_x, grad_weight.to(weight.dtype)
-
-
-@torch.library.custom_op("lgn::mix_forward", mutates_args=())
-def mix_forward(x: Tensor, pool: Tensor, weight: Tensor, consumer_offsets: Tensor, consumer_entries: Tensor) -> Tensor:
-    """Candidate mixtures: ``x [in, batch]``, ``pool int32 [slots, candidates]``, ``weight [slots, candidates]``
-    -> ``[slots, batch]``, slot s = sum_c weight[s, c] x[pool[s, c]]. Zero weights cost nothing on the CPU
-    (a hard choice is a one-hot weight). The consumer lists (of the flattened pool) serve the backward."""
-    if fast_cpu_applies(x, weight) and (library := host.cpu_library()) is not None:
-        return cpu_mix_forward(library, x, pool, weight)
-    return reference_mix_forward(x, pool, weight)
-
-
-@mix_forward.register_fake
-def _mix_forward_fake(x, pool, weight, consumer_offsets, consumer_entries):
-    return x.new_empty((pool.shape[0], x.shape[1]))
-
-
-@torch.library.custom_op("lgn::mix_backward", mutates_args=())
-def mix_backward(
-    grad_slots: Tensor,
-    x: Tensor,
-    pool: Tensor,
-    weight: Tensor,
-    consumer_offsets: Tensor,
-    consumer_entries: Tensor,
-    need_input_grad: bool,
-) -> tuple[Tensor, Tensor]:
-    """Gradients of ``mix_forward``: (d/dx ``[in, batch]``, zeros unless ``need_input_grad``; d/dweight)."""
-    if fast_cpu_applies(x, weight) and (library := host.cpu_library()) is not None:
-        return cpu_mix_backward(
-            library, grad_slots, x, pool, weight, consumer_offsets, consumer_entries, need_input_grad
-        )
-    return reference_mix_backward(grad_slots, x, pool, weight, need_input_grad)
-
-
-@mix_backward.register_fake
-def _mix_backward_fake(grad_slots, x, pool, weight, consumer_offsets, consumer_entries, need_input_grad):
-    return torch.empty_like(x), torch.empty_like(weight)
-
-
-def _mix_backward_rule(ctx, grad_slots):
-    x, pool, weight, offsets, entries = ctx.saved_tensors
-    need_x = ctx.needs_input_grad[0]
-    grad_x, grad_weight = mix_backward(grad_slots, x, pool, weight, offsets, entries, need_x)
-    return (grad_x if need_x else None), None, grad_weight, None, None
-
-
-mix_forward.register_autograd(_mix_backward_rule, setup_context=_save_inputs)

@@ -18,7 +18,7 @@ pytest.importorskip("torch")
 import torch  # noqa: E402
 
 from lgn import kernels  # noqa: E402
-from lgn.kernels import build, cpu, ops  # noqa: E402
+from lgn.kernels import build, cpu, ops, wiring_ops  # noqa: E402
 from lgn.kernels import functional as F  # noqa: E402
 from lgn.training.layers import LogicLayer, LogicNet  # noqa: E402
 
@@ -519,11 +519,10 @@ def test_fast_cpu_mixtures_equal_reference(cpu_library, in_features, slots, cand
     pool, x, weight, grad = _random_pools(in_features, slots, candidates, batch, dtype, seed, hard)
     offsets, entries = kernels.consumer_lists(pool, in_features)
     tolerance = _tolerance(double, batch * candidates)
-    torch.testing.assert_close(
-        cpu.cpu_mix_forward(cpu_library, x, pool, weight), ops.reference_mix_forward(x, pool, weight), **tolerance
-    )
+    want_slots = wiring_ops.reference_mix_forward(x, pool, weight)
+    torch.testing.assert_close(cpu.cpu_mix_forward(cpu_library, x, pool, weight), want_slots, **tolerance)
     got = cpu.cpu_mix_backward(cpu_library, grad, x, pool, weight, offsets, entries, True)
-    want = ops.reference_mix_backward(grad, x, pool, weight, True)
+    want = wiring_ops.reference_mix_backward(grad, x, pool, weight, True)
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, **tolerance)
 
@@ -535,13 +534,96 @@ def test_mixture_operator_equals_autograd_of_the_reference():
     x2, w2 = x.clone().requires_grad_(True), weight.clone().requires_grad_(True)
     upstream = torch.randn(9, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     (kernels.mix_candidates(x1, prepared, w1) * upstream).sum().backward()
-    (ops.reference_mix_forward(x2, pool, w2) * upstream).sum().backward()
+    (wiring_ops.reference_mix_forward(x2, pool, w2) * upstream).sum().backward()
     torch.testing.assert_close(x1.grad, x2.grad)
     torch.testing.assert_close(w1.grad, w2.grad)
     assert torch.autograd.gradcheck(
         lambda a, b: kernels.mix_candidates(a, prepared, b),
         (x.clone().requires_grad_(True), w1.detach().clone().requires_grad_(True)),
     )
+
+
+def _choice_case(arity, in_features, gates, candidates, batch, dtype, seed):
+    gen = torch.Generator().manual_seed(seed)
+    pool = torch.randint(0, in_features, (gates * arity, candidates), generator=gen)
+    pool[::3, -1] = pool[::3, 0]  # a candidate repeated within its slot
+    logits = torch.randn(gates * arity, candidates, generator=gen, dtype=dtype) * 3
+    wiring = pool.gather(1, logits.argmax(1, keepdim=True)).view(gates, arity)
+    x = torch.rand(in_features, batch, generator=gen, dtype=dtype)
+    corners = torch.rand(gates, 1 << arity, generator=gen, dtype=dtype)
+    grad_y = torch.randn(gates, batch, generator=gen, dtype=dtype)
+    return pool, logits, wiring, x, corners, grad_y
+
+
+@given(
+    st.integers(1, 6), st.integers(1, 30), st.integers(1, 12), st.integers(1, 20), st.integers(1, 150),
+    st.booleans(), st.sampled_from([0.3, 1.0, 9.0]), st.integers(0, 2**31),
+)  # fmt: skip
+def test_fast_cpu_choice_grads_equal_reference(
+    cpu_library, arity, in_features, gates, candidates, batch, double, temperature, seed
+):
+    """The wiring logits' gradient of a hard choice (chunks of 8 candidates' dot products side by side, the
+    softmax by lgn_cpu.cpp's own exponential) against the reference formula."""
+    dtype = torch.float64 if double else torch.float32
+    pool, logits, wiring, x, corners, grad_y = _choice_case(arity, in_features, gates, candidates, batch, dtype, seed)
+    got = cpu.cpu_choice_grads(cpu_library, grad_y, x, wiring, corners, pool, logits, temperature)
+    want = wiring_ops.reference_choice_backward(grad_y, x, wiring, corners, pool, logits, temperature)
+    tolerance = _tolerance(double, batch * candidates, arity)
+    torch.testing.assert_close(got, want, rtol=tolerance["rtol"], atol=tolerance["atol"] / temperature)
+
+
+@pytest.mark.parametrize("arity, parametrization", LAYER_KINDS)
+@pytest.mark.parametrize("estimator", ["ste", "gumbel"])
+def test_hard_wiring_operator_equals_autograd_of_the_torch_layer(arity, parametrization, estimator):
+    """A learned-wiring layer under a hard wiring estimator: the operators (``chosen_gates``, no mixtures)
+    give the torch layer's output and gradients of the input, the gates and the wiring logits."""
+    layer = LogicLayer(23, 17, arity, parametrization, init="gaussian", seed=5, candidates=6).double()
+    with torch.no_grad():
+        layer.wiring_logits.normal_(0, 2, generator=torch.Generator().manual_seed(6))
+    layer.gate_estimator, layer.wiring_estimator, layer.temperature = "soft", estimator, 0.7
+    x = torch.rand(9, 23, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    results = {}
+    for implementation in ("torch", "kernels"):
+        layer.implementation = implementation
+        inputs = x.clone().requires_grad_(True)
+        torch.manual_seed(8)  # the same Gumbel noise for both
+        y = layer(inputs)
+        upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(9), dtype=y.dtype)
+        wrt = [inputs, layer.weight, layer.wiring_logits]
+        results[implementation] = (y, *torch.autograd.grad((y * upstream).sum(), wrt))
+    for want, got in zip(results["torch"], results["kernels"]):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    assert results["kernels"][3].abs().sum() > 0  # the logits do learn
+
+
+@given(
+    st.integers(1, 40), st.integers(1, 130), st.booleans(), st.sampled_from([0.3, 1.0, 9.0]), st.integers(0, 2**31)
+)  # fmt: skip
+def test_wiring_softmax_equals_torch_softmax(cpu_library, rows, cols, double, temperature, seed):
+    """The learned-wiring softmax (lgn_cpu.cpp's own vectorised exponential) and its gradient."""
+    dtype = torch.float64 if double else torch.float32
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(rows, cols, generator=gen, dtype=dtype) * 20
+    upstream = torch.randn(rows, cols, generator=gen, dtype=dtype)
+    results = []
+    for softmax in (lambda t: kernels.wiring_softmax(t, temperature), lambda t: torch.softmax(t / temperature, -1)):
+        leaf = logits.clone().requires_grad_(True)
+        weights = softmax(leaf)
+        results.append((weights, *torch.autograd.grad((weights * upstream).sum(), [leaf])))
+    tolerance = dict(rtol=1e-12, atol=1e-12) if double else dict(rtol=1e-5, atol=1e-6)
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, **tolerance)
+
+
+@given(st.integers(1, 6), st.integers(1, 40), st.integers(0, 60), st.integers(0, 2**31))
+def test_consumer_lists_by_counting_sort_equal_a_stable_sort(cpu_library, arity, in_features, gates, seed):
+    wiring = torch.randint(0, in_features, (gates, arity), generator=torch.Generator().manual_seed(seed))
+    offsets, entries = kernels.consumer_lists(wiring, in_features)
+    flat = wiring.reshape(-1)
+    assert torch.equal(entries, torch.argsort(flat, stable=True).to(torch.int32))
+    assert torch.equal(offsets[1:], torch.cumsum(torch.bincount(flat, minlength=in_features), 0).to(torch.int32))
+    with pytest.raises(ValueError, match=f"outside its {in_features} inputs"):
+        kernels.consumer_lists(torch.full((1, arity), in_features), in_features)
 
 
 def test_auto_uses_the_fast_cpu_path_for_every_arity(cpu_library):
@@ -574,7 +656,13 @@ def test_fast_cpu_operators_refuse_bad_indices(cpu_library):
         ops.gate_forward(x, good, torch.rand(2, 3), offsets, entries)
     pool = torch.tensor([[0, 5]], dtype=torch.int32)
     with pytest.raises(ValueError, match="candidate pools read outside"):
-        ops.mix_forward(x, pool, torch.rand(1, 2), offsets, entries)
+        wiring_ops.mix_forward(x, pool, torch.rand(1, 2), offsets, entries)
+    with pytest.raises(ValueError, match="candidate pools read outside"):
+        wiring_ops.choice_backward(torch.rand(2, 3), x, good, corners, pool.expand(4, 2), torch.rand(4, 2), 1.0)
+    with pytest.raises(ValueError, match="one row per gate input"):
+        wiring_ops.choice_backward(torch.rand(2, 3), x, good, corners, pool[:, :1] * 0, torch.rand(1, 1), 1.0)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        wiring_ops.choice_backward(torch.rand(2, 3), x, good, corners, good.view(4, 1), torch.rand(4, 1), 0.0)
 
 
 @pytest.mark.parametrize("arity", [2, 5])
@@ -586,6 +674,8 @@ def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library, arity
     own = torch.arange(3000).view(1500, 2)  # two-input gates over their own inputs: the fused backward
     own_corners = torch.rand(1500, 4, generator=torch.Generator().manual_seed(13))
     own_offsets, own_entries = kernels.consumer_lists(own, 3000)
+    choice_pool = torch.randint(0, 3000, (wiring.numel(), 11), generator=torch.Generator().manual_seed(14))
+    logits = torch.randn(choice_pool.shape, generator=torch.Generator().manual_seed(15))
     saved = torch.get_num_threads()
     results = []
     try:
@@ -597,7 +687,8 @@ def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library, arity
             mix_grads = cpu.cpu_mix_backward(cpu_library, grad_slots, x, pool, weight, pool_offsets, pool_entries, True)
             own_grads = cpu.cpu_backward(cpu_library, grad_slots[:1500], x, own, own_corners,
                                          own_offsets, own_entries, True)  # fmt: skip
-            results.append((y, *grads, mixed, *mix_grads, *own_grads))
+            choice = cpu.cpu_choice_grads(cpu_library, grad_y, x, wiring, corners, choice_pool, logits, 0.5)
+            results.append((y, *grads, mixed, *mix_grads, *own_grads, choice))
     finally:
         torch.set_num_threads(saved)
     for one, many in zip(*results):

@@ -185,11 +185,16 @@ class LogicLayer(nn.Module):
         corners = self.corners()
         if self.wiring_logits is None:
             return kernels.relaxed_gates(x, self._kernel_wiring(self.wiring, x.device), corners)
-        weights = self.wiring_weights()
+        estimator = self._estimators()[1]
+        if estimator != "soft" and not self.full_pool:  # a hard choice: no mixtures are made
+            logits: torch.Tensor = self.wiring_logits
+            if estimator == "gumbel":
+                logits = logits + F.gumbel_noise(logits.shape, device=logits.device)
+            return kernels.chosen_gates(x, self._kernel_pool(x.device), logits, self.temperature, corners)
         if self.full_pool:
-            hard = self._estimators()[1] != "soft"
-            slots = F.select_inputs(x.t(), weights, None, hard).t().contiguous()
-        else:
+            slots = F.select_inputs(x.t(), self.wiring_weights(), None, estimator != "soft").t().contiguous()
+        else:  # soft: every candidate mixed in
+            weights = kernels.wiring_softmax(self.wiring_logits, self.temperature)
             slots = kernels.mix_candidates(x, self._kernel_pool(x.device), weights.to(x.dtype))
         return kernels.relaxed_gates(slots.to(x.dtype), self._identity_wiring(x.device), corners)
 

@@ -6,8 +6,11 @@
 // order, vector width fixed by the build). Used by kernels.ops on CPU tensors; bfloat16 uses the torch
 // reference there.
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -263,8 +266,44 @@ void backward_parallel(const void* grad_y, const void* x, int64_t batch, int64_t
 }
 
 // ---- candidate mixtures (learned wiring) --------------------------------------------------------------
-// Slot s reads sum_c weight[s, c] * x[pool[s, c]]; zero weights (a hard choice) are skipped.
 
+// Candidates whose dot products run side by side: independent accumulators instead of one long chain.
+constexpr int64_t kDots = 8;
+
+// out[j] = sum_b g[b] * in[j][b] for j < n <= kDots, in lanes of one 64-byte vector each; fixed order.
+template <typename T>
+void dot_products(const T* g, const T* const* in, int64_t n, int64_t batch, T* out) {
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  T acc[kDots][kLanes] = {};
+  int64_t b0 = 0;
+  for (; b0 + kLanes <= batch; b0 += kLanes) {
+    for (int64_t j = 0; j < n; ++j) {
+#pragma omp simd
+      for (int64_t l = 0; l < kLanes; ++l) acc[j][l] += g[b0 + l] * in[j][b0 + l];
+    }
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t b = b0; b < batch; ++b) acc[j][b - b0] += g[b] * in[j][b];
+  }
+  T sums[kDots] = {};
+  for (int64_t l = 0; l < kLanes; ++l) {
+    for (int64_t j = 0; j < kDots; ++j) sums[j] += acc[j][l];
+  }
+  for (int64_t j = 0; j < n; ++j) out[j] = sums[j];
+}
+
+// out[c] = sum_b g[b] * x[row[c]][b] for c < candidates, kDots at a time.
+template <typename T>
+void candidate_dots(const T* g, const T* x, int64_t batch, const int32_t* row, int64_t candidates, T* out) {
+  for (int64_t c = 0; c < candidates; c += kDots) {
+    const int64_t nc = std::min(kDots, candidates - c);
+    const T* in[kDots];
+    for (int64_t j = 0; j < nc; ++j) in[j] = x + static_cast<int64_t>(row[c + j]) * batch;
+    dot_products(g, in, nc, batch, out + c);
+  }
+}
+
+// Slot s reads sum_c weight[s, c] * x[pool[s, c]]; zero weights (a hard choice) are skipped.
 template <typename T>
 void mix_forward(const T* x, int64_t batch, const int32_t* pool, const T* weight, int64_t candidates, int64_t first,
                  int64_t last, T* slots) {
@@ -284,16 +323,8 @@ void mix_forward(const T* x, int64_t batch, const int32_t* pool, const T* weight
 template <typename T>
 void mix_weight_grads(const T* grad_slots, const T* x, int64_t batch, const int32_t* pool, int64_t candidates,
                       int64_t first, int64_t last, T* grad_weight) {
-  for (int64_t s = first; s < last; ++s) {
-    const T* gs = grad_slots + s * batch;
-    for (int64_t c = 0; c < candidates; ++c) {
-      const T* in = x + static_cast<int64_t>(pool[s * candidates + c]) * batch;
-      T sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t b = 0; b < batch; ++b) sum += gs[b] * in[b];
-      grad_weight[s * candidates + c] = sum;
-    }
-  }
+  for (int64_t s = first; s < last; ++s) candidate_dots(grad_slots + s * batch, x, batch, pool + s * candidates,
+                                                      candidates, grad_weight + s * candidates);
 }
 
 // Gathered over each feature's entries s * candidates + c (ascending).
@@ -339,6 +370,118 @@ void mix_backward_parallel(const void* grad_slots, const void* x, int64_t batch,
   });
 }
 
+// ---- a hard choice among candidates (learned wiring, straight-through) ------------------------------
+// Gate g reads x[wiring[g, k]]: slot s = g * N + k's chosen candidate. The forward and the gradients of x
+// and the corners are those of fixed wiring (gate_forward, gate_backward over `wiring`); this adds the
+// logits' gradient, that of a softmax mixture at temperature tau taken through the chosen candidate:
+//   grad_logits[s, c] = p_c (d_c - sum_j p_j d_j) / tau,  p = softmax(logits[s] / tau),
+//   d_c = sum_b dL/d(slot s)[b] * x[pool[s, c]][b]   (the slot's gradient against each candidate).
+// A slot's gradient is computed once, in a buffer of one batch, and read by its candidates' dot products.
+// e^y for y <= 0 without a library call, so that a loop of them vectorises: y = k ln 2 + r, |r| <= ln 2 / 2,
+// e^r by its Taylor polynomial (truncation below 1e-8 relative for float, 1e-17 for double), times 2^k set
+// in the exponent bits. Below -80 (float) or -700 (double) the value is that of the bound, far below any
+// weight that matters next to the largest (which is 1).
+template <typename T>
+inline T exp_nonpositive(T y) {
+  using Bits = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  constexpr int kDegree = sizeof(T) == 4 ? 7 : 13, kMantissa = sizeof(T) == 4 ? 23 : 52;
+  constexpr Bits kBias = sizeof(T) == 4 ? 127 : 1023;
+  constexpr T kLowest = sizeof(T) == 4 ? -80 : -700;
+  y = y < kLowest ? kLowest : y;
+  // k = y / ln 2 rounded to the nearest integer by adding and taking away 1.5 * 2^mantissa bits (floor()
+  // would not vectorise here)
+  constexpr T kRound = sizeof(T) == 4 ? T(12582912.0) : T(6755399441055744.0);
+  const T k = (y * T(1.4426950408889634) + kRound) - kRound;
+  const T r = (y - k * T(0.693145751953125)) - k * T(1.4286068203094173e-06);  // ln 2 in two parts
+  T term = 1;  // 1 + r (1 + r/2 (1 + r/3 (...))), the reciprocals folded at compile time
+#pragma GCC unroll 16
+  for (int n = kDegree; n >= 1; --n) term = T(1) + term * r * (T(1) / T(n));
+  const Bits scale = (static_cast<Bits>(k) + kBias) << kMantissa;
+  return term * std::bit_cast<T>(scale);
+}
+
+// p[s] = softmax(logits[s] / tau) for `rows` rows of `cols` (the exponentials of all rows in one loop).
+template <typename T>
+void softmax_rows(const T* logits, int64_t rows, int64_t cols, T tau, T* p) {
+  for (int64_t s = 0; s < rows; ++s) {
+    const T* l = logits + s * cols;
+    T top = l[0];
+    for (int64_t c = 1; c < cols; ++c) top = std::max(top, l[c]);
+    for (int64_t c = 0; c < cols; ++c) p[s * cols + c] = (l[c] - top) / tau;
+  }
+#pragma omp simd
+  for (int64_t i = 0; i < rows * cols; ++i) p[i] = exp_nonpositive(p[i]);
+  for (int64_t s = 0; s < rows; ++s) {
+    T total = 0;
+    for (int64_t c = 0; c < cols; ++c) total += p[s * cols + c];
+    for (int64_t c = 0; c < cols; ++c) p[s * cols + c] /= total;
+  }
+}
+
+// The gradient of the logits from that of the softmax's weights: p_c (d_c - sum_j p_j d_j) / tau.
+template <typename T>
+void softmax_rows_backward(const T* p, const T* d, int64_t rows, int64_t cols, T tau, T* grad) {
+  for (int64_t s = 0; s < rows; ++s) {
+    const T* ps = p + s * cols;
+    const T* ds = d + s * cols;
+    T expected = 0;
+    for (int64_t c = 0; c < cols; ++c) expected += ps[c] * ds[c];
+    for (int64_t c = 0; c < cols; ++c) grad[s * cols + c] = ps[c] * (ds[c] - expected) / tau;
+  }
+}
+
+template <int N, typename T>
+void choice_grads(const T* grad_y, const T* x, int64_t batch, const int32_t* wiring, const T* corners,
+                  const int32_t* pool, int64_t candidates, const T* logits, T tau, int64_t first, int64_t last,
+                  T* grad_logits) {
+  std::vector<T> slot_grad(batch), d(N * candidates), p(N * candidates);
+  T v[N > 1 ? (1 << (N - 2)) : 1][kBlock];
+  for (int64_t g = first; g < last; ++g) {
+    const T* gy = grad_y + g * batch;
+    for (int k = 0; k < N; ++k) {
+      for (int64_t b0 = 0; b0 < batch; b0 += kBlock) {
+        const int64_t nb = std::min(kBlock, batch - b0);
+        slope_block<N>(corners + (g << N), k, x, batch, wiring + g * N, b0, nb, v);
+#pragma omp simd
+        for (int64_t b = 0; b < nb; ++b) slot_grad[b0 + b] = gy[b0 + b] * v[0][b];
+      }
+      candidate_dots(slot_grad.data(), x, batch, pool + (g * N + k) * candidates, candidates,
+                     d.data() + k * candidates);
+    }
+    const int64_t at = g * N * candidates;
+    softmax_rows(logits + at, N, candidates, tau, p.data());
+    softmax_rows_backward(p.data(), d.data(), N, candidates, tau, grad_logits + at);
+  }
+}
+
+template <int N, typename T>
+void choice_grads_parallel(const void* grad_y, const void* x, int64_t batch, const int32_t* wiring, int64_t gates,
+                           const void* corners, const int32_t* pool, int64_t candidates, const void* logits,
+                           double tau, void* grad_logits, int threads) {
+  parallel_rows(gates, batch * N * (candidates + 2), threads, [=](int64_t first, int64_t last) {
+    choice_grads<N>(static_cast<const T*>(grad_y), static_cast<const T*>(x), batch, wiring,
+                    static_cast<const T*>(corners), pool, candidates, static_cast<const T*>(logits), T(tau), first,
+                    last, static_cast<T*>(grad_logits));
+  });
+}
+
+template <typename T>
+void softmax_parallel(const void* logits, int64_t rows, int64_t cols, double tau, void* p, int threads) {
+  parallel_rows(rows, cols * 16, threads, [=](int64_t first, int64_t last) {
+    softmax_rows(static_cast<const T*>(logits) + first * cols, last - first, cols, T(tau),
+                 static_cast<T*>(p) + first * cols);
+  });
+}
+
+template <typename T>
+void softmax_backward_parallel(const void* p, const void* grad_p, int64_t rows, int64_t cols, double tau,
+                               void* grad_logits, int threads) {
+  parallel_rows(rows, cols * 4, threads, [=](int64_t first, int64_t last) {
+    softmax_rows_backward(static_cast<const T*>(p) + first * cols, static_cast<const T*>(grad_p) + first * cols,
+                          last - first, cols, T(tau), static_cast<T*>(grad_logits) + first * cols);
+  });
+}
+
 // Runs F<N, T>(args...) for the arity and dtype given at run time; false for unsupported ones.
 template <template <int, typename> class Op, typename... Args>
 bool dispatch(int dtype, int arity, Args... args) {
@@ -369,6 +512,12 @@ template <int N, typename T>
 struct Backward {
   template <typename... Args>
   static void run(Args... args) { backward_parallel<N, T>(args...); }
+};
+
+template <int N, typename T>
+struct ChoiceGrads {
+  template <typename... Args>
+  static void run(Args... args) { choice_grads_parallel<N, T>(args...); }
 };
 
 }  // namespace
@@ -419,6 +568,58 @@ int lgn_cpu_mix_backward(int dtype, const void* grad_slots, const void* x, int64
   } else {
     return 1;
   }
+  return 0;
+}
+
+// The wiring logits' gradient of a hard choice (see choice_grads): wiring int32 [gates, arity] (the chosen
+// candidates), pool int32 [gates * arity, candidates], logits [gates * arity, candidates] in the dtype.
+int lgn_cpu_choice_grads(int dtype, int arity, const void* grad_y, const void* x, int64_t batch,
+                         const int32_t* wiring, int64_t gates, const void* corners, const int32_t* pool,
+                         int64_t candidates, const void* logits, double tau, void* grad_logits, int threads) {
+  return dispatch<ChoiceGrads>(dtype, arity, grad_y, x, batch, wiring, gates, corners, pool, candidates, logits, tau,
+                               grad_logits, threads)
+             ? 0
+             : 1;
+}
+
+// weights[s] = softmax(logits[s] / tau), rows of `cols` (a learned-wiring layer's candidate weights).
+int lgn_cpu_softmax(int dtype, const void* logits, int64_t rows, int64_t cols, double tau, void* weights,
+                    int threads) {
+  if (dtype == 0) {
+    softmax_parallel<float>(logits, rows, cols, tau, weights, threads);
+  } else if (dtype == 1) {
+    softmax_parallel<double>(logits, rows, cols, tau, weights, threads);
+  } else {
+    return 1;
+  }
+  return 0;
+}
+
+// grad_logits of lgn_cpu_softmax, from its weights and their gradient.
+int lgn_cpu_softmax_backward(int dtype, const void* weights, const void* grad_weights, int64_t rows, int64_t cols,
+                             double tau, void* grad_logits, int threads) {
+  if (dtype == 0) {
+    softmax_backward_parallel<float>(weights, grad_weights, rows, cols, tau, grad_logits, threads);
+  } else if (dtype == 1) {
+    softmax_backward_parallel<double>(weights, grad_weights, rows, cols, tau, grad_logits, threads);
+  } else {
+    return 1;
+  }
+  return 0;
+}
+
+// Who reads each feature (consumer lists, CSR): entries[offsets[f] .. offsets[f + 1]) are the ascending
+// positions i with index[i] == f. A counting sort; returns 1 (and writes nothing useful) when an index is
+// outside [0, in_features).
+int lgn_cpu_consumers(const int32_t* index, int64_t n, int64_t in_features, int32_t* offsets, int32_t* entries) {
+  std::fill(offsets, offsets + in_features + 1, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (index[i] < 0 || index[i] >= in_features) return 1;
+    ++offsets[index[i] + 1];
+  }
+  for (int64_t f = 0; f < in_features; ++f) offsets[f + 1] += offsets[f];
+  std::vector<int32_t> next(offsets, offsets + in_features);
+  for (int64_t i = 0; i < n; ++i) entries[next[index[i]]++] = static_cast<int32_t>(i);
   return 0;
 }
 
