@@ -100,28 +100,40 @@ def measure(layers: int, width: int, batch: int, device: torch.device, repeats: 
     return row
 
 
-def training_step_ms(net: LogicNet, estimator: str, batch: int, repeats: int) -> float:
-    """Median milliseconds of a whole training step on the CPU: forward, backward and the Adam update."""
+def training_step(net: LogicNet, estimator: str, batch: int):
+    """A callable running one whole training step on the CPU: forward, backward and the Adam update."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, 2, (batch, IN_FEATURES), generator=gen).float()
     y = torch.randint(0, CLASSES, (batch,), generator=gen)
     optimizer = _optimizer(TrainConfig(), net)
     net.set_estimator(estimator.split(",")[0], estimator.split(",")[-1], 1.0)
-    times = []
-    for i in range(repeats + 2):
-        began = time.perf_counter()
+
+    def step() -> None:
         loss = nnf.cross_entropy(net(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if i >= 2:
-            times.append(1000 * (time.perf_counter() - began))
-    return statistics.median(times)
+
+    return step
+
+
+def interleaved_ms(steps: dict, rounds: int) -> dict:
+    """Median milliseconds of each callable, timed in rounds that run every one once (after two warm-up
+    rounds), so that a shared machine's drift touches every case alike."""
+    times: dict = {name: [] for name in steps}
+    for i in range(rounds + 2):
+        for name, step in steps.items():
+            began = time.perf_counter()
+            step()
+            if i >= 2:
+                times[name].append(1000 * (time.perf_counter() - began))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def compact_rows(quick: bool, repeats: int, batch: int = 128) -> list[dict]:
     """Side by side, one run: (1) arity 2 vs arity 6 at the same parameter count (4 vs 64 per gate, so 16x
-    fewer arity-6 gates), (2) fixed wiring vs learned wiring with 8 candidates per slot (soft and hard)."""
+    fewer arity-6 gates), (2) fixed wiring vs learned wiring with 8 candidates per slot (soft and hard).
+    Every case's step runs once per round, ``3 * repeats`` rounds."""
     width2 = 800 if quick else 8000
     width6 = width2 // 16
     cases = [
@@ -130,15 +142,19 @@ def compact_rows(quick: bool, repeats: int, batch: int = 128) -> list[dict]:
         ("arity 2, learned K=8, soft", dict(widths=[width2, width2], arity=2, candidates=[8, 8]), "soft"),
         ("arity 2, learned K=8, ste", dict(widths=[width2, width2], arity=2, candidates=[8, 8]), "soft,ste"),
     ]
-    rows = []
+    rows, steps = [], {}
     for name, shape, estimator in cases:
         row = {"case": name, "estimator": estimator, "params": 0}
         for implementation in ("auto", "torch"):
             net = LogicNet(IN_FEATURES, CLASSES, implementation=implementation, **shape)
             row["params"] = sum(layer.weight.numel() for layer in net.layers)
-            row[f"{implementation}_ms"] = training_step_ms(net, estimator, batch, repeats)
+            steps[(name, implementation)] = training_step(net, estimator, batch)
         rows.append(row)
-        print(f"  measured {name}", file=sys.stderr, flush=True)
+    fast = interleaved_ms({key: step for key, step in steps.items() if key[1] == "auto"}, 3 * repeats)
+    print("  measured the C++ operators", file=sys.stderr, flush=True)
+    reference = interleaved_ms({key: step for key, step in steps.items() if key[1] == "torch"}, repeats)
+    for row in rows:
+        row["auto_ms"], row["torch_ms"] = fast[(row["case"], "auto")], reference[(row["case"], "torch")]
     base = rows[0]["auto_ms"]
     print(f"\nwhole training steps on the CPU, batch {batch}, {torch.get_num_threads()} threads (median ms):")
     print(f"{'case':36s} {'gate params':>11s} {'C++ ops':>9s} {'torch':>9s} {'vs arity 2, fixed':>18s}")

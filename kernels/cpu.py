@@ -59,15 +59,16 @@ def cpu_forward(library, x: Tensor, wiring: Tensor, corners: Tensor) -> Tensor:
     return y
 
 
-def cpu_backward(library, grad_y, x, wiring, corners, offsets, entries, need_input_grad: bool):
-    """``gate_backward`` on the CPU (vectorised C++), any arity 1..6."""
+def cpu_backward(library, grad_y, x, wiring, corners, offsets, entries, need_input_grad: bool, need_corners=True):
+    """``gate_backward`` on the CPU (vectorised C++), any arity 1..6; the corners' gradient is None unless
+    ``need_corners``."""
     _check_indices(x, wiring, corners, offsets, entries)
     if grad_y.shape != (wiring.shape[0], x.shape[1]):
         raise ValueError(f"grad_y must be [gates, batch] = [{wiring.shape[0]}, {x.shape[1]}]")
     grad_y, x, corners, wiring = grad_y.contiguous(), x.contiguous(), corners.contiguous(), _int32(wiring)
     offsets, entries = _int32(offsets), _int32(entries)
     grad_x = torch.empty_like(x) if need_input_grad else torch.zeros_like(x)
-    grad_corners = torch.empty_like(corners)
+    grad_corners = torch.empty_like(corners) if need_corners else None
     library.lgn_cpu_backward(
         CPU_DTYPES[x.dtype], wiring.shape[1], _address(grad_y), _address(x), ctypes.c_int64(x.shape[1]),
         ctypes.c_int64(x.shape[0]), _address(wiring), ctypes.c_int64(wiring.shape[0]), _address(corners),
@@ -119,8 +120,9 @@ def cpu_mix_backward(library, grad_slots, x, pool, weight, offsets, entries, nee
     return grad_x, grad_weight
 
 
-def cpu_choice_grads(library, grad_y, x, wiring, corners, pool, logits, temperature: float) -> Tensor:
-    """``choice_backward`` on the CPU (vectorised C++): the wiring logits' gradient of a hard choice."""
+def cpu_choice_grads(library, grad_y, x, wiring, corners, pool, logits, temperature: float, with_corners=False):
+    """The wiring logits' gradient of a hard choice on the CPU (vectorised C++); with the corners' gradient
+    (in the same pass over each gate) when ``with_corners``: then ``(grad_logits, grad_corners)``."""
     _check_indices(x, wiring, corners)
     _check_pool(x, pool, logits)
     if pool.shape[0] != wiring.numel() or grad_y.shape != (wiring.shape[0], x.shape[1]):
@@ -132,12 +134,15 @@ def cpu_choice_grads(library, grad_y, x, wiring, corners, pool, logits, temperat
     grad_y, x, corners, wiring = grad_y.contiguous(), x.contiguous(), corners.contiguous(), _int32(wiring)
     pool, same_dtype = _int32(pool), logits.to(x.dtype).contiguous()
     grad_logits = torch.empty_like(same_dtype)
+    grad_corners = torch.empty_like(corners) if with_corners else None
     library.lgn_cpu_choice_grads(
         CPU_DTYPES[x.dtype], wiring.shape[1], _address(grad_y), _address(x), ctypes.c_int64(x.shape[1]),
         _address(wiring), ctypes.c_int64(wiring.shape[0]), _address(corners), _address(pool),
         ctypes.c_int64(pool.shape[1]), _address(same_dtype), ctypes.c_double(temperature), _address(grad_logits),
-        torch.get_num_threads(),
+        _address(grad_corners), torch.get_num_threads(),
     )  # fmt: skip
+    if with_corners:
+        return grad_logits.to(logits.dtype), grad_corners
     return grad_logits.to(logits.dtype)
 
 

@@ -16,8 +16,9 @@ from .build import SOURCE_DIR
 
 CPU_SOURCE = "lgn_cpu.cpp"
 # -march=native: the cache key includes this CPU's feature flags, so a shared cache never hands one
-# machine another's instructions. -fopenmp-simd: the simd pragmas only, no OpenMP runtime.
-CPU_FLAGS = ("-O3", "-march=native", "-fopenmp-simd", "-pthread")
+# machine another's instructions. -fopenmp: the simd pragmas, and OpenMP's threads (torch's pool, see
+# parallel_rows in lgn_cpu.cpp).
+CPU_FLAGS = ("-O3", "-march=native", "-fopenmp", "-pthread")
 
 
 def cache_dir() -> Path:

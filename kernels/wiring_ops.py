@@ -13,6 +13,7 @@ from torch import Tensor
 
 from . import host
 from .cpu import (
+    cpu_backward,
     cpu_choice_grads,
     cpu_mix_backward,
     cpu_mix_forward,
@@ -98,19 +99,40 @@ def reference_choice_backward(grad_y, x, wiring, corners, pool, logits, temperat
     return (p * (against - (p * against).sum(-1, keepdim=True)) / temperature).to(logits.dtype)
 
 
-@torch.library.custom_op("lgn::choice_backward", mutates_args=())
-def choice_backward(
-    grad_y: Tensor, x: Tensor, wiring: Tensor, corners: Tensor, pool: Tensor, logits: Tensor, temperature: float
-) -> Tensor:
-    """d/dlogits of ``chosen_gates`` (``[gates * n, candidates]``)."""
+@torch.library.custom_op("lgn::chosen_backward", mutates_args=())
+def chosen_backward(
+    grad_y: Tensor,
+    x: Tensor,
+    wiring: Tensor,
+    corners: Tensor,
+    consumer_offsets: Tensor,
+    consumer_entries: Tensor,
+    pool: Tensor,
+    logits: Tensor,
+    temperature: float,
+    need_input_grad: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of ``chosen_gates``: (d/dx, zeros unless ``need_input_grad``; d/dcorners; d/dlogits). On the
+    CPU the corners' gradient comes from the pass that makes the logits', over each gate's inputs once."""
     if fast_cpu_applies(x, corners) and (library := host.cpu_library()) is not None:
-        return cpu_choice_grads(library, grad_y, x, wiring, corners, pool, logits, temperature)
-    return reference_choice_backward(grad_y, x, wiring, corners, pool, logits, temperature)
+        grad_logits, grad_corners = cpu_choice_grads(
+            library, grad_y, x, wiring, corners, pool, logits, temperature, with_corners=True
+        )
+        if not need_input_grad:
+            return torch.zeros_like(x), grad_corners, grad_logits
+        grad_x, _ = cpu_backward(
+            library, grad_y, x, wiring, corners, consumer_offsets, consumer_entries, True, need_corners=False
+        )
+        return grad_x, grad_corners, grad_logits
+    grad_x, grad_corners = gate_backward(
+        grad_y, x, wiring, corners, consumer_offsets, consumer_entries, need_input_grad
+    )
+    return grad_x, grad_corners, reference_choice_backward(grad_y, x, wiring, corners, pool, logits, temperature)
 
 
-@choice_backward.register_fake
-def _choice_backward_fake(grad_y, x, wiring, corners, pool, logits, temperature):
-    return torch.empty_like(logits)
+@chosen_backward.register_fake
+def _chosen_backward_fake(grad_y, x, wiring, corners, offsets, entries, pool, logits, temperature, need_input_grad):
+    return torch.empty_like(x), torch.empty_like(corners), torch.empty_like(logits)
 
 
 @torch.library.custom_op("lgn::chosen_gates", mutates_args=())
@@ -126,7 +148,7 @@ def chosen_gates(
 ) -> Tensor:
     """Learned wiring with a hard choice: ``gate_forward`` over ``wiring``, each gate input the chosen
     candidate of its row of ``pool [gates * n, candidates]`` (the logits' argmax). The values are those of
-    fixed wiring; the backward adds the logits' gradient (``choice_backward``). No slot mixtures are made."""
+    fixed wiring; the backward adds the logits' gradient (``chosen_backward``). No slot mixtures are made."""
     return gate_forward(x, wiring, corners, consumer_offsets, consumer_entries)
 
 
@@ -143,8 +165,9 @@ def _chosen_setup(ctx, inputs, output):
 def _chosen_backward_rule(ctx, grad_y):
     x, wiring, corners, offsets, entries, pool, logits = ctx.saved_tensors
     need_x = ctx.needs_input_grad[0]
-    grad_x, grad_corners = gate_backward(grad_y, x, wiring, corners, offsets, entries, need_x)
-    grad_logits = choice_backward(grad_y, x, wiring, corners, pool, logits, ctx.temperature)
+    grad_x, grad_corners, grad_logits = chosen_backward(
+        grad_y, x, wiring, corners, offsets, entries, pool, logits, ctx.temperature, need_x
+    )
     return (grad_x if need_x else None), None, grad_corners, None, None, None, grad_logits, None
 
 

@@ -566,10 +566,16 @@ def test_fast_cpu_choice_grads_equal_reference(
     softmax by lgn_cpu.cpp's own exponential) against the reference formula."""
     dtype = torch.float64 if double else torch.float32
     pool, logits, wiring, x, corners, grad_y = _choice_case(arity, in_features, gates, candidates, batch, dtype, seed)
-    got = cpu.cpu_choice_grads(cpu_library, grad_y, x, wiring, corners, pool, logits, temperature)
+    got, got_corners = cpu.cpu_choice_grads(
+        cpu_library, grad_y, x, wiring, corners, pool, logits, temperature, with_corners=True
+    )
     want = wiring_ops.reference_choice_backward(grad_y, x, wiring, corners, pool, logits, temperature)
     tolerance = _tolerance(double, batch * candidates, arity)
     torch.testing.assert_close(got, want, rtol=tolerance["rtol"], atol=tolerance["atol"] / temperature)
+    want_corners = ops.reference_backward(grad_y, x, wiring, corners, False)[1]
+    torch.testing.assert_close(got_corners, want_corners, **_tolerance(double, batch, arity))
+    alone = cpu.cpu_choice_grads(cpu_library, grad_y, x, wiring, corners, pool, logits, temperature)
+    assert torch.equal(alone, got)
 
 
 @pytest.mark.parametrize("arity, parametrization", LAYER_KINDS)
@@ -657,12 +663,19 @@ def test_fast_cpu_operators_refuse_bad_indices(cpu_library):
     pool = torch.tensor([[0, 5]], dtype=torch.int32)
     with pytest.raises(ValueError, match="candidate pools read outside"):
         wiring_ops.mix_forward(x, pool, torch.rand(1, 2), offsets, entries)
+    lists = (offsets, entries)
     with pytest.raises(ValueError, match="candidate pools read outside"):
-        wiring_ops.choice_backward(torch.rand(2, 3), x, good, corners, pool.expand(4, 2), torch.rand(4, 2), 1.0)
+        wiring_ops.chosen_backward(
+            torch.rand(2, 3), x, good, corners, *lists, pool.expand(4, 2), torch.rand(4, 2), 1.0, True
+        )
     with pytest.raises(ValueError, match="one row per gate input"):
-        wiring_ops.choice_backward(torch.rand(2, 3), x, good, corners, pool[:, :1] * 0, torch.rand(1, 1), 1.0)
+        wiring_ops.chosen_backward(
+            torch.rand(2, 3), x, good, corners, *lists, pool[:, :1] * 0, torch.rand(1, 1), 1.0, True
+        )
     with pytest.raises(ValueError, match="temperature must be positive"):
-        wiring_ops.choice_backward(torch.rand(2, 3), x, good, corners, good.view(4, 1), torch.rand(4, 1), 0.0)
+        wiring_ops.chosen_backward(
+            torch.rand(2, 3), x, good, corners, *lists, good.view(4, 1), torch.rand(4, 1), 0.0, True
+        )
 
 
 @pytest.mark.parametrize("arity", [2, 5])

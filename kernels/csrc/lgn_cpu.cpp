@@ -9,7 +9,6 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -20,7 +19,10 @@ constexpr int64_t kMinWorkPerThread = 1 << 16;
 // Samples per block: a gate's intermediate tables (at most 32 x kBlock values) stay in L1.
 constexpr int64_t kBlock = 64;
 
-// Runs body(begin, end) over [0, rows) split into contiguous ranges, one per thread.
+// Runs body(begin, end) over [0, rows) split into contiguous ranges, one per thread, on OpenMP's threads:
+// the library links libgomp.so.1, which in a process that runs torch is torch's own, so these are the
+// threads of torch's pool. Threads of our own would run beside that pool's workers, which keep spinning on
+// the other cores for a while after each torch operator: on 2 cores that made a 0.7 ms call take 4.9 ms.
 template <typename Body>
 void parallel_rows(int64_t rows, int64_t row_work, int threads, Body body) {
   const int64_t useful = std::max<int64_t>(1, rows * row_work / kMinWorkPerThread);
@@ -30,13 +32,11 @@ void parallel_rows(int64_t rows, int64_t row_work, int threads, Body body) {
     return;
   }
   const int64_t chunk = (rows + count - 1) / count;
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < count; ++t) {
+#pragma omp parallel for num_threads(count) schedule(static, 1)
+  for (int64_t t = 0; t < count; ++t) {
     const int64_t begin = t * chunk, end = std::min(rows, begin + chunk);
-    if (begin < end) pool.emplace_back(body, begin, end);
+    if (begin < end) body(begin, end);
   }
-  body(int64_t(0), std::min(rows, chunk));
-  for (auto& thread : pool) thread.join();
 }
 
 // ---- gates of N inputs ---------------------------------------------------------------------------------
@@ -248,16 +248,18 @@ void backward_parallel(const void* grad_y, const void* x, int64_t batch, int64_t
                        void* grad_x, void* grad_corners, int threads) {
   const T* gy = static_cast<const T*>(grad_y);
   const T* xs = static_cast<const T*>(x);
-  if (N == 2 && grad_x != nullptr && reads_own_inputs(wiring, gates, N, in_features)) {
+  if (N == 2 && grad_x != nullptr && grad_corners != nullptr && reads_own_inputs(wiring, gates, N, in_features)) {
     parallel_rows(gates, batch << N, threads, [=](int64_t first, int64_t last) {
       grads2<true, T>(gy, xs, batch, wiring, static_cast<const T*>(corners), first, last,
                       static_cast<T*>(grad_corners), static_cast<T*>(grad_x));
     });
     return;
   }
-  parallel_rows(gates, batch << N, threads, [=](int64_t first, int64_t last) {
-    corner_grads<N>(gy, xs, batch, wiring, first, last, static_cast<T*>(grad_corners));
-  });
+  if (grad_corners != nullptr) {
+    parallel_rows(gates, batch << N, threads, [=](int64_t first, int64_t last) {
+      corner_grads<N>(gy, xs, batch, wiring, first, last, static_cast<T*>(grad_corners));
+    });
+  }
   if (grad_x == nullptr) return;
   parallel_rows(in_features, N * batch << N, threads, [=](int64_t first, int64_t last) {
     input_grads<N>(gy, xs, batch, first, last, wiring, static_cast<const T*>(corners), offsets, entries,
@@ -433,10 +435,12 @@ void softmax_rows_backward(const T* p, const T* d, int64_t rows, int64_t cols, T
 template <int N, typename T>
 void choice_grads(const T* grad_y, const T* x, int64_t batch, const int32_t* wiring, const T* corners,
                   const int32_t* pool, int64_t candidates, const T* logits, T tau, int64_t first, int64_t last,
-                  T* grad_logits) {
+                  T* grad_logits, T* grad_corners) {
   std::vector<T> slot_grad(batch), d(N * candidates), p(N * candidates);
   T v[N > 1 ? (1 << (N - 2)) : 1][kBlock];
   for (int64_t g = first; g < last; ++g) {
+    // the gate's corners too, while its inputs are in L1 (gate_backward then makes only the input gradients)
+    if (grad_corners != nullptr) corner_grads<N>(grad_y, x, batch, wiring, g, g + 1, grad_corners);
     const T* gy = grad_y + g * batch;
     for (int k = 0; k < N; ++k) {
       for (int64_t b0 = 0; b0 < batch; b0 += kBlock) {
@@ -457,11 +461,11 @@ void choice_grads(const T* grad_y, const T* x, int64_t batch, const int32_t* wir
 template <int N, typename T>
 void choice_grads_parallel(const void* grad_y, const void* x, int64_t batch, const int32_t* wiring, int64_t gates,
                            const void* corners, const int32_t* pool, int64_t candidates, const void* logits,
-                           double tau, void* grad_logits, int threads) {
+                           double tau, void* grad_logits, void* grad_corners, int threads) {
   parallel_rows(gates, batch * N * (candidates + 2), threads, [=](int64_t first, int64_t last) {
     choice_grads<N>(static_cast<const T*>(grad_y), static_cast<const T*>(x), batch, wiring,
                     static_cast<const T*>(corners), pool, candidates, static_cast<const T*>(logits), T(tau), first,
-                    last, static_cast<T*>(grad_logits));
+                    last, static_cast<T*>(grad_logits), static_cast<T*>(grad_corners));
   });
 }
 
@@ -531,7 +535,7 @@ int lgn_cpu_forward(int dtype, int arity, const void* x, int64_t batch, const in
   return dispatch<Forward>(dtype, arity, x, batch, wiring, gates, corners, y, threads) ? 0 : 1;
 }
 
-// grad_x may be null (no input gradient wanted).
+// grad_x may be null (no input gradient wanted), and grad_corners (no corner gradient wanted).
 int lgn_cpu_backward(int dtype, int arity, const void* grad_y, const void* x, int64_t batch, int64_t in_features,
                      const int32_t* wiring, int64_t gates, const void* corners, const int32_t* offsets,
                      const int32_t* entries, void* grad_x, void* grad_corners, int threads) {
@@ -572,12 +576,14 @@ int lgn_cpu_mix_backward(int dtype, const void* grad_slots, const void* x, int64
 }
 
 // The wiring logits' gradient of a hard choice (see choice_grads): wiring int32 [gates, arity] (the chosen
-// candidates), pool int32 [gates * arity, candidates], logits [gates * arity, candidates] in the dtype.
+// candidates), pool int32 [gates * arity, candidates], logits [gates * arity, candidates] in the dtype; and the
+// corners' gradient unless grad_corners is null.
 int lgn_cpu_choice_grads(int dtype, int arity, const void* grad_y, const void* x, int64_t batch,
                          const int32_t* wiring, int64_t gates, const void* corners, const int32_t* pool,
-                         int64_t candidates, const void* logits, double tau, void* grad_logits, int threads) {
+                         int64_t candidates, const void* logits, double tau, void* grad_logits, void* grad_corners,
+                         int threads) {
   return dispatch<ChoiceGrads>(dtype, arity, grad_y, x, batch, wiring, gates, corners, pool, candidates, logits, tau,
-                               grad_logits, threads)
+                               grad_logits, grad_corners, threads)
              ? 0
              : 1;
 }
