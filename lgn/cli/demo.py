@@ -11,8 +11,19 @@ from lgn.training.config import DEMO, TrainConfig
 from .common import integer, number
 from .options import add_config_options, config_from_args
 
+# The datasets whose training images the demo shifts by default (DEMO.shift): 28 x 28 grey images. On 8 x 8
+# digits a one-pixel shift cost 3 points (94.2% against 97.2%); tables have no pixels to shift.
+SHIFTED_BY_DEFAULT = ("mnist", "fashion-mnist")
+
+
+def resolve_shift(args) -> None:
+    """``--shift`` unless given: DEMO's for MNIST and Fashion-MNIST, 0 for anything else."""
+    if args.shift is None:
+        args.shift = DEMO.shift if args.dataset in SHIFTED_BY_DEFAULT and args.data is None else 0
+
 
 def cmd_demo(args) -> int:
+    resolve_shift(args)
     cfg = config_from_args(TrainConfig, args, progress=not args.quiet)
     if args.icarus_sample < 1:
         raise ParameterError(f"icarus_sample must be at least 1, got {args.icarus_sample}", "icarus_sample")
@@ -26,7 +37,10 @@ def cmd_demo(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the main job: train, compile to C and Verilog, verify, report")
-    add_config_options(p, TrainConfig, skip=("out", "metrics", "progress"), defaults=DEMO)
+    shift = f"{DEMO.shift} for MNIST and Fashion-MNIST, 0 otherwise"
+    add_config_options(
+        p, TrainConfig, skip=("out", "metrics", "progress"), defaults=DEMO, decided_later={"shift": shift}
+    )
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     p.add_argument("--icarus-sample", type=integer(1, 10**7), default=300, help="test samples simulated on Icarus")
     p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")

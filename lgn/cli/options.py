@@ -31,12 +31,17 @@ def _comma_list(element: type):
 
 
 def add_config_options(
-    parser: argparse.ArgumentParser, config: type, skip: tuple[str, ...] = (), defaults: Any = None
+    parser: argparse.ArgumentParser,
+    config: type,
+    skip: tuple[str, ...] = (),
+    defaults: Any = None,
+    decided_later: dict[str, str] | None = None,
 ) -> None:
     """One option per field of ``config`` that is meant for the command line, except those in ``skip``.
 
     Booleans that default to True become ``--no-NAME`` switches. Values are passed through unchanged: the
-    configuration validates them when the command builds it (:func:`config_from_args`).
+    configuration validates them when the command builds it (:func:`config_from_args`). The options named in
+    ``decided_later`` default to None (the command decides) and show the text given there as their default.
     """
     for field in dataclasses.fields(config):
         if field.name in skip or not field.metadata.get("cli", True):
@@ -49,7 +54,10 @@ def add_config_options(
             action = "store_false" if default else "store_true"
             parser.add_argument(name, dest=field.name, action=action, default=default, help=help_text)
             continue
-        shown = f" (default: {_text(default)})" if default is not None else ""
+        if decided_later and field.name in decided_later:
+            default, shown = None, f" (default: {decided_later[field.name]})"
+        else:
+            shown = f" (default: {_text(default)})" if default is not None else ""
         parser.add_argument(
             flag(field.name),
             dest=field.name,
