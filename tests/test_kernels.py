@@ -120,6 +120,26 @@ def test_opcheck_cpu():
     torch.library.opcheck(ops.packed_layer, (bits, wiring, torch.randint(0, 256, (4,))))
 
 
+def test_opcheck_learned_wiring_operators_cpu():
+    gen = torch.Generator().manual_seed(5)
+    pool, logits, wiring, x, corners, _ = _choice_case(2, 9, 4, 3, 6, torch.float64, 5)
+    prepared = kernels.prepare_pool(pool, 9, torch.device("cpu"))
+    offsets, entries = kernels.consumer_lists(wiring, 9)
+    leaves = [t.clone().requires_grad_(True) for t in (x, corners, logits)]
+    chosen = (leaves[0], wiring.to(torch.int32), leaves[1], offsets, entries, prepared.pool, leaves[2], 0.7)
+    torch.library.opcheck(wiring_ops.chosen_gates, chosen)
+    weights = torch.softmax(torch.randn(8, 3, generator=gen, dtype=torch.float64), -1).requires_grad_(True)
+    mixture = (
+        x.clone().requires_grad_(True),
+        prepared.pool,
+        weights,
+        prepared.consumer_offsets,
+        prepared.consumer_entries,
+    )
+    torch.library.opcheck(wiring_ops.mix_forward, mixture)
+    torch.library.opcheck(wiring_ops.wiring_softmax, (logits.clone().requires_grad_(True), 0.7))
+
+
 def test_operators_trace_under_torch_compile():
     """fullgraph: the operators trace as single nodes through their fake implementations."""
     layer = LogicLayer(20, 10, 2, "iwp", seed=1)

@@ -372,13 +372,8 @@ void mix_backward_parallel(const void* grad_slots, const void* x, int64_t batch,
   });
 }
 
-// ---- a hard choice among candidates (learned wiring, straight-through) ------------------------------
-// Gate g reads x[wiring[g, k]]: slot s = g * N + k's chosen candidate. The forward and the gradients of x
-// and the corners are those of fixed wiring (gate_forward, gate_backward over `wiring`); this adds the
-// logits' gradient, that of a softmax mixture at temperature tau taken through the chosen candidate:
-//   grad_logits[s, c] = p_c (d_c - sum_j p_j d_j) / tau,  p = softmax(logits[s] / tau),
-//   d_c = sum_b dL/d(slot s)[b] * x[pool[s, c]][b]   (the slot's gradient against each candidate).
-// A slot's gradient is computed once, in a buffer of one batch, and read by its candidates' dot products.
+// ---- the softmax of the wiring logits ----------------------------------------------------------------
+
 // e^y for y <= 0 without a library call, so that a loop of them vectorises: y = k ln 2 + r, |r| <= ln 2 / 2,
 // e^r by its Taylor polynomial (truncation below 1e-8 relative for float, 1e-17 for double), times 2^k set
 // in the exponent bits. Below -80 (float) or -700 (double) the value is that of the bound, far below any
@@ -432,6 +427,14 @@ void softmax_rows_backward(const T* p, const T* d, int64_t rows, int64_t cols, T
   }
 }
 
+// ---- a hard choice among candidates (learned wiring, straight-through) ------------------------------
+// Gate g reads x[wiring[g, k]]: slot s = g * N + k's chosen candidate. The forward and the gradients of x
+// and the corners are those of fixed wiring (gate_forward, gate_backward over `wiring`); this adds the
+// logits' gradient, that of a softmax mixture at temperature tau taken through the chosen candidate:
+//   grad_logits[s, c] = p_c (d_c - sum_j p_j d_j) / tau,  p = softmax(logits[s] / tau),
+//   d_c = sum_b dL/d(slot s)[b] * x[pool[s, c]][b]   (the slot's gradient against each candidate).
+// A slot's gradient is computed once, in a buffer of one batch, and read by its candidates' dot products.
+// Given grad_corners, the same pass over each gate makes the corners' gradient too (its inputs are in L1).
 template <int N, typename T>
 void choice_grads(const T* grad_y, const T* x, int64_t batch, const int32_t* wiring, const T* corners,
                   const int32_t* pool, int64_t candidates, const T* logits, T tau, int64_t first, int64_t last,
@@ -439,7 +442,6 @@ void choice_grads(const T* grad_y, const T* x, int64_t batch, const int32_t* wir
   std::vector<T> slot_grad(batch), d(N * candidates), p(N * candidates);
   T v[N > 1 ? (1 << (N - 2)) : 1][kBlock];
   for (int64_t g = first; g < last; ++g) {
-    // the gate's corners too, while its inputs are in L1 (gate_backward then makes only the input gradients)
     if (grad_corners != nullptr) corner_grads<N>(grad_y, x, batch, wiring, g, g + 1, grad_corners);
     const T* gy = grad_y + g * batch;
     for (int k = 0; k < N; ++k) {
