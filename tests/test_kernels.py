@@ -175,6 +175,23 @@ def test_network_under_torch_compile(parametrization):
         torch.testing.assert_close(grad, layer.weight.grad)
 
 
+@pytest.mark.parametrize("estimator", ["soft", "ste"])
+def test_learned_wiring_under_torch_compile(estimator):
+    """Mixtures (soft) and the hard choice (ste, whose wiring follows the logits every step) compile."""
+    net = LogicNet(30, 5, widths=[20, 20], candidates=[6, 6], seed=2, implementation="kernels")
+    net.set_estimator("soft", estimator, 1.0)
+    x = torch.rand(8, 30, generator=torch.Generator().manual_seed(0))
+    value = torch.compile(net, backend="aot_eager")(x).logsumexp(-1).sum()
+    value.backward()
+    grads = [layer.wiring_logits.grad.clone() for layer in net.layers]
+    net.zero_grad()
+    eager = net(x).logsumexp(-1).sum()
+    eager.backward()
+    torch.testing.assert_close(value, eager)
+    for layer, grad in zip(net.layers, grads):
+        torch.testing.assert_close(grad, layer.wiring_logits.grad)
+
+
 @given(st.integers(1, 40), st.integers(1, 30), st.integers(1, 6), st.integers(0, 2**31))
 def test_consumer_lists_cover_every_fanin_once(in_features, gates, arity, seed):
     wiring = torch.randint(0, in_features, (gates, arity), generator=torch.Generator().manual_seed(seed))
