@@ -159,37 +159,25 @@ def test_operators_trace_under_torch_compile():
     torch.testing.assert_close(omega.grad, reference.grad)
 
 
-@pytest.mark.parametrize("parametrization", ["iwp", "op"])
-def test_network_under_torch_compile(parametrization):
-    net = LogicNet(30, 5, layers=3, width=20, parametrization=parametrization, seed=2, implementation="kernels")
-    x = torch.rand(8, 30, generator=torch.Generator().manual_seed(0))
-    compiled = torch.compile(net, backend="aot_eager")
-    value = compiled(x).logsumexp(-1).sum()
-    value.backward()
-    grads = [layer.weight.grad.clone() for layer in net.layers]
-    net.zero_grad()
-    eager = net(x).logsumexp(-1).sum()
-    eager.backward()
-    torch.testing.assert_close(value, eager)
-    for layer, grad in zip(net.layers, grads):
-        torch.testing.assert_close(grad, layer.weight.grad)
-
-
-@pytest.mark.parametrize("estimator", ["soft", "ste"])
-def test_learned_wiring_under_torch_compile(estimator):
-    """Mixtures (soft) and the hard choice (ste, whose wiring follows the logits every step) compile."""
-    net = LogicNet(30, 5, widths=[20, 20], candidates=[6, 6], seed=2, implementation="kernels")
-    net.set_estimator("soft", estimator, 1.0)
+@pytest.mark.parametrize(
+    "parametrization, wiring", [("iwp", "fixed"), ("op", "fixed"), ("iwp", "soft"), ("iwp", "ste")]
+)
+def test_network_under_torch_compile(parametrization, wiring):
+    """Fixed wiring, candidate mixtures (soft) and the hard choice (ste, whose wiring follows the logits every
+    step) compile to the eager values and gradients."""
+    learned = dict(widths=[20, 20], candidates=[6, 6]) if wiring != "fixed" else dict(layers=3, width=20)
+    net = LogicNet(30, 5, parametrization=parametrization, seed=2, implementation="kernels", **learned)
+    net.set_estimator("soft", "soft" if wiring == "fixed" else wiring, 1.0)
     x = torch.rand(8, 30, generator=torch.Generator().manual_seed(0))
     value = torch.compile(net, backend="aot_eager")(x).logsumexp(-1).sum()
     value.backward()
-    grads = [layer.wiring_logits.grad.clone() for layer in net.layers]
+    grads = [p.grad.clone() for p in net.parameters()]
     net.zero_grad()
     eager = net(x).logsumexp(-1).sum()
     eager.backward()
     torch.testing.assert_close(value, eager)
-    for layer, grad in zip(net.layers, grads):
-        torch.testing.assert_close(grad, layer.wiring_logits.grad)
+    for parameter, grad in zip(net.parameters(), grads):
+        torch.testing.assert_close(grad, parameter.grad)
 
 
 @given(st.integers(1, 40), st.integers(1, 30), st.integers(1, 6), st.integers(0, 2**31))
