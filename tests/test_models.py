@@ -12,6 +12,7 @@ from lgn.compiler import evaluate, formats
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DATASETS = {
     "mnist-small": "mnist",
+    "mnist-fast": "mnist",
     "mnist-tiny": "mnist",
     "mnist-lut6": "mnist",
     "mnist-lut4": "mnist",
