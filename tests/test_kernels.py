@@ -641,7 +641,11 @@ def test_wiring_softmax_equals_torch_softmax(cpu_library, rows, cols, double, te
         leaf = logits.clone().requires_grad_(True)
         weights = softmax(leaf)
         results.append((weights, *torch.autograd.grad((weights * upstream).sum(), [leaf])))
-    tolerance = dict(rtol=1e-12, atol=1e-12) if double else dict(rtol=1e-5, atol=1e-6)
+    # either side rounds the exponent's argument (up to spread = range / temperature) to a relative eps: the
+    # weights then differ by about spread * eps, relative (float32: 1e-5 at a spread of 200)
+    spread = max(1.0, float(logits.max() - logits.min()) / temperature)
+    eps = torch.finfo(dtype).eps
+    tolerance = dict(rtol=4 * spread * eps, atol=4 * spread * eps)
     for got, want in zip(*results):
         torch.testing.assert_close(got, want, **tolerance)
 
