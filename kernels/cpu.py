@@ -121,8 +121,8 @@ def cpu_mix_backward(library, grad_slots, x, pool, weight, offsets, entries, nee
 
 
 def cpu_choice_grads(library, grad_y, x, wiring, corners, pool, logits, temperature: float, with_corners=False):
-    """The wiring logits' gradient of a hard choice on the CPU (vectorised C++); with the corners' gradient
-    (in the same pass over each gate) when ``with_corners``: then ``(grad_logits, grad_corners)``."""
+    """``(grad_logits, grad_corners)`` of a hard choice on the CPU (vectorised C++): the wiring logits'
+    gradient, and the corners' from the same pass over each gate when ``with_corners`` (else None)."""
     _check_indices(x, wiring, corners)
     _check_pool(x, pool, logits)
     if pool.shape[0] != wiring.numel() or grad_y.shape != (wiring.shape[0], x.shape[1]):
@@ -141,9 +141,7 @@ def cpu_choice_grads(library, grad_y, x, wiring, corners, pool, logits, temperat
         ctypes.c_int64(pool.shape[1]), _address(same_dtype), ctypes.c_double(temperature), _address(grad_logits),
         _address(grad_corners), torch.get_num_threads(),
     )  # fmt: skip
-    if with_corners:
-        return grad_logits.to(logits.dtype), grad_corners
-    return grad_logits.to(logits.dtype)
+    return grad_logits.to(logits.dtype), grad_corners
 
 
 def _check_temperature(temperature: float) -> None:

@@ -599,8 +599,8 @@ def test_fast_cpu_choice_grads_equal_reference(
     torch.testing.assert_close(got, want, rtol=tolerance["rtol"], atol=tolerance["atol"] / temperature)
     want_corners = ops.reference_backward(grad_y, x, wiring, corners, False)[1]
     torch.testing.assert_close(got_corners, want_corners, **_tolerance(double, batch, arity))
-    alone = cpu.cpu_choice_grads(cpu_library, grad_y, x, wiring, corners, pool, logits, temperature)
-    assert torch.equal(alone, got)
+    alone, no_corners = cpu.cpu_choice_grads(cpu_library, grad_y, x, wiring, corners, pool, logits, temperature)
+    assert torch.equal(alone, got) and no_corners is None
 
 
 @pytest.mark.parametrize("arity, parametrization", LAYER_KINDS)
@@ -729,7 +729,7 @@ def test_fast_cpu_operators_do_not_depend_on_the_thread_count(cpu_library, arity
             mix_grads = cpu.cpu_mix_backward(cpu_library, grad_slots, x, pool, weight, pool_offsets, pool_entries, True)
             own_grads = cpu.cpu_backward(cpu_library, grad_slots[:1500], x, own, own_corners,
                                          own_offsets, own_entries, True)  # fmt: skip
-            choice = cpu.cpu_choice_grads(cpu_library, grad_y, x, wiring, corners, choice_pool, logits, 0.5)
+            choice, _ = cpu.cpu_choice_grads(cpu_library, grad_y, x, wiring, corners, choice_pool, logits, 0.5)
             results.append((y, *grads, mixed, *mix_grads, *own_grads, choice))
     finally:
         torch.set_num_threads(saved)
