@@ -191,6 +191,17 @@ def test_bad_compact_settings_are_refused_before_any_work(changes, message):
         TrainConfig(**changes)
 
 
+def test_default_estimator_is_soft_gates_and_hard_wiring_choices():
+    """What every shipped model trains with, and the fast path of learned wiring (no candidate mixtures); one
+    name still sets both."""
+    default = TrainConfig(connections="learned")
+    assert (default.gate_estimator, default.wiring_estimator) == ("soft", "ste")
+    assert (TrainConfig(estimator="soft").gate_estimator, TrainConfig(estimator="soft").wiring_estimator) == (
+        "soft",
+        "soft",
+    )
+
+
 def test_temperature_anneals_geometrically():
     cfg = TrainConfig(steps=101, temperature=(1.0, 0.01))
     assert cfg.temperature_at(1) == pytest.approx(1.0)

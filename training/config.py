@@ -77,8 +77,9 @@ class TrainConfig:
     pool: str = setting("random", "learned wiring: candidates drawn at random, or half of them near the "
                         "starting input for images (first layer)", POOLS)  # fmt: skip
     estimator: str = setting(
-        "soft", "training forward of the gates and the wiring: soft relaxation, or hard choices with straight-"
-        "through gradients (ste; gumbel adds noise); GATES,WIRING sets them apart, e.g. soft,ste"
+        "soft,ste", "training forward of the gates and the wiring: soft relaxation, or hard choices with "
+        "straight-through gradients (ste; gumbel adds noise); GATES,WIRING sets them apart. The default, soft "
+        "gates and hard wiring choices, is what every shipped model trains with, and learned wiring's fast path"
     )  # fmt: skip
     temperature: tuple[float, ...] = setting(
         (1.0,), "softmax temperature of the wiring and of the hard estimators; START,END anneals it "
