@@ -149,6 +149,8 @@ def _check_declared_sizes(data: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist():
+                if info.flag_bits & 0x1:  # zipfile would stop at it with a RuntimeError asking for a password
+                    raise GraphFormatError(f"field {info.filename!r} is encrypted")
                 limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else (
                     _MAX_DEFLATE_RATIO * info.compress_size + 1024
                 )  # fmt: skip

@@ -101,8 +101,9 @@ def test_npz_refuses_truncated_foreign_and_pickled(tmp_path):
         formats.from_npz_bytes(npz_bytes(**fields))
 
 
-def _npz_member(name: str, payload: bytes, declared_size: int | None = None) -> bytes:
-    """A one-member zip whose local and central headers may lie about the uncompressed size."""
+def _npz_member(name: str, payload: bytes, declared_size: int | None = None, encrypted: bool = False) -> bytes:
+    """A one-member zip whose local and central headers may lie about the uncompressed size, or flag the
+    member as encrypted."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(name, payload)
@@ -111,7 +112,16 @@ def _npz_member(name: str, payload: bytes, declared_size: int | None = None) -> 
         for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
             at = data.index(signature)
             data[at + offset : at + offset + 4] = declared_size.to_bytes(4, "little")
+    if encrypted:
+        for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # general purpose flags, bit 0
+            data[data.index(signature) + offset] |= 0x1
     return bytes(data)
+
+
+def test_npz_with_an_encrypted_member_is_refused_in_one_line():
+    """The fuzz test found it: zipfile asks for a password with a RuntimeError."""
+    with pytest.raises(GraphFormatError, match="field 'tables.npy' is encrypted"):
+        formats.from_npz_bytes(_npz_member("tables.npy", bytes(100), encrypted=True))
 
 
 def test_npz_sizes_are_checked_before_anything_is_allocated():

@@ -300,3 +300,23 @@ def test_a_last_layer_that_does_not_split_into_the_classes_names_the_fix(table, 
     out = tmp_path / "m.safetensors"
     assert main(["train", "--data", str(table), "--label", "answer", *widths, "--steps", "5", "--out", str(out)]) == 2
     assert expected in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [("truncated", "not a readable .npz (File is not a zip file)"), ("encrypted", "the array 'X.npy' is encrypted")],
+)
+def test_a_damaged_npz_is_one_line_exit_2(damage, message, model, tmp_path, capsys):
+    """zipfile's own errors (BadZipFile, and a RuntimeError asking for a password) are not numpy's."""
+    buffer = __import__("io").BytesIO()
+    np.savez(buffer, X=np.zeros((4, 3)))
+    data = bytearray(buffer.getvalue())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # general purpose flags, bit 0
+            data[data.index(signature) + offset] |= 0x1
+    (tmp_path / "data.npz").write_bytes(bytes(data))
+    assert main(["predict", str(model), "--data", str(tmp_path / "data.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err

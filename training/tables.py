@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,15 +131,24 @@ def _npz(path: Path, labels, rows: int) -> Iterator[Columns]:
     if labels is not None:
         raise TableError(f"{path}: an .npz holds its labels as the array y; --labels is for .npy files")
     try:
+        _refuse_encrypted(path)
         with np.load(path, allow_pickle=False) as archive:
             if "X" not in archive.files:
                 raise TableError(f"{path}: no array X (an .npz holds features X and, for training, labels y)")
             x = _matrix(path, archive["X"])
             y = archive["y"] if "y" in archive.files else None
             names = [str(n) for n in archive["columns"]] if "columns" in archive.files else None
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
         raise TableError(f"{path}: not a readable .npz ({exc})") from None
     yield _array_columns(path, x, y, names)
+
+
+def _refuse_encrypted(path: Path) -> None:
+    """numpy would reach an encrypted member and zipfile ask for its password with a RuntimeError."""
+    with zipfile.ZipFile(path) as archive:
+        locked = [info.filename for info in archive.infolist() if info.flag_bits & 0x1]
+    if locked:
+        raise TableError(f"{path}: the array {locked[0]!r} is encrypted")
 
 
 def _npy(path: Path, labels, rows: int) -> Iterator[Columns]:
