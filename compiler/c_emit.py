@@ -9,6 +9,7 @@ share one ABI.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 
@@ -47,6 +48,7 @@ SHAPES = ("auto", "straight", "table")
 STRAIGHT_LINE_MAX_GATES = 8000
 STRAIGHT_LINE_MAX_LUTS = 4000
 STRAIGHT_CHUNK_OPS = 500  # operations per generated function (gcc's time grows faster than linearly with it)
+SLOT_WINDOW = 256  # slots per base pointer in AVX-512 straight code (lgn_window in templates/c/gates.c.j2)
 
 _ENV = environment("c")
 
@@ -156,10 +158,12 @@ def _straight_code(program: CProgram, isa: str, count_bits: int) -> str:
     (:mod:`.c_count`, into the ``count_bits`` vectors from ``v[n_slots + class * count_bits]``; and, where
     ``o`` is not null, the class's outputs copied to ``o[output]``, since their slots are reused), cut into
     functions of about STRAIGHT_CHUNK_OPS operations each: the compiler's time grows faster than linearly
-    with a function's size, and the values live in ``v`` either way."""
+    with a function's size, and the values live in ``v`` either way. On AVX-512 slots are named through
+    windows (:func:`_slot_name`), each function declaring the ones it uses."""
     ternary = isa == "avx512"
+    slot = _slot_name(windowed=ternary)
     statements: list[tuple[str, int]] = []  # (C statement, operations)
-    counts_after = _counts_after(program, count_bits, ternary)
+    counts_after = _counts_after(program, count_bits, ternary, slot)
     statements += counts_after.get(-1, [])
     lut_index = 0
     if len(program.lut_table):  # the input order with the fewest operations, LUT by LUT
@@ -168,11 +172,11 @@ def _straight_code(program: CProgram, isa: str, count_bits: int) -> str:
     gates = zip(program.kind.tolist(), program.dst.tolist(), program.a.tolist(), program.b.tolist())
     for step, (kind, dst, a, b) in enumerate(gates):
         if kind == LUT_KIND:
-            ins = [f"v[{j}]" for j in lut_in[lut_index]]
-            statement = lut_statement(f"v[{dst}]", ins, int(tables[lut_index]), ternary)
+            ins = [slot(j) for j in lut_in[lut_index]]
+            statement = lut_statement(slot(dst), ins, int(tables[lut_index]), ternary)
             lut_index += 1
         else:
-            statement = f"v[{dst}] = {gate_expression(kind, f'v[{a}]', f'v[{b}]', C_VECTOR)};"
+            statement = f"{slot(dst)} = {gate_expression(kind, slot(a), slot(b), C_VECTOR)};"
         statements.append((statement, statement.count(";")))
         statements += counts_after.get(step, [])
     chunks: list[list[str]] = [[]]
@@ -184,24 +188,42 @@ def _straight_code(program: CProgram, isa: str, count_bits: int) -> str:
         chunks[-1].append(f"    {statement}")
         ops += cost
     parts = [
-        f"static void lgn_gates_{n}(lgn_vec *v, lgn_vec *o) {{\n    (void)v;\n    (void)o;\n" + "\n".join(lines) + "\n}"
+        f"static void lgn_gates_{n}(lgn_vec *v, lgn_vec *o) {{\n    (void)v;\n    (void)o;\n"
+        + _window_declarations(lines)
+        + "\n".join(lines)
+        + "\n}"
         for n, lines in enumerate(chunks)
     ]
     calls = "\n".join(f"    lgn_gates_{n}(v, o);" for n in range(len(chunks)))
     return "\n".join(parts) + f"\nstatic void lgn_eval_gates(lgn_vec *v, lgn_vec *o) {{\n{calls}\n}}"
 
 
-def _counts_after(program: CProgram, count_bits: int, ternary: bool) -> dict[int, list[tuple[str, int]]]:
+def _slot_name(windowed: bool):
+    """How straight code names slot k: ``v[k]``, or (``windowed``) ``wJ[k - SLOT_WINDOW J - SLOT_WINDOW / 2]``
+    with J = k // SLOT_WINDOW, an offset of at most 128 vectors from a window's base pointer, which AVX-512
+    encodes in one byte where an offset from ``v`` takes four (the code is bound by instruction fetch)."""
+    if not windowed:
+        return lambda k: f"v[{k}]"
+    return lambda k: f"w{k // SLOT_WINDOW}[{k % SLOT_WINDOW - SLOT_WINDOW // 2}]"
+
+
+def _window_declarations(lines: list[str]) -> str:
+    """``LGN_WINDOW(J);`` for each window ``wJ`` that ``lines`` use, in order."""
+    used = sorted({int(j) for line in lines for j in re.findall(r"\bw(\d+)\[", line)})
+    return "".join(f"    LGN_WINDOW({j});\n" for j in used)
+
+
+def _counts_after(program: CProgram, count_bits: int, ternary: bool, slot) -> dict[int, list[tuple[str, int]]]:
     """Each class's counting statement, keyed by the program step after which all its outputs exist (-1:
-    they are inputs or constants)."""
+    they are inputs or constants); ``slot`` names a slot (:func:`_slot_name`)."""
     after: dict[int, list[tuple[str, int]]] = {}
     offsets = program.class_offsets.tolist()
     for c in range(len(offsets) - 1):
         lo, hi = offsets[c], offsets[c + 1]
         outputs = zip(program.outputs[lo:hi].tolist(), program.output_negated[lo:hi].tolist())
-        leaves = [(f"v[{slot}]", bool(negated)) for slot, negated in outputs]
+        leaves = [(slot(k), bool(negated)) for k, negated in outputs]
         base = program.n_slots + c * count_bits
-        count, ops = count_statement(leaves, [f"v[{base + k}]" for k in range(count_bits)], ternary)
+        count, ops = count_statement(leaves, [slot(base + k) for k in range(count_bits)], ternary)
         # Their slots are reused from the next gate on: a caller that wants the outputs gets them copied now.
         copies = " ".join(f"o[{lo + j}] = {lvalue};" for j, (lvalue, _) in enumerate(leaves))
         statement = f"{count} if (o) {{ {copies} }}" if copies else count
@@ -235,6 +257,7 @@ def _context(graph: GateGraph, isa: str, shape: str, prefix: str) -> dict:
         model_hash=model_hash(graph),
         isa=isa,
         isa_flags=" ".join(ISA_FLAGS[isa]),
+        slot_window=SLOT_WINDOW,
         lanes=ISAS[isa],
         shape=shape,
         n_inputs=graph.n_inputs,
