@@ -1,5 +1,6 @@
 """The lgn command line: the documented flows, exit codes, and one clear line for bad input."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -233,6 +234,8 @@ def test_bench_of_a_model_with_an_encoder_measures_pixels_and_the_streaming_floo
     code, out, _ = run(capsys, "bench", str(tmp_path / "e.npz"), "--no-baseline", "--samples", "3000")
     assert code == 0
     assert "1 thread, from uint8 pixels" in out and "pixel-streaming floor" in out and "from packed bits" in out
+    assert re.search(r"against the floor, one thread, 7 alternating rounds: [0-9.]+ M against [0-9.]+ M", out)
+    assert re.search(r"samples/s, \d+% of the floor", out)
 
 
 BLOCK_TORCH = """
