@@ -142,15 +142,22 @@ _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.f
 _MAX_DEFLATE_RATIO = 1032
 
 
+def encrypted_member(archive: zipfile.ZipFile) -> str | None:
+    """The first member flagged as encrypted, if any: zipfile stops at one with a RuntimeError asking for a
+    password, where a reader wants its own one-line error."""
+    return next((info.filename for info in archive.infolist() if info.flag_bits & 0x1), None)
+
+
 def _check_declared_sizes(data: bytes) -> None:
     """Every member's declared sizes, checked before numpy allocates anything: the zip's uncompressed size
     against its compressed bytes, the array header's shape against that size. numpy allocates a member's
     whole array from its header before reading it, so this bounds memory to what the file can hold."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            locked = encrypted_member(archive)
+            if locked is not None:
+                raise GraphFormatError(f"field {locked!r} is encrypted")
             for info in archive.infolist():
-                if info.flag_bits & 0x1:  # zipfile would stop at it with a RuntimeError asking for a password
-                    raise GraphFormatError(f"field {info.filename!r} is encrypted")
                 limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else (
                     _MAX_DEFLATE_RATIO * info.compress_size + 1024
                 )  # fmt: skip

@@ -33,13 +33,7 @@ def _must_agree(what: str, comparison: Comparison) -> None:
 
 def rate(predict, x: np.ndarray, repeats: int = 3) -> float:
     """Best-of-``repeats`` samples per second."""
-    predict(x[:256])
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        predict(x)
-        best = min(best, time.perf_counter() - start)
-    return len(x) / best
+    return alternating_rates([predict], x, repeats)[0]
 
 
 def alternating_rates(predicts: list, x: np.ndarray, rounds: int = 7) -> list[float]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lgn.compiler.formats import encrypted_member
 from lgn.compiler.names import Names
 
 from .data import Dataset, DatasetError, load_dataset, stratified_split
@@ -144,11 +145,10 @@ def _npz(path: Path, labels, rows: int) -> Iterator[Columns]:
 
 
 def _refuse_encrypted(path: Path) -> None:
-    """numpy would reach an encrypted member and zipfile ask for its password with a RuntimeError."""
     with zipfile.ZipFile(path) as archive:
-        locked = [info.filename for info in archive.infolist() if info.flag_bits & 0x1]
-    if locked:
-        raise TableError(f"{path}: the array {locked[0]!r} is encrypted")
+        locked = encrypted_member(archive)
+    if locked is not None:
+        raise TableError(f"{path}: the array {locked!r} is encrypted")
 
 
 def _npy(path: Path, labels, rows: int) -> Iterator[Columns]:
