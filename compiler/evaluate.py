@@ -128,3 +128,23 @@ def encode(graph: GateGraph, features: np.ndarray) -> np.ndarray:
         raise InputError(f"raw features must be numeric, got dtype {features.dtype}")
     # Fancy indexing along axis 1 yields a column-major result; hand back the sample-major layout.
     return np.ascontiguousarray(features[:, e.feature] > e.threshold)
+
+
+def probabilities(scores: np.ndarray, tau: float) -> np.ndarray:
+    """``float64[N, n_classes]``: class probabilities softmax(scores / tau), each row summing to 1, from GroupSum
+    ``scores`` ``[N, n_classes]`` and the temperature ``tau`` the network was trained with.
+
+    Computed stably (each row's highest score is subtracted first, so its term is exactly 1 and nothing
+    overflows); equal scores get equal probabilities, so the row-wise argmax, ties to the lowest class, is the
+    class :func:`argmax_lowest` gives.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2 or scores.dtype.kind not in "iuf":
+        raise InputError(f"scores must be a 2-D array of numbers [samples, classes], got {scores.dtype} {scores.shape}")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, np.integer, np.floating)) or not 0 < tau < np.inf:
+        raise InputError(f"tau must be a positive finite number, got {tau!r}")
+    if scores.shape[1] == 0:
+        raise InputError("scores must have at least one class")
+    shifted = scores.astype(np.float64) - scores.max(axis=1, keepdims=True)
+    terms = np.exp(shifted / float(tau))
+    return terms / terms.sum(axis=1, keepdims=True)

@@ -25,7 +25,14 @@ class Names:
     columns with their categories, in the order of their one-hot features. ``ignored``: columns the training
     data had and the model does not read (dropped), so that predicting from the same kind of file accepts
     them. ``fill``: the value a missing numeric cell takes, one per numeric column (empty: a missing cell is an
-    error). Every name is at most 200 characters with no control characters; features and classes are unique.
+    error). ``most_frequent``: one per categorical column, its most frequent category in the training data
+    (ties: the first in sorted order), what ``lgn predict --unknown default`` puts in place of a category
+    unseen in training (empty: not recorded, as in models from before it was). ``tau``: the GroupSum
+    temperature the network was trained with (class probabilities are softmax(scores / tau)); 0: unknown.
+    Every name is at most 200 characters with no control characters; features and classes are unique.
+
+    The two later fields are optional in files: absent, they take their defaults, and at their defaults
+    :meth:`to_json` leaves them out, so names without them are written as before.
     """
 
     features: tuple[str, ...] = ()
@@ -34,6 +41,8 @@ class Names:
     categorical: tuple[tuple[str, tuple[str, ...]], ...] = ()
     ignored: tuple[str, ...] = ()
     fill: tuple[float, ...] = ()
+    most_frequent: tuple[str, ...] = ()
+    tau: float = 0.0
 
     @property
     def numeric(self) -> tuple[str, ...]:
@@ -41,7 +50,11 @@ class Names:
         return self.features[: len(self.features) - sum(len(c) for _, c in self.categorical)]
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        data = dataclasses.asdict(self)
+        for field in _OPTIONAL:
+            if data[field] == _OPTIONAL[field]:
+                del data[field]
+        return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     @staticmethod
     def from_json(text: str) -> Names:
@@ -60,6 +73,8 @@ class Names:
                 ),
                 ignored=_strings(data.get("ignored", []), "ignored"),
                 fill=tuple(_number(v) for v in data.get("fill", [])),
+                most_frequent=_strings(data.get("most_frequent", []), "most_frequent"),
+                tau=_number(data.get("tau", 0.0), "tau must be a finite number"),
             )
         except (ValueError, TypeError, RecursionError) as exc:
             raise GraphError(f"malformed names: {exc}") from None
@@ -81,6 +96,13 @@ class Names:
             raise GraphError("names: more one-hot categories than features")
         if self.fill and len(self.fill) != len(self.numeric):
             raise GraphError(f"names: {len(self.fill)} fill values for {len(self.numeric)} numeric columns")
+        if self.most_frequent and (
+            len(self.most_frequent) != len(self.categorical)
+            or any(m not in categories for m, (_, categories) in zip(self.most_frequent, self.categorical))
+        ):
+            raise GraphError("names: most_frequent must name one of its categories for each categorical column")
+        if isinstance(self.tau, bool) or not isinstance(self.tau, (int, float)) or not 0 <= self.tau < math.inf:
+            raise GraphError(f"names: tau must be a finite number, positive or 0 (unknown), got {self.tau!r}")
         if n_features is not None and self.features and len(self.features) != n_features:
             raise GraphError(f"names: {len(self.features)} feature names for {n_features} raw features")
         if n_classes is not None and self.classes and len(self.classes) != n_classes:
@@ -93,9 +115,13 @@ def _string(value, what: str) -> str:
     return value
 
 
-def _number(value) -> float:
+# Fields a file may lack, with the value they then take (and that to_json leaves out).
+_OPTIONAL = {"most_frequent": (), "tau": 0.0}
+
+
+def _number(value, rule: str = "fill values must be finite numbers") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"fill values must be finite numbers, got {value!r}")
+        raise ValueError(f"{rule}, got {value!r}")
     return float(value)
 
 

@@ -83,3 +83,51 @@ def test_large_batch_is_chunked_consistently(monkeypatch):
     monkeypatch.setattr(evaluate, "_CHUNK_BYTES", 8 * graph.n_nodes)  # one word (64 samples) per chunk
     assert np.array_equal(evaluate.scores(graph, bits), whole)
     assert [naive_scores(graph, row) for row in bits[:50]] == whole[:50].tolist()
+
+
+# ---- class probabilities -------------------------------------------------------------------------------
+@given(
+    st.integers(1, 40),
+    st.integers(1, 12),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([0.01, 0.3, 1.0, 3.0, 10.0, 100.0, 1e4]),
+    st.integers(1, 10**6),
+)
+def test_probabilities_sum_to_one_and_agree_with_the_predicted_class(n, classes, seed, tau, width):
+    """Rows sum to 1; the argmax (ties to the lowest class, numpy's rule) is argmax_lowest's class, ties in
+    the scores included: equal scores give bit-identical probabilities (different ones may both round to 0,
+    never to the highest's)."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, min(width, 4) if seed % 2 else width, size=(n, classes))  # many ties, or wide
+    p = evaluate.probabilities(scores, tau)
+    assert p.dtype == np.float64 and p.shape == (n, classes)
+    assert np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert np.array_equal(np.argmax(p, axis=1), evaluate.argmax_lowest(scores))
+    tied = scores[:, :, None] == scores[:, None, :]
+    assert np.all((p[:, :, None] == p[:, None, :])[tied])
+    assert np.allclose(evaluate.probabilities(scores + 12345, tau), p, rtol=0, atol=1e-15)  # shift-invariant
+
+
+def test_probabilities_are_softmax_of_scores_over_tau():
+    scores = np.array([[0, 10, 20], [5, 5, 5], [10**9, 0, 10**9]])
+    p = evaluate.probabilities(scores, 10.0)
+    e = np.exp(np.array([0.0, 1.0, 2.0]))
+    assert np.allclose(p[0], e / e.sum()) and np.allclose(p[1], 1 / 3)
+    assert p[2].tolist() == [0.5, 0.0, 0.5]  # no overflow; the tie stays a tie
+    assert evaluate.probabilities(np.zeros((0, 4), np.int64), 1.0).shape == (0, 4)
+
+
+@pytest.mark.parametrize(
+    "scores, tau, message",
+    [
+        (np.zeros((2, 3)), 0.0, "tau must be a positive finite number"),
+        (np.zeros((2, 3)), float("inf"), "tau must be a positive finite number"),
+        (np.zeros((2, 3)), -1, "tau must be a positive finite number"),
+        (np.zeros(3), 1.0, "2-D array"),
+        (np.zeros((2, 0)), 1.0, "at least one class"),
+        (np.array([["a"]]), 1.0, "2-D array of numbers"),
+    ],
+)
+def test_probabilities_refuse_what_is_not_scores_and_a_temperature(scores, tau, message):
+    with pytest.raises(InputError, match=message):
+        evaluate.probabilities(scores, tau)

@@ -3,6 +3,8 @@ verifier that holds the discretized torch network against its graph."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from lgn.compiler.ir import FIRST_INPUT, Encoder, GateGraph
@@ -14,7 +16,9 @@ from .layers import LogicNet
 
 def to_graph(model: LogicNet, encoder: Encoder | None = None, names: Names | None = None) -> GateGraph:
     """The discretized network as an IR graph: one k-input LUT per gate, class groups for GroupSum, the
-    encoder's thresholds so compiled artifacts can take raw features, and the names of features and classes."""
+    encoder's thresholds so compiled artifacts can take raw features, and the names of features and classes
+    with the GroupSum temperature the network was trained with (``names.tau``, for class probabilities; a
+    model without names gets names that carry only it)."""
     fanins, tables = [], []
     reads_from = FIRST_INPUT  # node id of the first value the current layer reads
     next_gate = FIRST_INPUT + model.layers[0].in_features
@@ -31,7 +35,7 @@ def to_graph(model: LogicNet, encoder: Encoder | None = None, names: Names | Non
         outputs=np.arange(first_output, first_output + width),
         class_offsets=np.arange(0, width + 1, width // classes),
         encoder=encoder,
-        names=names,
+        names=dataclasses.replace(names if names is not None else Names(), tau=model.group_sum.tau),
     )
 
 

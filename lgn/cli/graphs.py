@@ -63,10 +63,13 @@ def _names_lines(names) -> list[str]:
         lines.append(f"class names {_listed(names.classes)}{label}")
     if names.numeric:
         lines.append(f"numeric     {_listed(names.numeric)}")
-    for column, categories in names.categorical:
-        lines.append(f"categorical {column!r}: {_listed(categories)} (one feature each)")
+    for i, (column, categories) in enumerate(names.categorical):
+        common = f"; most frequent {names.most_frequent[i]!r}" if names.most_frequent else ""
+        lines.append(f"categorical {column!r}: {_listed(categories)} (one feature each{common})")
     if names.ignored:
         lines.append(f"ignored     {_listed(names.ignored)}")
+    if names.tau:
+        lines.append(f"tau         {names.tau:g} (the GroupSum temperature it was trained with: lgn predict --proba)")
     return lines
 
 
