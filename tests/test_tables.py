@@ -4,15 +4,20 @@ and bad data refused with one line and no file left behind."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
+import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lgn.cli import main
 from lgn.compiler import c_emit, evaluate, formats, verilog_emit
-from lgn.compiler.errors import GraphError
+from lgn.compiler.errors import GraphError, LgnError
 from lgn.compiler.names import Names, c_string
 from lgn.compiler.random_graph import random_layered
 
@@ -23,6 +28,9 @@ from lgn.training.export import to_graph  # noqa: E402
 
 ROWS = 1200
 TRAIN = ["--layers", "2", "--width", "150", "--steps", "300", "--eval-every", "100", "--seed", "3", "--no-progress"]
+# A network trained in a second or two: what the tests of reading, verifying and predicting need.
+SMALL = ["--layers", "2", "--width", "30", "--steps", "50", "--eval-every", "50", "--init", "gaussian", "--seed", "1",
+         "--no-progress"]  # fmt: skip
 
 
 def synthetic(seed: int = 0):
@@ -64,12 +72,15 @@ def test_a_csv_with_a_known_rule_trains_and_its_names_travel(model):
     assert names.classes == ("maybe", "no", "yes") and names.label == "answer" and names.ignored == ("id",)
     assert names.features == ("a", "b", "color=blue", "color=green", "color=red")
     assert names.categorical == (("color", ("blue", "green", "red")),)
+    colors, counts = np.unique(synthetic()[2], return_counts=True)
+    assert names.most_frequent == (colors[np.argmax(counts)],)  # over the file, as the categories are
     assert info["test_acc_discrete"] >= 0.95
     graph = to_graph(trained, encoder, names)
+    assert graph.names == dataclasses.replace(names, tau=10.0)  # the export adds the training temperature
     for path in (model.parent / "g.npz", model.parent / "g.txt"):
         (formats.save_npz if path.suffix == ".npz" else lambda g, p: p.write_text(formats.to_text(g)))(graph, path)
         again = formats.load_graph(path)
-        assert again.names == names and again.same_as(graph)
+        assert again.names == graph.names and again.same_as(graph)
     header = c_emit.emit_c(graph).files["lgn_net.h"]
     assert "lgn_net_class_names[LGN_NET_N_CLASSES]" in header and "lgn_net_feature_names" in header
     assert '"color=green",' in c_emit.emit_c(graph).files["lgn_net.c"]
@@ -320,3 +331,243 @@ def test_a_damaged_npz_is_one_line_exit_2(damage, message, model, tmp_path, caps
     assert main(["predict", str(model), "--data", str(tmp_path / "data.npz")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+# ---- labels of any dtype in .npz and .npy -------------------------------------------------------------
+LABELS = {  # the array, its classes in order, each row's class
+    "str": (np.array(["cat", "dog", "cat", "bird"]), ("bird", "cat", "dog"), "cat dog cat bird"),
+    "bytes": (
+        np.array([b"cat", b"dog", "café".encode(), b"bird"]),
+        ("bird", "café", "cat", "dog"),
+        "cat dog café bird",
+    ),
+    "bool": (np.array([True, False, True, True]), ("0", "1"), "1 0 1 1"),  # numbers, as in Parquet: False is 0
+    "int": (np.array([2**60 + 1, 2**60, 7, 7]), ("7", str(2**60), str(2**60 + 1)), f"{2**60 + 1} {2**60} 7 7"),
+    "float": (np.array([0.5, 2.0, 0.5, 1.25]), ("0.5", "1.25", "2"), "0.5 2 0.5 1.25"),
+}
+
+
+def _label_files(tmp_path: Path, y: np.ndarray) -> list[tuple[str, str | None]]:
+    """The same 4-row table as an .npz and as an .npy with a labels file: (data, labels) pairs."""
+    x = np.arange(len(y) * 2, dtype=np.float64).reshape(len(y), 2)
+    np.savez(tmp_path / "t.npz", X=x, y=y)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    return [(str(tmp_path / "t.npz"), None), (str(tmp_path / "x.npy"), str(tmp_path / "y.npy"))]
+
+
+@pytest.mark.parametrize("kind", sorted(LABELS))
+def test_labels_of_every_dtype_are_read_with_their_values_as_names(kind, tmp_path):
+    from lgn.training.tables import class_labels, label_indices, read_table
+
+    y, classes, rows = LABELS[kind]
+    for data, labels in _label_files(tmp_path, y):
+        table = read_table(data, labels)
+        found, index = class_labels(table, "y")
+        assert found == classes and [found[i] for i in index] == rows.split(), data
+        assert np.array_equal(label_indices(table, "y", classes), index)
+
+
+def _export(model: Path, out: Path) -> Path:
+    assert main(["export", str(model), "--out", str(out)]) == 0
+    return out
+
+
+def test_a_model_trained_on_string_labels_keeps_them(tmp_path, capsys):
+    """From an .npz with str labels: the class names in lgn info, the predictions and the C header."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(240, 2))
+    y = np.where(x[:, 0] > 0, "späť", "ahead")
+    np.savez(tmp_path / "t.npz", X=x, y=np.char.encode(y, "utf-8"))  # as UTF-8 bytes
+    out = tmp_path / "m.st"
+    assert main(["train", "--data", str(tmp_path / "t.npz"), "--out", str(out), *SMALL]) == 0
+    assert load_checkpoint(out)[2]["names"].classes == ("ahead", "späť")
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0 and "class names 'ahead', 'späť'" in capsys.readouterr().out
+    assert main(["predict", str(out), "--data", str(tmp_path / "t.npz"), "--quiet"]) == 0
+    assert set(capsys.readouterr().out.split()[1:]) <= {"ahead", "späť"}
+    graph = formats.load_graph(_export(out, tmp_path / "g.npz"))
+    assert c_string("späť") in c_emit.emit_c(graph).files["lgn_net.c"]
+
+
+BAD_ARRAYS = {
+    "object labels in an .npz": ("npz", "y", "the labels y are an object array", "y.astype(str)"),
+    "object labels in an .npy": ("npy", "y", "the labels y are an object array", "y.astype(str)"),
+    "object features": ("npz", "X", "the features X are an object array", "X.astype(float)"),
+    "object column names": ("npz", "columns", "the column names are an object array", "columns.astype(str)"),
+    "0-d column names": ("npz", "columns-0d", "columns must be a 1-D array of strings", "shape ()"),
+    "numbers as column names": ("npz", "columns-int", "columns must be a 1-D array of strings", "int64"),
+    "bytes that are not UTF-8": ("npz", "y-latin1", "the label in row 3 is not UTF-8 text", "b'caf\\xe9'"),
+    "complex labels": ("npy", "y-complex", "labels of dtype complex128 are not supported", "numbers or strings"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARRAYS))
+def test_arrays_lgn_cannot_read_are_one_line_naming_the_fix(case, tmp_path, capsys):
+    """Object arrays (a pickle inside) are never loaded; the message says how to save them instead."""
+    form, what, message, fix = BAD_ARRAYS[case]
+    x = np.zeros((4, 2))
+    y = np.array(["a", "b", "a", "b"])
+    arrays = {"X": x, "y": y}
+    if what == "y":
+        arrays["y"] = y.astype(object)
+    elif what == "X":
+        arrays["X"] = x.astype(object)
+    elif what == "columns":
+        arrays["columns"] = np.array(["p", "q"], dtype=object)
+    elif what == "columns-0d":
+        arrays["columns"] = np.array("pq")
+    elif what == "columns-int":
+        arrays["columns"] = np.array([1, 2])
+    elif what == "y-latin1":
+        arrays["y"] = np.array([b"a", b"b", "café".encode("latin-1"), b"a"])
+    elif what == "y-complex":
+        arrays["y"] = np.array([1j, 2j, 1j, 2j])
+    if form == "npz":
+        np.savez(tmp_path / "t.npz", **arrays, allow_pickle=True)
+        argv = ["--data", str(tmp_path / "t.npz")]
+    else:
+        np.save(tmp_path / "x.npy", arrays["X"])
+        np.save(tmp_path / "y.npy", arrays["y"], allow_pickle=True)
+        argv = ["--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.npy")]
+    assert main(["train", *argv, "--out", str(tmp_path / "m.st"), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lgn: error: ") and message in err and fix in err, err
+    assert not (tmp_path / "m.st").exists()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=6), min_size=2, max_size=12))
+def test_text_labels_mean_the_same_in_an_npz_an_npy_and_a_csv(texts):
+    """Labels as a str array, as UTF-8 bytes and as CSV cells: the same classes for the same rows, or the
+    same refusal (a missing label, a single class)."""
+    from lgn.training.tables import TableError, class_labels, read_table
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        y = np.array(texts, dtype=str)
+        x = np.zeros((len(texts), 1))
+        np.savez(root / "s.npz", X=x, y=y)
+        np.savez(root / "b.npz", X=x, y=np.array([t.encode() for t in texts], dtype="S"))
+        np.save(root / "x.npy", x)
+        np.save(root / "y.npy", y)
+        write_csv(root / "t.csv", ["x0", "y"], [[0, t] for t in texts])
+        answers = []
+        for data, labels in ((root / "t.csv", None), (root / "s.npz", None), (root / "b.npz", None),
+                             (root / "x.npy", root / "y.npy")):  # fmt: skip
+            try:
+                classes, index = class_labels(read_table(data, labels), "y")
+                answers.append((classes, index.tolist()))
+            except TableError as exc:
+                answers.append(re.sub(r"^.*?: (column 'y', (line|row) \d+: )?", "", str(exc)))  # less where
+        assert all(a == answers[0] for a in answers), answers
+
+
+# ---- predict: probabilities and categories unseen in training ------------------------------------------
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> tuple[Path, Path]:
+    """(a model trained in seconds at temperature 3, its data: two numeric columns, a categorical one)."""
+    a, b, color, label = synthetic(4)
+    root = tmp_path_factory.mktemp("small")
+    data = write_csv(root / "data.csv", ["a", "b", "color", "answer"], zip(a[:400], b[:400], color[:400], label[:400]))
+    out = root / "small.st"
+    assert main(["train", "--data", str(data), "--label", "answer", "--tau", "3", "--out", str(out), *SMALL]) == 0
+    return out, data
+
+
+def test_predict_proba_is_softmax_of_the_scores_at_the_training_temperature(small, tmp_path, capsys):
+    model, data = small
+    graph = formats.load_graph(_export(model, tmp_path / "g.npz"))
+    assert graph.names.tau == 3.0  # from the checkpoint's config, through the export and the graph file
+    (tmp_path / "g.txt").write_text(formats.to_text(graph))
+    assert formats.load_graph(tmp_path / "g.txt").names.tau == 3.0
+    outputs = {}
+    for source in (model, tmp_path / "g.npz"):
+        out = tmp_path / f"{Path(source).suffix[1:]}.csv"
+        argv = ["predict", str(source), "--data", str(data), "--scores", "--proba", "--quiet", "--out", str(out)]
+        assert main(argv) == 0
+        outputs[source] = out.read_text()
+    assert outputs[model] == outputs[tmp_path / "g.npz"]
+    rows = list(csv.reader(outputs[model].splitlines()))
+    classes = ["maybe", "no", "yes"]
+    assert rows[0] == ["prediction", *(f"score_{c}" for c in classes), *(f"proba_{c}" for c in classes)]
+    scores = np.array([[int(v) for v in r[1:4]] for r in rows[1:]])
+    proba = np.array([[float(v) for v in r[4:]] for r in rows[1:]])
+    assert np.allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert np.array_equal(proba, evaluate.probabilities(scores, 3.0))  # written exactly (shortest repr)
+    predicted = [classes.index(r[0]) for r in rows[1:]]
+    assert np.array_equal(np.argmax(proba, axis=1), predicted)  # ties: the lowest class, like the prediction
+
+
+def test_predict_proba_without_the_training_temperature_is_one_line(small, tmp_path, capsys):
+    model, data = small
+    graph = formats.load_graph(_export(model, tmp_path / "g.npz"))
+    formats.save_npz(graph.replace(names=dataclasses.replace(graph.names, tau=0.0)), tmp_path / "old.npz")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "old.npz"), "--data", str(data), "--proba"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lacks its training temperature (tau)" in err, err
+    assert main(["predict", str(tmp_path / "old.npz"), "--data", str(data), "--scores", "--quiet"]) == 0
+
+
+def test_unseen_categories_are_an_error_unless_zero_or_default_is_asked(small, tmp_path, capsys):
+    from lgn.training.tables import features, features_and_unseen, read_table
+
+    model, data = small
+    rows = list(csv.reader(data.open()))
+    rows[3][2] = rows[8][2] = "purple"
+    rows[5][2] = "teal"
+    odd = write_csv(tmp_path / "odd.csv", rows[0], rows[1:])
+    names = load_checkpoint(model)[2]["names"]
+    table, plain = read_table(odd), read_table(data)
+    with pytest.raises(LgnError, match="column 'color', line 4: category 'purple' was not seen in training"):
+        features(table, names)
+    zero, unseen = features_and_unseen(table, names, "zero")
+    assert unseen == {"color": 3}
+    one_hot = slice(len(names.numeric), None)
+    changed = [2, 4, 7]  # data rows of lines 4, 6 and 9
+    assert not zero[changed, one_hot].any() and np.array_equal(
+        zero[:, : len(names.numeric)], features(plain, names)[:, :2]
+    )
+    common, unseen = features_and_unseen(table, names, "default")
+    assert unseen == {"color": 3} and names.most_frequent[0] in ("blue", "green", "red")
+    expected = features(plain, names)
+    expected[changed, one_hot] = (np.array(names.categorical[0][1]) == names.most_frequent[0]).astype(np.float32)
+    assert np.array_equal(common, expected)
+    assert np.array_equal(np.delete(zero, changed, 0), np.delete(features(plain, names), changed, 0))
+
+    capsys.readouterr()
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), "--data", str(odd), "--out", str(out)]) == 2 and not out.exists()
+    assert "category 'purple' was not seen in training" in capsys.readouterr().err
+    for policy in ("zero", "default"):
+        assert main(["predict", str(model), "--data", str(odd), "--unknown", policy, "--quiet", "--out", str(out)]) == 0
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "'color' in 3 rows" in err and f"--unknown {policy}" in err, err
+        assert len(out.read_text().splitlines()) == len(rows)
+    # A model from before the most frequent categories were kept offers zero and error only.
+    graph = formats.load_graph(_export(model, tmp_path / "g.npz"))
+    formats.save_npz(graph.replace(names=dataclasses.replace(graph.names, most_frequent=())), tmp_path / "old.npz")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "old.npz"), "--data", str(odd), "--unknown", "default"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not record its columns' most frequent categories" in err, err
+
+
+def test_names_from_before_tau_and_most_frequent_still_load_and_are_written_as_before():
+    old = (
+        '{"categorical":[["c",["x","y"]]],"classes":["a","b"],"features":["n","c=x","c=y"],"fill":[],"ignored":[],'
+        '"label":"t"}'
+    )
+    names = Names.from_json(old)
+    assert names.tau == 0.0 and names.most_frequent == () and names.to_json() == old
+    newer = dataclasses.replace(names, tau=2.5, most_frequent=("y",))
+    assert Names.from_json(newer.to_json()) == newer
+    for bad, message in [
+        ('"tau":-1', "tau must be a finite number"),
+        ('"tau":"10"', "tau must be a finite number"),
+        ('"most_frequent":["z"]', "most_frequent must name one of its categories"),
+        ('"most_frequent":["x","y"]', "most_frequent must name one of its categories"),
+    ]:
+        with pytest.raises(GraphError, match=message):
+            Names.from_json(old[:-1] + "," + bad + "}")

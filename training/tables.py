@@ -15,16 +15,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
-import zipfile
-import zlib
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from lgn.compiler.formats import encrypted_member
 from lgn.compiler.names import Names
 
+from .arrays import npy_chunks, npz_chunks
+from .columns import Columns, TableError, checked_header
 from .data import Dataset, DatasetError, load_dataset, stratified_split
 
 FORMATS = (".csv", ".tsv", ".npz", ".npy", ".parquet")
@@ -32,31 +32,6 @@ MISSING = frozenset({"", "na", "nan", "null", "none"})  # cells read as missing 
 MAX_CATEGORIES = 1000
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 csv.field_size_limit(1 << 20)  # a cell of a megabyte is a broken file, not data
-
-
-class TableError(DatasetError):
-    """A table file that cannot be read as the model needs it."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Columns:
-    """Some rows of a file: column names in file order, each column's cells (text, or numbers from binary
-    formats), and how rows are numbered in messages."""
-
-    path: Path
-    names: list[str]
-    cells: list[np.ndarray]
-    first: int  # the number of this chunk's first row in messages
-    unit: str  # "line" (text files, the header is line 1) or "row" (binary formats, from 1)
-
-    def __len__(self) -> int:
-        return len(self.cells[0]) if self.cells else 0
-
-    def where(self, column: str, index: int) -> str:
-        return f"{self.path}: column {column!r}, {self.unit} {self.first + index}"
-
-    def column(self, name: str) -> np.ndarray:
-        return self.cells[self.names.index(name)]
 
 
 # ---- reading --------------------------------------------------------------------------------------------
@@ -68,7 +43,7 @@ def read_chunks(path: str | Path, labels: str | Path | None = None, rows: int = 
         raise TableError(f"{path}: unknown extension {path.suffix!r}; lgn reads {', '.join(FORMATS)}")
     if not path.is_file():
         raise TableError(f"{path}: no such file")
-    reader = {".csv": _csv, ".tsv": _csv, ".npz": _npz, ".npy": _npy, ".parquet": _parquet}[suffix]
+    reader = {".csv": _csv, ".tsv": _csv, ".npz": npz_chunks, ".npy": npy_chunks, ".parquet": _parquet}[suffix]
     empty = True
     for chunk in reader(path, labels, rows):
         empty = empty and len(chunk) == 0
@@ -95,7 +70,7 @@ def _csv(path: Path, labels, rows: int) -> Iterator[Columns]:
             header = next(reader, None)
             if header is None:
                 raise TableError(f"{path}: empty file (a header row is required)")
-            names = _checked_header(path, [h.strip() for h in header])
+            names = checked_header(path, [h.strip() for h in header])
             block: list[list[str]] = []
             start = 2
             for row in reader:
@@ -119,70 +94,6 @@ def _text_columns(path: Path, names: list[str], block: list[list[str]], start: i
     return Columns(path, names, [np.asarray(table[:, i], dtype=object) for i in range(len(names))], start, "line")
 
 
-def _checked_header(path: Path, names: list[str]) -> list[str]:
-    if any(not n for n in names):
-        raise TableError(f"{path}: the header has an empty column name")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise TableError(f"{path}: the header names {duplicates[0]!r} twice")
-    return names
-
-
-def _npz(path: Path, labels, rows: int) -> Iterator[Columns]:
-    if labels is not None:
-        raise TableError(f"{path}: an .npz holds its labels as the array y; --labels is for .npy files")
-    try:
-        _refuse_encrypted(path)
-        with np.load(path, allow_pickle=False) as archive:
-            if "X" not in archive.files:
-                raise TableError(f"{path}: no array X (an .npz holds features X and, for training, labels y)")
-            x = _matrix(path, archive["X"])
-            y = archive["y"] if "y" in archive.files else None
-            names = [str(n) for n in archive["columns"]] if "columns" in archive.files else None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as exc:
-        raise TableError(f"{path}: not a readable .npz ({exc})") from None
-    yield _array_columns(path, x, y, names)
-
-
-def _refuse_encrypted(path: Path) -> None:
-    with zipfile.ZipFile(path) as archive:
-        locked = encrypted_member(archive)
-    if locked is not None:
-        raise TableError(f"{path}: the array {locked!r} is encrypted")
-
-
-def _npy(path: Path, labels, rows: int) -> Iterator[Columns]:
-    try:
-        x = _matrix(path, np.load(path, mmap_mode="r", allow_pickle=False))
-        y = np.load(labels, mmap_mode="r", allow_pickle=False) if labels is not None else None
-    except (ValueError, OSError, EOFError) as exc:
-        raise TableError(f"{path}: not a readable .npy ({exc})") from None
-    for start in range(0, max(len(x), 1), rows):
-        part = None if y is None else np.asarray(y[start : start + rows])
-        yield dataclasses.replace(
-            _array_columns(path, np.asarray(x[start : start + rows]), part, None), first=start + 1
-        )
-
-
-def _matrix(path: Path, x: np.ndarray) -> np.ndarray:
-    if x.ndim != 2 or x.dtype.kind not in "biuf":
-        raise TableError(f"{path}: features must be a 2-D array of numbers, got {x.dtype} {x.shape}")
-    return x
-
-
-def _array_columns(path: Path, x: np.ndarray, y, names) -> Columns:
-    names = names or [f"x{i}" for i in range(x.shape[1])]
-    if len(names) != x.shape[1]:
-        raise TableError(f"{path}: {len(names)} column names for {x.shape[1]} columns")
-    cells = [np.asarray(x[:, i], dtype=np.float64) for i in range(x.shape[1])]
-    if y is not None:
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(x):
-            raise TableError(f"{path}: {len(x)} rows but labels of shape {y.shape}")
-        names, cells = [*names, "y"], [*cells, y]
-    return Columns(path, _checked_header(path, list(names)), cells, 1, "row")
-
-
 def _parquet(path: Path, labels, rows: int) -> Iterator[Columns]:
     try:
         import pyarrow.parquet as pq
@@ -192,7 +103,7 @@ def _parquet(path: Path, labels, rows: int) -> Iterator[Columns]:
         raise TableError(f"{path}: --labels is for .npy files; name the label column with --label")
     try:
         handle = pq.ParquetFile(path)
-        names = _checked_header(path, list(handle.schema_arrow.names))
+        names = checked_header(path, list(handle.schema_arrow.names))
         start = 1
         for batch in handle.iter_batches(batch_size=rows):
             cells = [_arrow_cells(batch.column(i)) for i in range(len(names))]
@@ -219,16 +130,18 @@ def infer_names(table: Columns, label: str, categorical: list[str], drop: list[s
         unknown = [c for c in wanted if c not in table.names]
         if unknown:
             raise TableError(f"{table.path}: no column {unknown[0]!r} (--{option}); columns: {', '.join(table.names)}")
-    numeric, categories = [], []
+    numeric, categories, most_frequent = [], [], []
     for name in table.names:
         if name == label or name in drop:
             continue
         if name in categorical or _all_text(table, name):
-            found = sorted({str(v).strip() for v in table.column(name)})
+            counts = Counter(str(v).strip() for v in table.column(name))
+            found = sorted(counts)
             if len(found) > MAX_CATEGORIES:
                 raise TableError(f"{table.path}: column {name!r} has {len(found)} categories (at most "
                                  f"{MAX_CATEGORIES}); is it an identifier? --drop it")  # fmt: skip
             categories.append((name, tuple(found)))
+            most_frequent.append(max(found, key=counts.__getitem__))  # ties: the first in sorted order
         else:
             numeric.append(name)
     if not numeric and not categories:
@@ -236,7 +149,7 @@ def infer_names(table: Columns, label: str, categorical: list[str], drop: list[s
     classes, _ = class_labels(table, label)
     fill = _fill_values(table, numeric, fill_na)
     features = [*numeric, *(f"{column}={value}" for column, values in categories for value in values)]
-    return Names(tuple(features), classes, label, tuple(categories), tuple(drop), fill)
+    return Names(tuple(features), classes, label, tuple(categories), tuple(drop), fill, tuple(most_frequent))
 
 
 def _all_text(table: Columns, name: str) -> bool:
@@ -294,9 +207,30 @@ def _numbers(table: Columns, name: str, fill: float | None, allow_missing: bool 
     return values.astype(np.float32).astype(np.float64)
 
 
-def features(table: Columns, names: Names) -> np.ndarray:
+UNKNOWN_POLICIES = ("error", "zero", "default")
+
+
+def features(table: Columns, names: Names, unknown: str = "error") -> np.ndarray:
     """``float32[rows, features]``: the raw features of ``table`` as ``names`` define them. Columns the model
-    does not know, or a category unseen in training, are errors."""
+    does not know are errors; a category unseen in training is one too, unless ``unknown`` says otherwise
+    (see :func:`features_and_unseen`)."""
+    return features_and_unseen(table, names, unknown)[0]
+
+
+def features_and_unseen(table: Columns, names: Names, unknown: str = "error") -> tuple[np.ndarray, dict[str, int]]:
+    """(the raw features of ``table``, the number of rows with a category unseen in training, by column).
+
+    ``unknown`` says what such a category becomes: ``error`` refuses it (a :class:`TableError` naming the
+    first); ``zero`` sets every one-hot feature of its column to 0; ``default`` reads it as the column's most
+    frequent category in training (``names.most_frequent``, which models from before it was recorded lack).
+    """
+    if unknown not in UNKNOWN_POLICIES:
+        raise TableError(f"unknown category policy {unknown!r}: one of {', '.join(UNKNOWN_POLICIES)}")
+    if unknown == "default" and names.categorical and not names.most_frequent:
+        raise TableError(
+            "the model does not record its columns' most frequent categories (it was trained before lgn kept "
+            "them), which the policy 'default' for unseen categories needs: use 'zero' or 'error', or train it again"
+        )
     reads = [*names.numeric, *(c for c, _ in names.categorical)]
     extra = [c for c in table.names if c not in {*reads, *names.ignored, names.label}]
     missing = [c for c in reads if c not in table.names]
@@ -305,15 +239,28 @@ def features(table: Columns, names: Names) -> np.ndarray:
         raise TableError(f"{table.path}: {what} (the model reads {', '.join(reads)})")
     fill = names.fill or (None,) * len(names.numeric)
     columns = [_numbers(table, name, value) for name, value in zip(names.numeric, fill)]
-    for column, categories in names.categorical:
-        index = {value: i for i, value in enumerate(categories)}
-        cells = [str(v).strip() for v in table.column(column)]
-        unseen = next((i for i, v in enumerate(cells) if v not in index), None)
-        if unseen is not None:
-            raise TableError(f"{table.where(column, unseen)}: category {cells[unseen][:40]!r} was not seen in training")
-        codes = np.array([index[v] for v in cells], dtype=np.int64)
-        columns += [(codes == i).astype(np.float64) for i in range(len(categories))]
-    return np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(table), 0), np.float32)
+    unseen: dict[str, int] = {}
+    for k, (column, categories) in enumerate(names.categorical):
+        codes = _category_codes(table, column, categories, refuse=unknown == "error")
+        new = codes < 0
+        if new.any():
+            unseen[column] = int(new.sum())
+            if unknown == "default":
+                codes[new] = categories.index(names.most_frequent[k])
+        columns += [(codes == i).astype(np.float64) for i in range(len(categories))]  # -1 (zero): none is 1
+    raw = np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(table), 0), np.float32)
+    return raw, unseen
+
+
+def _category_codes(table: Columns, column: str, categories: tuple[str, ...], refuse: bool) -> np.ndarray:
+    """Each row's index in ``categories``; -1 for a category unseen in training (with ``refuse``, an error)."""
+    index = {value: i for i, value in enumerate(categories)}
+    cells = [str(v).strip() for v in table.column(column)]
+    codes = np.array([index.get(v, -1) for v in cells], dtype=np.int64)
+    if refuse and (codes < 0).any():
+        unseen = int(np.argmax(codes < 0))
+        raise TableError(f"{table.where(column, unseen)}: category {cells[unseen][:40]!r} was not seen in training")
+    return codes
 
 
 def class_labels(table: Columns, label: str) -> tuple[tuple[str, ...], np.ndarray]:
@@ -342,6 +289,8 @@ def _label_texts(table: Columns, label: str) -> list[str]:
     cells = table.column(label)
     if cells.dtype == object:
         texts = [str(v).strip() for v in cells]
+    elif cells.dtype.kind in "biu":  # exactly, without a detour through float64 (which rounds past 2**53)
+        texts = [str(int(v)) for v in cells.tolist()]
     else:
         texts = [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in np.asarray(cells, np.float64)]
     missing = next((i for i, t in enumerate(texts) if t.lower() in MISSING), None)
@@ -351,6 +300,12 @@ def _label_texts(table: Columns, label: str) -> list[str]:
 
 
 # ---- training data from files ---------------------------------------------------------------------------
+def test_rows(labels: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, test rows) of a ``--data`` file given without ``--test``: a stratified
+    ``cfg.test_fraction`` of every class, drawn with ``cfg.seed``; both ascending."""
+    return stratified_split(labels, cfg.test_fraction, cfg.seed, salt=0x7E57)
+
+
 def load_training_data(cfg) -> Dataset:
     """The data a :class:`~lgn.training.config.TrainConfig` names: its ``data`` file (split into training
     and test parts unless ``test`` is given) or the built-in ``dataset``."""
@@ -368,7 +323,7 @@ def load_training_data(cfg) -> Dataset:
         x_test, y_test = features(test, names), label_indices(test, label, names.classes)
         x_train, y_train = x, y
     else:
-        kept, held = stratified_split(y, cfg.test_fraction, cfg.seed, salt=0x7E57)
+        kept, held = test_rows(y, cfg)
         if len(held) == 0 or len(kept) == 0:
             raise TableError(f"{table.path}: {len(y)} rows are too few for a test fraction of {cfg.test_fraction}")
         x_train, y_train, x_test, y_test = x[kept], y[kept], x[held], y[held]
