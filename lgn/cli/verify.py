@@ -4,7 +4,9 @@
 - ``lgn verify G --against G2``: the evaluator on G2 against G;
 - ``lgn verify G --backend c``: every runnable ISA and code shape of the C library;
 - ``lgn verify G --backend verilog``: the Verilog under a simulator;
-- ``lgn verify G --backend netlist --target ice40``: the synthesized netlist of the iCE40 streaming top.
+- ``lgn verify G --backend netlist --target ice40``: the synthesized netlist of the iCE40 streaming top;
+- ``lgn verify MODEL --data FILE [--backend evaluator|c|verilog]``: the rows of a table file through the
+  backend (and, for a checkpoint, the discretized torch model) against the evaluator.
 
 ``--formal`` has one meaning: prove with ABC that the implementation's gate network computes the reference
 graph's output bits (G2 against G; the emitted Verilog against G). Every verify prints
@@ -17,7 +19,7 @@ import time
 
 import numpy as np
 
-from lgn.compiler import c_build, c_emit, formal, formats, hdl_sim, pipeline
+from lgn.compiler import c_build, c_emit, evaluate, formal, formats, hdl_sim, pipeline
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import GateGraph
 from lgn.compiler.verify import Comparison, test_vectors, verify_c, verify_c_features, verify_graphs
@@ -27,11 +29,14 @@ from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any
 VERIFY_BOTH_SHAPES_MAX_GATES = 10_000
 
 
-def _report(comparison: Comparison) -> int:
+def _report(comparison: Comparison, extra_mismatches: int = 0) -> int:
+    """Print the first mismatch and ``N vectors, M mismatches`` (``extra_mismatches``: failures that are
+    not a vector's, such as a wrong latency); the exit code."""
     if comparison.first is not None:
         print(comparison.first.describe())
-    print(comparison.summary())
-    return EXIT_OK if comparison.ok else EXIT_CHECK_FAILED
+    mismatches = comparison.mismatches + extra_mismatches
+    print(f"{comparison.vectors} vectors, {mismatches} mismatches")
+    return EXIT_OK if mismatches == 0 else EXIT_CHECK_FAILED
 
 
 def _dataset(graph: GateGraph, args) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +99,14 @@ def _shipped(graph: GateGraph, args) -> GateGraph:
 def _verify_c(graph: GateGraph, args) -> int:
     shipped = _shipped(graph, args)
     raw, bits, exhaustive, how = _vectors(graph, args)
+    return _report(_c_comparison(graph, shipped, args, raw, bits, exhaustive, how))
+
+
+def _c_comparison(
+    graph: GateGraph, shipped: GateGraph, args, raw: np.ndarray | None, bits: np.ndarray, exhaustive: bool, how: str
+) -> Comparison:
+    """``shipped`` built as C (each ISA of ``--isa``, both code shapes where small) against the evaluator on
+    ``graph``: from input bits, and from raw features where they are given as uint8 or float32."""
     isas = c_build.host_isas() if args.isa == "all" else [c_build.choose_isa(shipped, args.isa)]
     # both code shapes where gcc takes seconds for the straight one (about 1.2 ms a gate), the shipped one past that
     both = shipped.n_gates <= VERIFY_BOTH_SHAPES_MAX_GATES
@@ -111,7 +124,7 @@ def _verify_c(graph: GateGraph, args) -> int:
                 from_raw = verify_c_features(graph, net, raw)
                 print(f"C {isa}/{shape} from raw {raw.dtype}: {from_raw.summary()}")
                 total += from_raw
-    return _report(total)
+    return total
 
 
 def _prove(reference: GateGraph, other: GateGraph, what: str, verilog: bool = False) -> bool:
@@ -128,8 +141,18 @@ def _verify_verilog(graph: GateGraph, args) -> int:
     if args.formal and not _prove(graph, shipped, what, verilog=True):
         return EXIT_CHECK_FAILED
     raw, bits, _, how = _vectors(graph, args)
+    result = _simulate(graph, shipped, args, raw, bits, how)
+    print(result.summary())
+    return EXIT_OK if result.ok else EXIT_CHECK_FAILED
+
+
+def _simulate(
+    graph: GateGraph, shipped: GateGraph, args, raw: np.ndarray | None, bits: np.ndarray, how: str
+) -> hdl_sim.SimResult:
+    """The Verilog of ``shipped`` under ``--sim`` against the evaluator on ``graph``: fed the raw features
+    when they are bytes, else the encoded input bits (tabular features: the Verilog takes the bits)."""
     if raw is not None and raw.dtype != np.uint8:
-        raw = None  # tabular features: the Verilog takes the encoded bits
+        raw = None
     mode = "bubbles" if args.bubbles else "back-to-back"
     result = hdl_sim.simulate(
         shipped, bits, sim=args.sim, pipeline=args.pipeline, raw=raw, mode=mode, seed=args.seed, reference=graph
@@ -141,8 +164,7 @@ def _verify_verilog(graph: GateGraph, args) -> int:
     )
     if not result.latency_ok:
         print(f"latency: outputs came after {result.latency} cycles, the design documents a different latency")
-    print(result.summary())
-    return EXIT_OK if result.ok else EXIT_CHECK_FAILED
+    return result
 
 
 def _verify_netlist(graph: GateGraph, args) -> int:
@@ -213,9 +235,81 @@ def _verify_graph_on_dataset(graph: GateGraph, args) -> int:
     return _verify_c(graph, args)
 
 
+DATA_BACKENDS = ("evaluator", "c", "verilog")
+
+
+def _model_and_graph(path: str):
+    """(the discretized torch model or None, the graph): a checkpoint gives both, a graph file the graph."""
+    if not formats.looks_like_checkpoint(path):
+        return None, load_any(path)
+    from lgn.training.checkpoint import load_checkpoint
+    from lgn.training.export import to_graph
+
+    model, encoder, info = load_checkpoint(path)
+    return model, to_graph(model, encoder, info["names"])
+
+
+def _verify_data(args) -> int:
+    """The rows of a table file (``--data``), read as ``lgn predict`` reads them: the evaluator's accuracy
+    where the file has the label column; a checkpoint's discretized torch model against its IR; then the
+    backend against the evaluator on the graph as given (``evaluator``: the simplified graph that ``lgn
+    compile`` emits, under the evaluator; ``c``: the C library from input bits and from the float32
+    features; ``verilog``: the simulated Verilog, fed the encoded bits), every score of every row."""
+    from .predict import read_rows
+
+    backend = args.backend or "evaluator"
+    if backend not in DATA_BACKENDS or args.dataset or args.against:
+        raise LgnError("--data goes with --backend evaluator, c or verilog, and without --dataset or --against")
+    if args.formal and backend != "verilog":
+        raise LgnError("--formal with --data applies to --backend verilog")
+    model, graph = _model_and_graph(args.graph)
+    raw, truth = read_rows(graph, args.data, args.labels)
+    shipped = _shipped(graph, args)
+    if args.limit is not None:
+        raw, truth = raw[: args.limit], None if truth is None else truth[: args.limit]
+    bits = evaluate.encode(graph, raw)
+    how = f"{len(raw)} rows of {args.data}"
+    if truth is not None:
+        accuracy = float(np.mean(evaluate.predict(graph, bits) == truth))
+        print(f"IR evaluator accuracy {accuracy:.4f} on the {len(truth)} labelled rows of {args.data}")
+    total, extra = Comparison(0, np.zeros(0, dtype=np.int64)), 0
+    if model is not None:
+        from lgn.training.export import verify_model
+
+        start = time.perf_counter()
+        versus_torch = verify_model(model, graph, bits)
+        assert versus_torch.got is not None
+        accuracy = "" if truth is None else f", its accuracy {np.mean(versus_torch.got.classes == truth):.4f}"
+        print(
+            f"discretized torch vs IR evaluator ({how}): {versus_torch.summary()}{accuracy} "
+            f"in {time.perf_counter() - start:.2f} s"
+        )
+        total += versus_torch
+    if backend == "evaluator":
+        shipped_answers = verify_graphs(graph, shipped, bits)
+        print(f"evaluator on the graph lgn compile emits vs the graph as given ({how}): {shipped_answers.summary()}")
+        total += shipped_answers
+    elif backend == "c":
+        total += _c_comparison(graph, shipped, args, raw, bits, False, how)
+    else:
+        what = f"the Verilog's gate network vs the graph ({graph.n_gates} gates)"
+        if args.formal and not _prove(graph, shipped, what, verilog=True):
+            extra += 1
+        result = _simulate(graph, shipped, args, raw, bits, how)
+        total += result.comparison
+        extra += result.mismatches - result.comparison.mismatches  # a wrong latency
+    return _report(total, extra)
+
+
 def cmd_verify(args) -> int:
     if args.vectors < 0:
         raise ParameterError(f"vectors must not be negative, got {args.vectors}", "vectors")
+    if args.data is not None:
+        return _verify_data(args)
+    if args.labels is not None:
+        raise LgnError("--labels goes with --data (the labels of an .npy table)")
+    if args.backend == "evaluator":
+        raise LgnError("--backend evaluator checks the rows of a table: give --data FILE")
     if args.formal and args.backend == "c":
         raise ParameterError("formal applies to --against G2 and --backend verilog, not to the C library", "formal")
     if args.dataset and args.backend is None and args.against is None:
@@ -244,8 +338,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=integer(), default=0)
     p.add_argument("--formal", action="store_true", help="also prove the implementation equal to the graph (ABC)")
     p.add_argument(
-        "--backend", choices=["c", "verilog", "netlist"],
-        help="check a compiled backend against the evaluator (netlist: the synthesized iCE40 cells of the bitstream)",
+        "--backend", choices=["evaluator", "c", "verilog", "netlist"],
+        help="check a compiled backend against the evaluator (netlist: the synthesized iCE40 cells of the "
+        "bitstream; evaluator, with --data: the simplified graph under the evaluator)",
     )  # fmt: skip
     p.add_argument("--target", choices=["ice40"], default="ice40", help="with --backend netlist")
     p.add_argument(
@@ -258,6 +353,10 @@ def register(sub) -> None:
     p.add_argument("--isa", default="all", help="with --backend c: auto, native, avx512, avx2, portable or all")
     p.add_argument("--dataset", help="verify on a dataset's test split (a model, or a graph with an encoder)")
     p.add_argument("--data-dir", help="folder of the dataset (cifar10, cifar100, idx)")
+    p.add_argument(
+        "--data", help="verify on every row of a table file (CSV, TSV, .npz, .npy, Parquet; as lgn predict reads it)"
+    )
+    p.add_argument("--labels", help="with an .npy --data: its labels (optional; they give the accuracy)")
     p.add_argument(
         "--no-simplify", dest="simplify", action="store_false",
         help="with --backend: build the graph as given (default: the simplified graph that lgn compile emits)",
