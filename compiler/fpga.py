@@ -27,6 +27,7 @@ from .hdl_tools import TARGETS, need_tool, nextpnr_error, run_until, stat_cells,
 from .ir import GateGraph
 from .lowering import VERSION, integer_thresholds, model_hash
 from .lut_verilog import emit_design
+from .raw_input import RawFormat, byte_misfit, suggested_input
 from .templating import environment
 
 _ENV = environment("verilog")
@@ -100,6 +101,20 @@ def _stream_layout(graph: GateGraph) -> tuple[list[int], int, list[int]]:
         for j, i in enumerate(per_feature[f]):
             position[i] = m * k + j
     return used, k, position
+
+
+def check_streamable(graph: GateGraph) -> None:
+    """Refuse, in one line, a model whose raw features are not bytes (a threshold outside 0..255,
+    :func:`~.raw_input.byte_misfit`): the streaming top and the LUT engine take one byte per clock, and no byte
+    carries such a feature's values. (:func:`stream_top` itself builds for any thresholds, exactly for byte
+    inputs: one outside 0..255 is a constant bit.)"""
+    why = byte_misfit(graph)
+    if why is not None:
+        assert graph.encoder is not None
+        raise LgnError(
+            f"the streaming top takes raw features one byte per clock and cannot represent this model: {why} "
+            f"(lgn compile --target verilog without --stream takes {suggested_input(graph.encoder)})"
+        )
 
 
 def stream_top(graph: GateGraph, core: Core, module: str = "lgn_top") -> str:
@@ -278,19 +293,21 @@ def place_and_route(
 ) -> PnrResult:
     """Synthesize the streaming top for ``device``, place and route it and pack the bitstream into
     ``out/lgn_net.bin`` (with the Verilog, the pin constraints and nextpnr's report beside it). Raises
-    :class:`DoesNotFit` naming the resource that overflowed."""
+    :class:`DoesNotFit` naming the resource that overflowed, and refuses a model whose features are not bytes
+    (:func:`check_streamable`): the top takes one byte per clock."""
     if device not in DEVICES:
         raise ParameterError(f"device {device!r} is unknown; choose {', '.join(DEVICES)}", "device")
     if core not in CORES:
         raise ParameterError(f"core {core!r} is unknown; choose {', '.join(CORES)}", "core")
     spec = DEVICES[device]
+    if core == "engine" and device != "up5k":
+        why = f"the LUT engine keeps its program in SPRAM, which only the up5k has (not the {device})"
+        raise ParameterError(why, "core")
+    check_streamable(graph)
     nextpnr, icepack = need_tool("nextpnr-ice40", "nextpnr-ice40"), need_tool("icepack", "fpga-icestorm")
     start, say = time.perf_counter(), progress or (lambda line: None)
     deadline = start + timeout
     if core == "engine":
-        if device != "up5k":
-            why = f"the LUT engine keeps its program in SPRAM, which only the up5k has (not the {device})"
-            raise ParameterError(why, "core")
         chosen, luts, ffs, program = _synth_engine(graph, out, deadline, say)
     else:
         chosen, luts, ffs = _choose_core(graph, core, pipeline, out, deadline, say)
@@ -335,12 +352,15 @@ def place_and_route(
     )  # fmt: skip
 
 
-def synth_lut_native(graph: GateGraph, target: str, pipeline: int | None = None, timeout: float = 1800.0):
-    """yosys on the LUT-native Verilog of the whole design (raw features in when the graph has an encoder):
-    ``ice40`` and ``xilinx`` keep our cells, ``generic`` may remap them with ``abc -lut 6``. Returns the
-    yosys part and our own LUT count."""
+def synth_lut_native(
+    graph: GateGraph, target: str, pipeline: int | None = None, timeout: float = 1800.0,
+    raw_input: bool | RawFormat | None = None,
+):  # fmt: skip
+    """yosys on the LUT-native Verilog of the whole design (its input ``raw_input`` as in
+    :func:`~.hardware.lower`; by default bytes for an image model): ``ice40`` and ``xilinx`` keep our cells,
+    ``generic`` may remap them with ``abc -lut 6``. Returns the yosys part and our own LUT count."""
     k = 4 if target == "ice40" else 6
-    design = lower(graph, k)
+    design = lower(graph, k, raw_input)
     design = dataclasses.replace(design, netlist=passes.simplify(design.netlist, lut=k))
     text = emit_design(design, "lgn_luts", target, pipeline)["lgn_luts.v"]
     part = synth_text(text, "lgn_luts", target, timeout, TARGETS[target])

@@ -12,8 +12,10 @@ with the network's last layer, and the LUT-native Verilog emitter writes every L
   when the netlist is simplified.
 - argmax: a tree of comparators, MSB first; the right (higher-index) candidate wins only when strictly
   greater, so ties go to the lowest class.
-- encoder: raw uint8 feature f arrives as 8 input bits; threshold bit ``x > t`` splits into a comparison of
-  the high and the low nibble, so comparisons of one feature share their nibble terms after hashing.
+- encoder: raw feature f arrives as the W input bits of its word (8 for bytes; a signed word of ``int:W`` or
+  ``fixed:W.F`` with its sign bit flipped, so that it compares as an unsigned one); threshold bit ``x > t``
+  splits into comparisons of its nibbles from the top, so comparisons of one feature share their nibble terms
+  after hashing.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from collections.abc import Callable
 import numpy as np
 
 from . import compressor, truth
-from .errors import LgnError, ParameterError
+from .errors import InputError, ParameterError
 from .ir import FIRST_INPUT, GateGraph
-from .lowering import U8_MAX, integer_thresholds, takes_bytes
+from .raw_input import U8, RawFormat, encoder_format, raw_format
 
 Literal = tuple[int, bool]  # (node id, negated)
 ZERO: Literal = (0, False)
@@ -159,24 +161,54 @@ def argmax(builder: NetlistBuilder, scores: list[list[Literal]]) -> list[Literal
     return candidates[0][1]
 
 
-# ---- the encoder on raw uint8 features -------------------------------------------------------------------------
+# ---- the encoder on raw features -------------------------------------------------------------------------------
+
+
+def _nibble_value(v: list[int]) -> int:
+    return sum(bit << j for j, bit in enumerate(v))
 
 
 def _above(builder: NetlistBuilder, feature_bits: list[Literal], t: int) -> Literal:
-    """x > t for the 8-bit feature (LSB first): the high nibble decides unless it equals t's."""
+    """x > t for the unsigned feature word (bits LSB first, t from -1 to its largest value): the top nibble
+    decides unless it equals t's, then the next one (for a byte: the high nibble, then the low one)."""
     if t < 0:
         return ONE
-    if t >= U8_MAX:
+    if t >= (1 << len(feature_bits)) - 1:
         return ZERO
-    lo, hi = feature_bits[:4], feature_bits[4:]
+    nibbles = [feature_bits[j : j + 4] for j in range(0, len(feature_bits), 4)]
+    return _above_nibbles(builder, nibbles, t)
 
-    def nibble_value(v: list[int]) -> int:
-        return sum(bit << j for j, bit in enumerate(v))
 
-    hi_gt = builder.function(hi, lambda v: int(nibble_value(v) > t >> 4))
-    hi_eq = builder.function(hi, lambda v: int(nibble_value(v) == t >> 4))
-    lo_gt = builder.function(lo, lambda v: int(nibble_value(v) > (t & 15)))
-    return builder.function([hi_gt, hi_eq, lo_gt], lambda v: v[0] | (v[1] & v[2]))
+def _above_nibbles(builder: NetlistBuilder, nibbles: list[list[Literal]], t: int) -> Literal:
+    shift = 4 * (len(nibbles) - 1)
+    top, top_t = nibbles[-1], t >> shift
+    gt = builder.function(top, lambda v: int(_nibble_value(v) > top_t))
+    if len(nibbles) == 1:
+        return gt
+    eq = builder.function(top, lambda v: int(_nibble_value(v) == top_t))
+    rest = _above_nibbles(builder, nibbles[:-1], t & ((1 << shift) - 1))
+    return builder.function([gt, eq, rest], lambda v: v[0] | (v[1] & v[2]))
+
+
+def _feature_literals(fmt: RawFormat, feature: int) -> list[Literal]:
+    """The input bits of raw feature ``feature``'s word (LSB first), a signed word's sign bit negated: then it
+    compares as the unsigned word + 2^(W-1)."""
+    w = fmt.width
+    bits = [(FIRST_INPUT + w * feature + j, False) for j in range(w)]
+    if fmt.signed:
+        bits[-1] = (bits[-1][0], True)
+    return bits
+
+
+def encoder_bits(builder: NetlistBuilder, graph: GateGraph, fmt: RawFormat) -> list[Literal]:
+    """The literal of each input bit of ``graph``: its raw feature's word above its threshold's word."""
+    e = graph.encoder
+    assert e is not None
+    offset = -fmt.lo  # signed words compare as unsigned ones, shifted up by 2^(W-1)
+    return [
+        _above(builder, _feature_literals(fmt, f), t + offset)
+        for f, t in zip(e.feature.tolist(), fmt.threshold_words(e.threshold).tolist())
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,8 +220,12 @@ class Design:
     n_classes: int
     score_width: int
     class_width: int
-    raw_input: bool  # inputs are 8 bits per raw feature (through the encoder), else the network's input bits
+    raw: RawFormat | None  # inputs are the words of the raw features (through the encoder), else the input bits
     with_scores: bool
+
+    @property
+    def raw_input(self) -> bool:
+        return self.raw is not None
 
     def decode(self, output_bits: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         """(scores ``[N, classes]`` or None, classes ``[N]``) from the netlist's output bits ``[N, outputs]``."""
@@ -202,21 +238,18 @@ class Design:
         return per_class @ weights[: self.score_width], classes
 
 
-def lower(graph: GateGraph, k: int = 6, raw_input: bool | None = None, with_scores: bool = True) -> Design:
-    """``graph`` with its encoder (raw uint8 input, the default when it has one), GroupSum and argmax as one
-    netlist of gates of at most ``k`` inputs (wider gates of ``graph`` are split by Shannon expansion). Not
-    simplified: run the passes, ``simplify(design.netlist, lut=k)``, on ``.netlist``."""
-    raw_input = takes_bytes(graph) if raw_input is None else raw_input
-    if raw_input and graph.encoder is None:
-        raise LgnError("raw-feature input needs a graph with encoder thresholds")
-    n_in = 8 * graph.encoder.n_features if raw_input and graph.encoder is not None else graph.n_inputs
+def lower(graph: GateGraph, k: int = 6, raw_input: bool | RawFormat | None = None, with_scores: bool = True) -> Design:
+    """``graph`` with its encoder (raw features as words of a :class:`RawFormat`, or bytes: True; the default,
+    None, is bytes for an image model, :func:`~.raw_input.raw_format`), GroupSum and argmax as one netlist of
+    gates of at most ``k`` inputs (wider gates of ``graph`` are split by Shannon expansion). Not simplified: run
+    the passes, ``simplify(design.netlist, lut=k)``, on ``.netlist``."""
+    fmt = raw_format(graph, raw_input)
+    n_in = fmt.width * graph.encoder.n_features if fmt is not None and graph.encoder is not None else graph.n_inputs
     builder = NetlistBuilder(n_in, k)
     node_lit: dict[int, Literal] = {0: ZERO, 1: ONE}
-    if raw_input and graph.encoder is not None:
-        e = graph.encoder
-        for i, (f, t) in enumerate(zip(e.feature.tolist(), integer_thresholds(e).tolist())):
-            feature_bits = [(FIRST_INPUT + 8 * f + j, False) for j in range(8)]
-            node_lit[FIRST_INPUT + i] = _above(builder, feature_bits, t)
+    if fmt is not None:
+        for i, literal in enumerate(encoder_bits(builder, graph, fmt)):
+            node_lit[FIRST_INPUT + i] = literal
     else:
         node_lit.update({FIRST_INPUT + i: (FIRST_INPUT + i, False) for i in range(graph.n_inputs)})
     _add_network(builder, graph, node_lit)
@@ -224,7 +257,7 @@ def lower(graph: GateGraph, k: int = 6, raw_input: bool | None = None, with_scor
     classes = argmax(builder, scores)
     outputs = ([bit for s in scores for bit in s] if with_scores else []) + classes
     score_width = len(scores[0])
-    return Design(builder.build(outputs), graph.n_classes, score_width, len(classes), raw_input, with_scores)
+    return Design(builder.build(outputs), graph.n_classes, score_width, len(classes), fmt, with_scores)
 
 
 def _add_network(builder: NetlistBuilder, graph: GateGraph, node_lit: dict[int, Literal]) -> None:
@@ -247,17 +280,22 @@ def _lut_function(table: int, used: list[int]) -> Callable[[list[int]], int]:
     return lambda values: _table_value(table, used, values)
 
 
-def raw_bits(features: np.ndarray) -> np.ndarray:
-    """uint8 features ``[N, F]`` as the design's input bits ``[N, 8F]`` (feature f is bits 8f .. 8f + 7, LSB
-    first)."""
-    return np.unpackbits(np.asarray(features, dtype=np.uint8)[:, :, None], axis=2, bitorder="little").reshape(
-        len(features), -1
-    )
+def raw_bits(features: np.ndarray, fmt: RawFormat = U8) -> np.ndarray:
+    """Raw features ``[N, F]`` as the design's input bits ``uint8[N, W F]``: feature f's word in format ``fmt``
+    (two's complement when signed) is bits W f .. W f + W - 1, LSB first. A value the format does not hold
+    raises :class:`~.errors.InputError` (:meth:`RawFormat.words`): nothing is clipped."""
+    words = fmt.words(features)
+    if words.ndim != 2:
+        raise InputError(f"raw features must be a 2-D array [samples, features], got shape {words.shape}")
+    bits = (words[:, :, None] >> np.arange(fmt.width)) & 1  # arithmetic shift: two's complement bits
+    return bits.astype(np.uint8).reshape(len(words), -1)
 
 
-def part_sizes(graph: GateGraph, k: int = 6) -> dict[str, int]:
+def part_sizes(graph: GateGraph, k: int = 6, raw_input: bool | RawFormat | None = None) -> dict[str, int]:
     """K-input LUTs of each part of the lowered classifier, each mapped alone (``simplify(lut=k)``), and of the
-    whole design mapped at once (the mapper merges across the parts' borders, so it can be below the sum)."""
+    whole design mapped at once (the mapper merges across the parts' borders, so it can be below the sum).
+    ``raw_input``: the whole design's input (as :func:`lower`); the encoder part takes the same format, or
+    when the whole design takes the input bits, :func:`~.raw_input.encoder_format`'s."""
     from .pipeline import simplify
 
     def luts(netlist: GateGraph) -> int:
@@ -265,13 +303,9 @@ def part_sizes(graph: GateGraph, k: int = 6) -> dict[str, int]:
 
     sizes = {}
     if graph.encoder is not None:
-        e = graph.encoder
-        builder = NetlistBuilder(8 * e.n_features, k)
-        bits = [
-            _above(builder, [(FIRST_INPUT + 8 * f + j, False) for j in range(8)], t)
-            for f, t in zip(e.feature.tolist(), integer_thresholds(e).tolist())
-        ]
-        sizes["encoder"] = luts(builder.build(bits))
+        fmt = encoder_format(graph, raw_input)
+        builder = NetlistBuilder(fmt.width * graph.encoder.n_features, k)
+        sizes["encoder"] = luts(builder.build(encoder_bits(builder, graph, fmt)))
     builder = NetlistBuilder(graph.n_outputs, k)
     head = graph.replace(
         fanins=np.zeros((0, graph.arity), dtype=np.int64), tables=np.zeros(0, dtype=np.uint64),
@@ -283,7 +317,7 @@ def part_sizes(graph: GateGraph, k: int = 6) -> dict[str, int]:
     sizes["GroupSum + argmax"] = luts(lower(head, k, raw_input=False).netlist)
     sizes["argmax"] = max(0, sizes["GroupSum + argmax"] - sizes["GroupSum"])
     del sizes["GroupSum + argmax"]
-    sizes["whole design"] = luts(lower(graph, k).netlist)
+    sizes["whole design"] = luts(lower(graph, k, raw_input).netlist)
     return sizes
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LgnError, ParameterError, ToolMissingError
+from .hardware import raw_bits
 from .ir import GateGraph
+from .raw_input import U8, RawFormat
 from .stream_harness import run_native, stream_answers, stream_harness
 from .verify import Answers, Comparison, compare, evaluator_answers
 from .verilog_emit import emit_verilog, interface
@@ -181,7 +183,7 @@ class Bench:
     """What the testbench needs to drive a module and read its answers."""
 
     module: str
-    raw_input: bool  # ``features`` (bytes of raw features) or ``x`` (input bits)
+    raw_input: bool  # ``features`` (the words of the raw features) or ``x`` (input bits)
     pipelined: bool
     latency: int
     n_classes: int
@@ -274,9 +276,16 @@ def _result(expected: Answers, got: Answers, bench: Bench, build_seconds: float,
     return SimResult(compare(expected, got), build_seconds, sim_seconds, latency, latency_ok)
 
 
-def input_rows(bits: np.ndarray, raw: np.ndarray | None) -> np.ndarray:
-    """What the testbench drives: raw uint8 features, or input bits packed 8 to a byte, LSB first."""
-    return raw.astype(np.uint8) if raw is not None else np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+def input_rows(bits: np.ndarray, raw: np.ndarray | None, fmt: RawFormat | None = None) -> np.ndarray:
+    """What the testbench drives, one row of bytes per vector (the port's bits LSB first): the words of the raw
+    features ``raw`` in format ``fmt`` (default: bytes), or the input bits. A raw value the format does not hold
+    raises :class:`~.errors.InputError` (nothing is clipped)."""
+    if raw is None:
+        return np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+    fmt = fmt or U8
+    if fmt == U8:
+        return U8.words(raw).astype(np.uint8)
+    return np.packbits(raw_bits(raw, fmt), axis=1, bitorder="little")
 
 
 def simulate(
@@ -290,16 +299,19 @@ def simulate(
     build_root: Path | None = None,
     seed: int = 0,
     reference: GateGraph | None = None,
+    raw_format: RawFormat | None = None,
 ) -> SimResult:
-    """Simulate the Verilog of ``graph`` on ``bits`` (or on raw uint8 features ``raw``, through the
-    encoder) and compare every score and class with the evaluator's answers for ``reference`` (default:
-    ``graph`` itself; tests pass a mutated design with the original as reference)."""
-    use_raw = raw is not None
-    iface = interface(graph, module, pipeline, raw_input=use_raw)
-    sources = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=use_raw).files
+    """Simulate the Verilog of ``graph`` on ``bits`` (or on raw features ``raw`` through the encoder: bytes, or
+    values of ``raw_format``, which must hold every one of them) and compare every score and class with the
+    evaluator's answers for ``reference`` (default: ``graph`` itself; tests pass a mutated design with the
+    original as reference)."""
+    fmt = (raw_format or U8) if raw is not None else None
+    iface = interface(graph, module, pipeline, raw_input=fmt or False)
+    rows = input_rows(bits, raw, fmt)  # before any tool runs: a value the format does not hold is refused
+    sources = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=fmt or False).files
     expected = evaluator_answers(reference if reference is not None else graph, bits, with_outputs=False)
-    bench = Bench(module, use_raw, iface.pipelined, iface.latency, graph.n_classes, iface.score_width)
-    return run_testbench(sources, bench, input_rows(bits, raw), expected, sim, mode, build_root, seed)
+    bench = Bench(module, fmt is not None, iface.pipelined, iface.latency, graph.n_classes, iface.score_width)
+    return run_testbench(sources, bench, rows, expected, sim, mode, build_root, seed)
 
 
 def ice40_cell_models() -> Path:
@@ -346,7 +358,7 @@ def simulate_design(
     expected = evaluator_answers(reference, bits, with_outputs=False)
     if not design.with_scores:
         expected = Answers(None, expected.classes)
-    rows = input_rows(bits, raw if design.raw_input else None)
+    rows = input_rows(bits, raw if design.raw_input else None, design.raw)
     # Icarus and Verilator reject the models' default port values; the design drives every pin anyway.
     defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1} if libraries else None
     return run_testbench(emitted.files, bench, rows, expected, sim, mode, build_root, seed, libraries, defines)

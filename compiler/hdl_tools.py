@@ -16,7 +16,9 @@ from pathlib import Path
 
 from .errors import LgnError, ParameterError, ToolMissingError
 from .ir import GateGraph
-from .verilog_emit import emit_encoder, emit_verilog, head_only, network_only
+from .raw_input import RawFormat, encoder_format
+from .verilog_emit import emit_verilog, head_only, network_only
+from .verilog_encoder import emit_encoder
 
 # ---- pyverilog ------------------------------------------------------------------------------------
 
@@ -165,9 +167,12 @@ def synth_report(
     pipeline: int | None = None,
     timeout: float = 3600.0,
     progress: Callable[[str], None] | None = None,
+    raw_input: bool | RawFormat | None = None,
 ) -> list[SynthPart]:
     """LUTs and FFs of the encoder, the gate network, GroupSum and argmax (each synthesized alone) and of the
-    whole design synthesized flat (cross-part optimization can make it smaller than the sum).
+    whole design synthesized flat (cross-part optimization can make it smaller than the sum). ``raw_input``:
+    the whole design's input (as :func:`~.verilog_emit.emit_verilog`); the encoder takes that format, or when
+    the design takes the input bits, :func:`~.raw_input.encoder_format`'s.
 
     All parts together get ``timeout`` seconds: past it a :class:`SynthTimeout` names the part that was still
     running. ``progress`` hears one line per part as it finishes.
@@ -185,7 +190,9 @@ def synth_report(
         return part
 
     if graph.encoder is not None:
-        parts.append(run("encoder", emit_encoder(graph, f"{module}_encoder"), f"{module}_encoder"))
+        fmt = encoder_format(graph, raw_input)
+        encoder = emit_encoder(graph, f"{module}_encoder", fmt)
+        parts.append(run("encoder", encoder, f"{module}_encoder"))
     net = emit_verilog(network_only(graph), module=f"{module}_network", raw_input=False, with_argmax=False)
     parts.append(run("gate network", net[f"{module}_network.v"], f"{module}_network"))
     head = head_only(graph)
@@ -194,7 +201,7 @@ def synth_report(
     parts.append(gs)
     argmax_cells = {"GroupSum + argmax": both.luts, "GroupSum alone": gs.luts}
     parts.append(SynthPart("argmax", max(0, both.luts - gs.luts), max(0, both.ffs - gs.ffs), argmax_cells, gs.script))
-    whole = emit_verilog(graph, module=module, pipeline=pipeline)[f"{module}.v"]
+    whole = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=raw_input)[f"{module}.v"]
     parts.append(run("whole design (flat)", whole, module, WHOLE_DESIGN[target]))
     return parts
 

@@ -14,6 +14,7 @@ from .errors import LgnError
 from .fpga import Core, make_core, stream_files
 from .hdl_tools import need_tool, run_until
 from .ir import GateGraph
+from .raw_input import U8  # raw features stream as bytes: a value outside 0..255 is refused, never wrapped
 
 
 def simulate_stream(
@@ -26,7 +27,7 @@ def simulate_stream(
 
     expected = Answers(None, evaluate.predict(graph, evaluate.encode(graph, raw)))
     bench = hdl_sim.Bench("lgn_top", True, True, 2 + core.latency, graph.n_classes, 1, with_scores=False, stream=True)
-    return _on_cells(stream_files(graph, core), bench, np.asarray(raw, dtype=np.uint8), expected, sim, mode, build_root)
+    return _on_cells(stream_files(graph, core), bench, U8.words(raw).astype(np.uint8), expected, sim, mode, build_root)
 
 
 def _on_cells(files: dict[str, str], bench, rows: np.ndarray, expected, sim: str, mode: str,
@@ -74,7 +75,7 @@ def simulate_engine(
     if netlist:
         files = {"lgn_top_netlist.v": synthesized_netlist(files, "lgn_top")}
     bench = hdl_sim.Bench("lgn_top", True, True, program.latency, graph.n_classes, 1, False, stream=True)
-    rows, prefix = np.asarray(raw, dtype=np.uint8), lut_engine.program_bytes(program)
+    rows, prefix = U8.words(raw).astype(np.uint8), lut_engine.program_bytes(program)
     return _on_cells(files, bench, rows, expected, sim, mode, build_root, prefix)
 
 
@@ -98,7 +99,7 @@ def simulate_netlist(
     bits = evaluate.encode(graph, raw)
     expected = Answers(None, evaluate.predict(reference if reference is not None else graph, bits))
     if stream:
-        top, files, rows = "lgn_top", stream_files(graph, chosen), np.asarray(raw, dtype=np.uint8)
+        top, files, rows = "lgn_top", stream_files(graph, chosen), U8.words(raw).astype(np.uint8)
         bench = hdl_sim.Bench(top, True, True, 2 + chosen.latency, graph.n_classes, 1, False, stream=True)
     else:
         top, files, rows = "lgn_core", {"lgn_core.v": chosen.text}, hdl_sim.input_rows(bits, None)

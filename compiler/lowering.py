@@ -3,7 +3,8 @@
 - The 16 two-input functions as expression trees (data), printed per language by :func:`render`: C and
   Verilog spell ``~ & | ^`` alike and differ only in operand names and constants.
 - Each gate in two-input form where its table depends on at most two fan-ins (:func:`two_input_form`).
-- The encoder's thresholds as integers for integer (uint8) features (:func:`integer_thresholds`).
+- The encoder's thresholds as integers for integer (uint8) features (:func:`integer_thresholds`; the other
+  formats of raw features in hardware are in :mod:`.raw_input`).
 - The output geometry: score and class widths, adder-tree and comparator-tree depths, and the latency of
   a pipelined design (:class:`Geometry`), returned with the emitted text.
 - The model hash and the generator version stamped into every emitted file.
@@ -19,6 +20,7 @@ import numpy as np
 
 from . import formats, truth
 from .ir import Encoder, GateGraph
+from .raw_input import U8
 
 VERSION = "0.1.0"
 
@@ -96,23 +98,13 @@ def two_input_form(graph: GateGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 # ---- the encoder on integer features ------------------------------------------------------------------
-U8_MAX = 255
-
-
-def takes_bytes(graph: GateGraph) -> bool:
-    """Whether hardware takes this graph's raw features as bytes by default: an encoder over unnamed features
-    (images: pixels 0..255). A model of named table columns takes its input bits, encoded by the caller, since
-    its features are real numbers."""
-    return graph.encoder is not None and not (graph.names is not None and graph.names.features)
-
-
 def integer_thresholds(encoder: Encoder) -> np.ndarray:
     """``int64[n_inputs]``: for integer features x, ``x > threshold`` is ``x > floor(threshold)``.
 
     Clipped to -1 (the bit is always 1 for uint8 features) and 255 (never 1), so every value fits the
     comparison of an 8-bit feature.
     """
-    return np.clip(np.floor(encoder.threshold), -1, U8_MAX).astype(np.int64)
+    return U8.threshold_words(encoder.threshold)
 
 
 # ---- output geometry ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .lowering import VERSION, Emitted, Geometry, model_hash
 from .names import check_module_name
 from .templating import environment
 from .verilog_emit import _Datapath
+from .verilog_encoder import port_context
 
 TARGETS = {"generic": 6, "ice40": 4, "xilinx": 6}
 ZERO = "1'b0"
@@ -119,8 +120,8 @@ def emit_design(
         k=TARGETS[target] if target != "generic" else g.arity,
         target=target,
         depth=g.depth,
-        raw_input=design.raw_input,
-        n_features=g.n_inputs // 8,
+        **port_context(design.raw),
+        n_features=g.n_inputs // design.raw.width if design.raw is not None else 0,
         n_inputs=g.n_inputs,
         with_scores=design.with_scores,
         score_width=design.score_width,

@@ -3,7 +3,8 @@
 One module with the gate network as one procedural block in topological order (Icarus simulates
 that several times faster than one continuous assignment per gate), a balanced adder tree per class
 for GroupSum, a comparator tree for argmax (ties to the lower index), and the encoder's comparators
-when the input is raw uint8 features. Pipelined (``pipeline=N``): the datapath's logic levels (gate
+when the input is raw features (bytes, or signed integer or fixed-point words: :mod:`.verilog_encoder`).
+Pipelined (``pipeline=N``): the datapath's logic levels (gate
 levels, then adder levels, then comparator levels) get a register stage every N levels and one at the
 end; values that cross a stage boundary are copied into registers on demand.
 """
@@ -16,21 +17,12 @@ import re
 import numpy as np
 
 from .errors import LgnError, ParameterError
-from .ir import FIRST_INPUT, Encoder, GateGraph
-from .lowering import (
-    VERILOG,
-    VERSION,
-    Emitted,
-    Geometry,
-    gate_expression,
-    geometry,
-    integer_thresholds,
-    model_hash,
-    takes_bytes,
-    two_input_form,
-)
+from .ir import FIRST_INPUT, GateGraph
+from .lowering import VERILOG, VERSION, Emitted, Geometry, gate_expression, geometry, model_hash, two_input_form
 from .names import check_module_name
+from .raw_input import RawFormat, raw_format
 from .templating import environment
+from .verilog_encoder import encoder_assigns, port_context
 
 _ENV = environment("verilog")
 
@@ -148,22 +140,6 @@ def _adder_tree(
     return total
 
 
-def _encoder(graph: GateGraph) -> Encoder:
-    if graph.encoder is None:
-        raise LgnError("raw-feature input needs a graph with encoder thresholds")
-    return graph.encoder
-
-
-def _encoder_assigns(graph: GateGraph) -> list[str]:
-    """One comparator per input bit: x[i] = feature > floor(threshold) (exact for integer features)."""
-    e = _encoder(graph)
-    lines = []
-    for i, (feature, t) in enumerate(zip(e.feature.tolist(), integer_thresholds(e).tolist())):
-        rhs = "1'b1" if t < 0 else "1'b0" if t >= 255 else f"features[{8 * feature} +: 8] > 8'd{t}"
-        lines.append(f"    assign x[{i}] = {rhs};")
-    return lines
-
-
 def _class_sums(graph: GateGraph, path: _Datapath, shapes: Geometry) -> tuple[list[tuple[str, int, int]], list[str]]:
     """One balanced adder tree per class over its outputs (negations applied): the (name, width, level) of
     each class's score, and the lines that compute them."""
@@ -225,26 +201,24 @@ def emit_verilog(
     graph: GateGraph,
     module: str = "lgn_net",
     pipeline: int | None = None,
-    raw_input: bool | None = None,
+    raw_input: bool | RawFormat | None = None,
     with_argmax: bool = True,
 ) -> Emitted:
     """``{module}.v`` for ``graph``; byte-identical for the same arguments.
 
-    ``raw_input``: take uint8 features through the encoder (default: when the graph has an encoder).
+    ``raw_input``: take raw features through the encoder, as a :class:`RawFormat` or as bytes (True); False:
+    the encoded input bits; None: bytes for an image model, else bits (:func:`~.raw_input.raw_format`).
     """
     check_module_name(module)
     if pipeline is not None and pipeline < 1:
         raise ParameterError(f"pipeline must be at least 1 (levels per register stage), got {pipeline}", "pipeline")
-    if raw_input is None:
-        raw_input = takes_bytes(graph)
-    if raw_input and graph.encoder is None:
-        raise LgnError("raw-feature input needs a graph with encoder thresholds")
+    fmt = raw_format(graph, raw_input)
     if graph.n_inputs == 0:
         raise LgnError("a Verilog module needs at least one input bit")
     shapes = geometry(graph)
     latency = shapes.latency(pipeline)
     path = _Datapath(pipeline)
-    encoder_lines = _encoder_assigns(graph) if raw_input else []
+    encoder_lines = encoder_assigns(graph, fmt) if fmt is not None else []
     declarations, params, network = _gate_lines(graph, path, lambda i: f"x[{i}]")
     sums, group_lines = _class_sums(graph, path, shapes)
     argmax_lines, (_, _, win_level, win_index) = _argmax_tree(sums, path, shapes)
@@ -274,7 +248,7 @@ def emit_verilog(
         depth=shapes.depth,
         n_outputs=graph.n_outputs,
         n_classes=graph.n_classes,
-        raw_input=raw_input,
+        **port_context(fmt),
         n_features=graph.encoder.n_features if graph.encoder is not None else 0,
         score_width=w,
         class_width=shapes.class_width,
@@ -302,31 +276,24 @@ class Interface:
     latency: int
     score_width: int
     class_width: int
+    raw: RawFormat | None = None  # the raw features' format, when ``raw_input``
 
 
 def interface(
-    graph: GateGraph, module: str = "lgn_net", pipeline: int | None = None, raw_input: bool | None = None
-) -> Interface:
+    graph: GateGraph, module: str = "lgn_net", pipeline: int | None = None,
+    raw_input: bool | RawFormat | None = None,
+) -> Interface:  # fmt: skip
     shapes = geometry(graph)
+    fmt = raw_format(graph, raw_input)
     return Interface(
         module,
-        takes_bytes(graph) if raw_input is None else raw_input,
+        fmt is not None,
         pipeline is not None,
         shapes.latency(pipeline),
         shapes.score_width,
         shapes.class_width,
+        fmt,
     )
-
-
-def emit_encoder(graph: GateGraph, module: str) -> str:
-    """The encoder alone (uint8 features in, input bits out), for per-part synthesis reports."""
-    check_module_name(module)
-    e = _encoder(graph)
-    lines = [
-        f"module {module} (input wire [{8 * e.n_features - 1}:0] features, output wire [{graph.n_inputs - 1}:0] x);"
-    ]
-    lines += _encoder_assigns(graph)
-    return "\n".join(lines + ["endmodule", ""])
 
 
 def network_only(graph: GateGraph) -> GateGraph:
@@ -347,8 +314,9 @@ def head_only(graph: GateGraph) -> GateGraph:
 
 
 def package_files(
-    graph: GateGraph, module: str = "lgn_net", pipeline: int | None = None, raw_input: bool | None = None
-) -> Emitted:
+    graph: GateGraph, module: str = "lgn_net", pipeline: int | None = None,
+    raw_input: bool | RawFormat | None = None,
+) -> Emitted:  # fmt: skip
     """The ``.v`` file and a README of its interface, for ``lgn compile --target verilog``."""
     emitted = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=raw_input)
     iface = interface(graph, module, pipeline, raw_input)
@@ -362,7 +330,7 @@ def package_files(
         pipelined=iface.pipelined,
         pipeline=pipeline,
         latency=iface.latency,
-        raw_input=iface.raw_input,
+        **port_context(iface.raw),
         n_features=graph.encoder.n_features if graph.encoder is not None else 0,
         score_width=iface.score_width,
         class_width=iface.class_width,

@@ -78,10 +78,12 @@ def test_emitted_engine_and_program_are_golden_and_deterministic(golden):
     assert lut_engine.program_bytes(lut_engine.build_program(graph)) == lut_engine.program_bytes(program)
 
 
-def with_bytes(graph: GateGraph, n_features: int, seed: int) -> GateGraph:
+def with_bytes(graph: GateGraph, n_features: int, seed: int, low: float = -5, high: float = 300) -> GateGraph:
+    """Random thresholds over bytes, by default beyond 0..255 at both ends (bits that never change); lgn synth
+    --pnr takes only thresholds in 0..255 (a model whose features are bytes)."""
     rng = np.random.default_rng(seed)
     features = rng.integers(0, n_features, graph.n_inputs).astype(np.int32)
-    return graph.replace(encoder=Encoder(n_features, features, rng.uniform(-5, 300, graph.n_inputs)))
+    return graph.replace(encoder=Encoder(n_features, features, rng.uniform(low, high, graph.n_inputs)))
 
 
 def raw_bytes(graph: GateGraph, n: int = 24, seed: int = 5) -> np.ndarray:
@@ -175,7 +177,7 @@ def test_what_does_not_fit_says_which_resource():
 def test_a_program_too_large_for_the_spram_exits_1_with_the_rows(tmp_path, capsys):
     if shutil.which("nextpnr-ice40") is None or shutil.which("icepack") is None:
         pytest.skip("nextpnr-ice40 and fpga-icestorm are needed (bash .ci/bootstrap installs them)")
-    wide = with_bytes(random_layered(64, 1, 17000, arity=2, classes=2, seed=1), 64, 1)
+    wide = with_bytes(random_layered(64, 1, 17000, arity=2, classes=2, seed=1), 64, 1, 0, 255)
     formats.save_npz(wide, tmp_path / "wide.npz")
     code = main(["synth", str(tmp_path / "wide.npz"), "--target", "ice40", "--pnr", "--core", "engine",
                  "--no-simplify", "--out", str(tmp_path / "pnr")])  # fmt: skip
@@ -193,7 +195,7 @@ def test_the_engine_is_for_the_up5k_only(tmp_path):
 @pytest.mark.hdl
 @have_pnr
 def test_synth_pnr_of_the_engine_writes_a_bitstream_and_the_program(tmp_path, capsys):
-    graph = ENGINE_CASES["arity 6, three rows a gate"]()
+    graph = with_bytes(random_layered(30, 2, 40, arity=6, classes=4, seed=1), 12, 1, 0, 255)
     formats.save_npz(graph, tmp_path / "g.npz")
     code = main(["synth", str(tmp_path / "g.npz"), "--target", "ice40", "--pnr", "--core", "engine",
                  "--no-simplify", "--out", str(tmp_path / "pnr")])  # fmt: skip

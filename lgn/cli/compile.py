@@ -11,6 +11,7 @@ import numpy as np
 from lgn.compiler import c_build, c_emit, evaluate, fpga, hardware, hdl_sim, lut_verilog, pipeline, verilog_emit
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import GateGraph
+from lgn.compiler.raw_input import U8, RawFormat, resolve_input
 from lgn.compiler.verify import Comparison, test_vectors, verify_c
 
 from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any, write_files
@@ -18,13 +19,40 @@ from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any, write_files
 VERIFY_VECTORS = 2_000  # structured vectors, then random ones: what `--verify` simulates
 
 
-def _vectors(graph: GateGraph, takes_raw: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Input bits (and the raw bytes they encode, for a design that takes raw features) for ``--verify``."""
-    if not takes_raw:
+def _vectors(graph: GateGraph, fmt: RawFormat | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Input bits (and the raw features they encode, for a design that takes them in format ``fmt``) for
+    ``--verify``: bytes at random, or words of the format at random and at every threshold's edges."""
+    if fmt is None:
         return test_vectors(graph.n_inputs, VERIFY_VECTORS, seed=0)[0], None
     assert graph.encoder is not None
-    raw = np.random.default_rng(0).integers(0, 256, (VERIFY_VECTORS, graph.encoder.n_features)).astype(np.uint8)
+    if fmt == U8:
+        raw = np.random.default_rng(0).integers(0, 256, (VERIFY_VECTORS, graph.encoder.n_features)).astype(np.uint8)
+    else:
+        raw = edge_values(graph, fmt, VERIFY_VECTORS, seed=0)
     return evaluate.encode(graph, raw), raw
+
+
+def edge_values(graph: GateGraph, fmt: RawFormat, n: int, seed: int = 0) -> np.ndarray:
+    """``float64[n, n_features]`` values of format ``fmt``: each feature's word at random, and, row by row, at
+    one of its thresholds' edges (the word of the threshold and the one above it) or at the format's ends."""
+    assert graph.encoder is not None
+    e, rng = graph.encoder, np.random.default_rng(seed)
+    words = rng.integers(fmt.lo, fmt.hi, (n, e.n_features), endpoint=True)
+    edges = [[fmt.lo, fmt.hi] for _ in range(e.n_features)]
+    for f, t in zip(e.feature.tolist(), fmt.threshold_words(e.threshold).tolist()):
+        edges[f] += [w for w in (t, t + 1) if fmt.lo <= w <= fmt.hi]
+    for f, candidates in enumerate(edges):
+        pick = rng.random(n) < 0.5
+        words[pick, f] = rng.choice(candidates, int(pick.sum()))
+    return words / float(1 << fmt.frac)
+
+
+def _check_stream_input(graph: GateGraph, spec: str) -> None:
+    """``--stream`` takes raw features one byte per clock: only ``--input`` auto or u8, on a model whose
+    thresholds bytes can carry (:func:`lgn.compiler.fpga.check_streamable`)."""
+    if spec not in ("auto", "u8"):
+        raise ParameterError(f"input {spec}: the streaming top takes raw features one byte per clock (u8)", "input")
+    fpga.check_streamable(graph)
 
 
 def _report(result: Comparison | hdl_sim.SimResult, what: str) -> int:
@@ -64,18 +92,19 @@ def _c_isa(graph: GateGraph, isa: str, shape: str) -> str:
 def _luts(given: GateGraph, graph: GateGraph, args, out: Path) -> int:
     """LUT-native Verilog (our mapping, the head lowered to LUTs), or the iCE40 streaming top around it."""
     k = 4 if args.cells == "ice40" else 6
-    raw = {"auto": None, "bits": False, "u8": True}[args.input]
     if args.stream:
         if args.verify:
             raise ParameterError("verify the streaming top with lgn verify --backend netlist", "verify", "stream")
         if args.cells != "ice40":
             raise ParameterError("stream writes the iCE40 streaming top: use --cells ice40", "stream")
+        _check_stream_input(graph, args.input)
         files = fpga.stream_files(graph, fpga.make_core(graph, "luts", args.pipeline))
         files["lgn_top.pcf"] = fpga.constraints(fpga.DEVICES[args.device], fpga.core_design(graph).class_width)
         write_files(out, files)
         print(f"wrote {', '.join(sorted(files))} to {out} (streaming top, {args.device} pins)")
         return EXIT_OK
-    design = hardware.lower(graph, k, raw_input=raw, with_scores=args.ports == "all")
+    raw = resolve_input(graph, args.input)
+    design = hardware.lower(graph, k, raw_input=raw or False, with_scores=args.ports == "all")
     design = dataclasses.replace(design, netlist=pipeline.simplify(design.netlist, lut=k))
     emitted = lut_verilog.emit_design(design, args.module, args.cells, args.pipeline)
     write_files(out, emitted.files)
@@ -89,7 +118,7 @@ def _luts(given: GateGraph, graph: GateGraph, args, out: Path) -> int:
         return EXIT_OK
     if args.cells == "xilinx":
         raise ParameterError("verify cannot simulate xilinx cells (no free models): use --cells generic", "verify")
-    bits, features = _vectors(given, design.raw_input)
+    bits, features = _vectors(given, design.raw)
     result = hdl_sim.simulate_design(
         given, design, bits, features, args.cells, pipeline=args.pipeline, module=args.module
     )
@@ -106,18 +135,18 @@ def cmd_compile(args) -> int:
     if args.target == "verilog" and args.style == "luts":
         return _luts(given, graph, args, out)
     if args.target == "verilog":
-        raw = {"auto": None, "bits": False, "u8": True}[args.input]
-        emitted = verilog_emit.package_files(graph, module=args.module, pipeline=args.pipeline, raw_input=raw)
+        raw = resolve_input(graph, args.input)
+        emitted = verilog_emit.package_files(graph, module=args.module, pipeline=args.pipeline, raw_input=raw or False)
         write_files(out, emitted.files)
         latency = emitted.geometry.latency(args.pipeline)
         timing = f"pipelined, latency {latency} cycles" if args.pipeline else "combinational"
-        print(f"wrote {', '.join(sorted(emitted.files))} to {args.out} ({graph.n_gates} gates, {timing})")
+        port = f"raw features as {raw.name}" if raw is not None else "input bits"
+        print(f"wrote {', '.join(sorted(emitted.files))} to {args.out} ({graph.n_gates} gates, {port}, {timing})")
         if not args.verify:
             return EXIT_OK
-        takes_raw = graph.encoder is not None if raw is None else raw
-        bits, features = _vectors(given, takes_raw)
+        bits, features = _vectors(given, raw)
         result = hdl_sim.simulate(
-            graph, bits, pipeline=args.pipeline, module=args.module, raw=features, reference=given
+            graph, bits, pipeline=args.pipeline, module=args.module, raw=features, reference=given, raw_format=raw
         )
         return _report(result, "Verilog (Icarus)")
     isa = _c_isa(graph, args.isa, args.shape)
@@ -154,12 +183,11 @@ def register(sub) -> None:
     p.add_argument("--module", default="lgn_net", help="Verilog module name")
     p.add_argument("--pipeline", type=integer(1), help="Verilog: a register stage every N logic levels")
     p.add_argument(
-        "--input",
-        choices=["auto", "bits", "u8"],
-        default="auto",
-        help="Verilog input: encoded bits, or raw uint8 features through the encoder (auto: u8 "
-        "when the graph has an encoder)",
-    )
+        "--input", default="auto", metavar="auto|bits|u8|int:W|fixed:W.F",
+        help="Verilog input: the encoded bits, or raw features through the encoder as bytes (u8), signed W-bit "
+        "integers (int:W) or signed W-bit fixed point with F fractional bits (fixed:W.F); auto: bits for a table "
+        "model, else u8 when every threshold is in 0..255 (u8 refuses a model whose thresholds are not)",
+    )  # fmt: skip
     p.add_argument(
         "--style", choices=["gates", "luts"], default="gates",
         help="Verilog: gate-level (synthesis maps it), or LUT-native (our LUT mapping of the whole design, the "

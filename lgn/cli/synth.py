@@ -10,6 +10,7 @@ from pathlib import Path
 from lgn.compiler import fpga, hardware, pipeline
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.hdl_tools import synth_report
+from lgn.compiler.raw_input import encoder_format, resolve_input
 
 from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any, number
 
@@ -53,17 +54,25 @@ def cmd_synth(args) -> int:
     if args.simplify:
         graph = pipeline.simplify(graph)
     if args.pnr:
+        if args.input not in ("auto", "u8"):
+            why = "the streaming top takes raw features one byte per clock"
+            raise ParameterError(f"input {args.input}: {why}", "input")
         return _pnr(graph, args)
+    raw = resolve_input(graph, args.input) or False
     start = time.perf_counter()
+    if graph.encoder is not None:
+        fmt = encoder_format(graph, raw)
+        design = f"the whole design takes {'them' if raw else 'the encoded bits'}"
+        print(f"raw features: {fmt.name} ({fmt.describe()}) into the encoder; {design} (--input)")
     print(f"gate-level Verilog through yosys ({args.target}):")
     parts = synth_report(
         graph, target=args.target, pipeline=args.pipeline, timeout=args.timeout,
-        progress=lambda line: print(f"  {line}", flush=True),
+        progress=lambda line: print(f"  {line}", flush=True), raw_input=raw,
     )  # fmt: skip
     k = 4 if args.target == "ice40" else 6
     print(f"LUT-native: our {k}-input LUT mapping of the lowered design (compressor trees, comparator tree):")
-    ours = hardware.part_sizes(graph, k)
-    whole, mapped = fpga.synth_lut_native(graph, args.target, args.pipeline, args.timeout)
+    ours = hardware.part_sizes(graph, k, raw)
+    whole, mapped = fpga.synth_lut_native(graph, args.target, args.pipeline, args.timeout, raw)
     print(f"yosys and our mapping of {graph.n_gates} gates ({time.perf_counter() - start:.1f} s); no latches, no loops")
     print(f"  {'part':28s} {'LUTs':>8s} {'FFs':>8s}  how")
     for part in parts:
@@ -89,6 +98,12 @@ def register(sub) -> None:
         default=1800.0,
         help="seconds for all parts together (default: 1800)",
     )
+    p.add_argument(
+        "--input", default="auto", metavar="auto|bits|u8|int:W|fixed:W.F",
+        help="the design's input, as lgn compile --input (auto: bits for a table model, else u8 when every "
+        "threshold is in 0..255); the encoder part takes the raw format (auto: u8, or for thresholds outside "
+        "0..255 the narrowest format that holds them); --pnr takes bytes",
+    )  # fmt: skip
     p.add_argument("--pnr", action="store_true", help="iCE40: place and route the streaming top, write a bitstream")
     p.add_argument("--device", choices=sorted(fpga.DEVICES), default="up5k", help="with --pnr (default: up5k)")
     p.add_argument("--out", help="with --pnr: the folder for the bitstream (default: synth-ice40)")
