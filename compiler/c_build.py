@@ -25,6 +25,7 @@ from . import c_emit
 from .build_cache import BuildError, cache_root, compile_once, cpu_model, cpu_signature, digest, is_cached, write_atomic
 from .errors import InputError, LgnError, ParameterError
 from .ir import GateGraph
+from .raw_input import U8
 
 BASE_FLAGS = ["-O2", "-g0", "-fPIC", "-shared", "-fno-strict-aliasing", "-Wall"]
 
@@ -204,7 +205,11 @@ class CompiledNet:
             return np.ascontiguousarray(x), "u8"
         if x.dtype == np.float32:
             return np.ascontiguousarray(x), "f32"
-        raise InputError(f"raw features must be uint8 or float32, got dtype {x.dtype} (convert explicitly)")
+        if x.dtype.kind in "iu":  # whole numbers take the byte path when they are bytes; nothing is wrapped
+            return np.ascontiguousarray(U8.words(x).astype(np.uint8)), "u8"
+        raise InputError(
+            f"raw features must be uint8 or float32 (or integers 0..255), got dtype {x.dtype} (convert explicitly)"
+        )
 
     # ---- calls ----------------------------------------------------------------------------------
     def _call(self, name: str, x: np.ndarray, out: np.ndarray, ctype: str, packed_n: int | None = None) -> np.ndarray:
@@ -285,7 +290,8 @@ class CompiledNet:
         return self._call("scores_packed", x, self._alloc((n, self.graph.n_classes), np.int32), "int32_t *", n)
 
     def predict_features(self, x) -> np.ndarray:
-        """``int32[N]`` from raw features (uint8 or float32) through the encoder thresholds."""
+        """``int32[N]`` from raw features (uint8, integers 0..255, or float32) through the encoder thresholds; an
+        integer outside 0..255 raises :class:`InputError` (it is never wrapped to a byte)."""
         x, kind = self._features(x)
         return self._call(f"predict_{kind}", x, self._alloc(len(x), np.int32), "int32_t *")
 
