@@ -17,6 +17,7 @@ from lgn.training.config import TrainConfig  # noqa: E402
 from lgn.training.data import load_dataset  # noqa: E402
 from lgn.training.export import to_graph, verify_model  # noqa: E402
 from lgn.training.layers import LogicLayer, LogicNet  # noqa: E402
+from lgn.training.sizing import resolve  # noqa: E402
 from lgn.training.trainer import _prepare_data, train, validation_split  # noqa: E402
 from lgn.training.wiring import draw_pools, image_positions  # noqa: E402
 
@@ -131,9 +132,9 @@ def test_validation_split_is_stratified_disjoint_and_seeded():
 
 
 def test_the_validation_split_comes_from_training_data_never_the_test_split():
-    cfg = TrainConfig(dataset="digits", val_fraction=0.2, progress=False)
     data = load_dataset("digits")
-    prepared = _prepare_data(cfg, torch.device("cpu"))
+    cfg, _ = resolve(TrainConfig(dataset="digits", val_fraction=0.2, progress=False), data)
+    prepared = _prepare_data(cfg, torch.device("cpu"), data)
     train_idx, val_idx = validation_split(data.y_train, 0.2, cfg.seed)
     bits = encoding.encode(prepared.encoder, data.x_train)
     assert np.array_equal(prepared.x_eval.numpy(), bits[val_idx])
@@ -191,11 +192,13 @@ def test_bad_compact_settings_are_refused_before_any_work(changes, message):
         TrainConfig(**changes)
 
 
-def test_default_estimator_is_soft_gates_and_hard_wiring_choices():
+def test_default_estimator_is_soft_gates_and_hard_wiring_choices_for_images():
     """What every shipped model trains with, and the fast path of learned wiring (no candidate mixtures); one
     name still sets both."""
-    default = TrainConfig(connections="learned")
+    default, _ = resolve(TrainConfig(connections="learned"), load_dataset("digits"))
     assert (default.gate_estimator, default.wiring_estimator) == ("soft", "ste")
+    table, _ = resolve(TrainConfig(), load_dataset("iris"))  # tables train the discretized network itself
+    assert (table.gate_estimator, table.wiring_estimator, table.connections) == ("ste", "ste", "learned")
     assert (TrainConfig(estimator="soft").gate_estimator, TrainConfig(estimator="soft").wiring_estimator) == (
         "soft",
         "soft",
@@ -213,4 +216,4 @@ def test_cosine_learning_rate_schedule():
     cfg = TrainConfig(steps=101, lr_schedule="cosine")
     assert cfg.lr_factor(1) == pytest.approx(1.0) and cfg.lr_factor(101) == pytest.approx(0.01)
     assert cfg.lr_factor(51) == pytest.approx(0.505)
-    assert TrainConfig(steps=101).lr_factor(51) == 1.0
+    assert TrainConfig(steps=101, lr_schedule="constant").lr_factor(51) == 1.0

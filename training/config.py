@@ -16,7 +16,7 @@ from lgn.compiler.errors import ParameterError
 PARAMETRIZATIONS = ("iwp", "op")
 RHOS = ("sin01", "sigmoid")
 INITS = ("residual", "gaussian", "and-or", "uniform")
-THRESHOLD_METHODS = ("auto", "uniform", "quantile")
+THRESHOLD_METHODS = ("auto", "uniform", "quantile", "supervised")
 FILL_NA = ("error", "zero", "mean")
 DEVICES = ("auto", "cpu", "cuda")
 IMPLEMENTATIONS = ("auto", "torch", "kernels")
@@ -26,6 +26,8 @@ POOLS = ("random", "local")
 ESTIMATORS = ("soft", "ste", "gumbel")
 LR_SCHEDULES = ("constant", "cosine")
 MAX_SEED = 2**63 - 1
+# The settings whose default (None) is chosen from the data when training starts (training.sizing.resolve).
+FROM_THE_DATA = ("layers", "width", "thresholds", "steps", "estimator", "lr_schedule", "connections")
 # Upper bounds that keep a mistyped value from allocating the machine away before the first step.
 MAX_LAYERS = 64
 MAX_WIDTH = 2**20
@@ -41,7 +43,12 @@ def setting(default: Any, help: str, choices: tuple | None = None, cli: bool = T
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One training run. The defaults are a plain starting point; ``lgn demo`` starts from :data:`DEMO`."""
+    """One training run. The defaults are a plain starting point; ``lgn demo`` starts from :data:`DEMO`.
+
+    The settings that default to None (:data:`FROM_THE_DATA`) are chosen from the data when training starts
+    (:func:`lgn.training.sizing.resolve`): the classic values for images, sizes that follow the rows and
+    columns for tables. A resolved configuration has none left.
+    """
 
     dataset: str = setting(
         "mnist",
@@ -64,22 +71,31 @@ class TrainConfig:
     parametrization: str = setting("iwp", "gate parametrization: input-wise (iwp) or the 16-gate original (op)",
                                    PARAMETRIZATIONS)  # fmt: skip
     arity: int = setting(2, "inputs per gate, 1..6 (op: 2)")
-    layers: int = setting(4, "logic layers (with --width; --widths gives each layer its own)")
-    width: int = setting(2000, "gates per layer (a multiple of the number of classes)")
+    layers: int | None = setting(
+        None, "logic layers (with --width; --widths gives each layer its own; default: 4 for images, 2 for tables)"
+    )
+    width: int | None = setting(
+        None, "gates per layer (default: 2000 for images, 1000 for tables, the last layer rounded to a multiple "
+        "of the classes)"
+    )  # fmt: skip
     widths: tuple[int, ...] | None = setting(
         None, "gates per layer, e.g. 8000,4000,1000 (instead of --layers and --width; the last feeds GroupSum)"
     )
-    connections: str = setting("random", "wiring: random and fixed, or learned among candidates", CONNECTIONS)
+    connections: str | None = setting(
+        None, "wiring: random and fixed, or learned among candidates (default: random for images, learned for "
+        "tables)", CONNECTIONS
+    )  # fmt: skip
     candidates: str = setting(
         "8", "learned wiring: candidates per fan-in slot, per layer (the last value holds for the layers after "
         "it; 0: that layer's wiring stays fixed; all: every input of the layer)"
     )  # fmt: skip
     pool: str = setting("random", "learned wiring: candidates drawn at random, or half of them near the "
                         "starting input for images (first layer)", POOLS)  # fmt: skip
-    estimator: str = setting(
-        "soft,ste", "training forward of the gates and the wiring: soft relaxation, or hard choices with "
-        "straight-through gradients (ste; gumbel adds noise); GATES,WIRING sets them apart. The default, soft "
-        "gates and hard wiring choices, is what every shipped model trains with, and learned wiring's fast path"
+    estimator: str | None = setting(
+        None, "training forward of the gates and the wiring: soft relaxation, or hard choices with "
+        "straight-through gradients (ste; gumbel adds noise); GATES,WIRING sets them apart (default: soft gates "
+        "and hard wiring choices for images, what every shipped model trains with and learned wiring's fast path; "
+        "ste for tables, which trains the discretized network itself)"
     )  # fmt: skip
     temperature: tuple[float, ...] = setting(
         (1.0,), "softmax temperature of the wiring and of the hard estimators; START,END anneals it "
@@ -91,21 +107,28 @@ class TrainConfig:
         "split is evaluated once, at the end (0: choose on the test split, as the 2022 paper did)"
     )  # fmt: skip
     tau: float = setting(10.0, "GroupSum temperature: class logit = popcount / tau")
-    thresholds: int = setting(1, "thermometer thresholds per feature")
+    thresholds: int | None = setting(
+        None, "thermometer thresholds per feature (default: 1 for images, 16 per numeric column of a table)"
+    )
     threshold_method: str = setting(
-        "auto", "where the thresholds sit (auto: evenly over the value range for the built-in sets, at each "
-        "feature's quantiles for --data files)", THRESHOLD_METHODS
+        "auto", "where the thresholds sit (auto: evenly over the value range for images; for tables, supervised: "
+        "half at each column's quantiles, half where a decision tree on that column splits the classes)",
+        THRESHOLD_METHODS
     )  # fmt: skip
     crop: int | None = setting(None, "square images: read only the central CROP x CROP pixels (MNIST: 20)")
     shift: int = setting(0, "square images: shift each training image by up to SHIFT pixels each way, at random "
                          "(data augmentation; 0: off)")  # fmt: skip
     rho: str = setting("sin01", "IWP: the map from parameters to corner values", RHOS)
     init: str = setting("residual", "initialisation of the gates", INITS)
-    steps: int = setting(10_000, "optimizer steps")
+    steps: int | None = setting(
+        None, "optimizer steps (default: 10000 for images; for tables about 30 passes over the rows, 2000 to 12000)"
+    )
     batch_size: int = setting(100, "samples per step")
     lr: float = setting(0.01, "Adam learning rate")
-    lr_schedule: str = setting("constant", "learning rates over the run: constant, or cosine decay to 1% of the "
-                               "start", LR_SCHEDULES)  # fmt: skip
+    lr_schedule: str | None = setting(
+        None, "learning rates over the run: constant, or cosine decay to 1% of the start (default: constant for "
+        "images, cosine for tables)", LR_SCHEDULES
+    )  # fmt: skip
     weight_decay: float = setting(0.0, "Adam weight decay (op only; IWP parameters near 0 are undecided gates)")
     seed: int = setting(0, "random seed (wiring, initialisation, batches)")
     eval_every: int | None = setting(None, "evaluate every N steps (default: 6 evaluations over the run)")
@@ -113,6 +136,10 @@ class TrainConfig:
     out: str = setting("model.safetensors", "checkpoint file (the best discretized network)")
     metrics: str | None = setting(None, "JSONL metrics file (default: OUT.metrics.jsonl)")
     progress: bool = setting(True, "progress bar on stderr")
+    strict: bool = setting(
+        False, "exit 1 (after writing the model) when the discretized model is not clearly better than always "
+        "answering the majority class, or is far below the relaxed network it came from"
+    )  # fmt: skip
     device: str = setting("auto", "auto: the GPU when PyTorch sees one, else the CPU", DEVICES)
     implementation: str = setting(
         "auto", "gate math: auto = our kernels on a GPU and the fast CPU operators where they apply, torch = the "
@@ -127,20 +154,20 @@ class TrainConfig:
     @property
     def evaluation_interval(self) -> int:
         """Steps between evaluations: ``eval_every``, or 6 evaluations over the run."""
-        return self.eval_every if self.eval_every is not None else max(1, self.steps // 6)
+        return self.eval_every if self.eval_every is not None else max(1, _resolved(self.steps, "steps") // 6)
 
     def validate(self) -> None:
         """Raise :class:`ParameterError` naming the first field whose value no run can use."""
         for field in dataclasses.fields(self):
             choices = field.metadata.get("choices")
             value = getattr(self, field.name)
-            if choices and value not in choices:
+            if choices and value not in choices and not (value is None and field.name in FROM_THE_DATA):
                 raise ParameterError(f"{field.name} must be one of {', '.join(choices)}, got {value!r}", field.name)
         _check_int(self, "arity", 1, 6)
-        _check_int(self, "layers", 1, MAX_LAYERS)
-        _check_int(self, "width", 1, MAX_WIDTH)
-        _check_int(self, "thresholds", 1, MAX_THRESHOLDS)
-        _check_int(self, "steps", 0)
+        for name, low, high in (("layers", 1, MAX_LAYERS), ("width", 1, MAX_WIDTH), ("thresholds", 1, MAX_THRESHOLDS),
+                                ("steps", 0, None)):  # fmt: skip
+            if getattr(self, name) is not None:
+                _check_int(self, name, low, high)
         _check_int(self, "batch_size", 1, MAX_BATCH)
         _check_int(self, "seed", 0, MAX_SEED)
         _check_int(self, "shift", 0, MAX_SHIFT)
@@ -171,7 +198,7 @@ class TrainConfig:
                 f"widths must be 1 to {MAX_LAYERS} integers between 1 and {MAX_WIDTH}, got {self.widths}", "widths"
             )
         self.layer_candidates()  # parses and checks
-        parts = self.estimator.split(",")
+        parts = (self.estimator or "ste").split(",")
         if len(parts) > 2 or any(p not in ESTIMATORS for p in parts):
             raise ParameterError(
                 f"estimator must be one of {', '.join(ESTIMATORS)}, or two of them (gates,wiring), got "
@@ -205,14 +232,24 @@ class TrainConfig:
         return names(self.categorical), names(self.drop)
 
     @property
+    def resolved(self) -> bool:
+        """Whether every setting chosen from the data has its value."""
+        return all(getattr(self, name) is not None for name in FROM_THE_DATA)
+
+    @property
     def layer_widths(self) -> list[int]:
-        return list(self.widths) if self.widths is not None else [self.width] * self.layers
+        if self.widths is not None:
+            return list(self.widths)
+        if self.width is None or self.layers is None:
+            raise ParameterError("the layer widths are chosen from the data: resolve the configuration first", "width")
+        return [self.width] * self.layers
 
     def layer_candidates(self) -> list[int | None]:
-        """Per layer: 0 (fixed wiring), a pool size, or None (every input). All 0 for random connections."""
-        n = len(self.layer_widths)
-        if self.connections == "random":
-            return [0] * n
+        """Per layer: 0 (fixed wiring), a pool size, or None (every input). All 0 for random connections.
+        Before the layer count is chosen from the data, the values as given (parsed and checked)."""
+        n = len(self.widths) if self.widths is not None else self.layers
+        if self.connections == "random" or (self.connections is None and n is not None):
+            return [0] * (n or 0)
         values: list[int | None] = []
         for word in self.candidates.split(","):
             word = word.strip()
@@ -222,36 +259,44 @@ class TrainConfig:
                 values.append(int(word))
             else:
                 raise ParameterError(f"candidates must be numbers or all, got {self.candidates!r}", "candidates")
+        if n is None:
+            return values
         if len(values) > n:
             raise ParameterError(f"candidates gives {len(values)} layers, the network has {n}", "candidates")
         return values + values[-1:] * (n - len(values))  # the last value holds for the remaining layers
 
     @property
     def gate_estimator(self) -> str:
-        return self.estimator.split(",")[0]
+        return _resolved(self.estimator, "estimator").split(",")[0]
 
     @property
     def wiring_estimator(self) -> str:
-        return self.estimator.split(",")[-1]
+        return _resolved(self.estimator, "estimator").split(",")[-1]
 
     def temperature_at(self, step: int) -> float:
         """The temperature at ``step`` (1-based): constant, or geometric from START at step 1 to END at the
         last step."""
         start, end = self.temperature[0], self.temperature[-1]
-        if self.steps <= 1 or start == end:
+        if _resolved(self.steps, "steps") <= 1 or start == end:
             return float(start)
         fraction = min(1.0, max(0.0, (step - 1) / (self.steps - 1)))
         return float(start * (end / start) ** fraction)
 
     def lr_factor(self, step: int) -> float:
         """The learning rates' multiplier at ``step`` (1-based)."""
-        if self.lr_schedule == "constant" or self.steps <= 1:
+        if _resolved(self.lr_schedule, "lr_schedule") == "constant" or _resolved(self.steps, "steps") <= 1:
             return 1.0
         fraction = min(1.0, max(0.0, (step - 1) / (self.steps - 1)))
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction))
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _resolved(value: Any, name: str) -> Any:
+    if value is None:
+        raise ParameterError(f"{name} is chosen from the data: resolve the configuration first", name)
+    return value
 
 
 def _check_int(cfg: TrainConfig, name: str, low: int, high: int | None = None) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.ir import Encoder
 
-METHODS = ("uniform", "quantile")  # and "auto" in a TrainConfig: the dataset's own default
+METHODS = ("uniform", "quantile", "supervised")  # and "auto" in a TrainConfig: the dataset's own default
 
 
 def fit_thresholds(
@@ -32,6 +32,8 @@ def fit_thresholds(
         raise ParameterError(f"threshold_method must be one of {METHODS}, got {method!r}", "threshold_method")
     x = np.asarray(x_train, dtype=np.float64)
     steps = np.arange(1, k + 1) / (k + 1)
+    if method == "supervised":
+        raise ParameterError("supervised thresholds need the labels: use fit_encoder", "threshold_method")
     if method == "quantile":
         return np.quantile(x, steps, axis=0).T.copy()
     if value_range is not None:
@@ -42,19 +44,41 @@ def fit_thresholds(
     return lo[:, None] + (hi - lo)[:, None] * steps[None, :]
 
 
+def supervised_thresholds(column: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """At most ``k`` thresholds of one numeric column, ascending: ``k // 2`` at its quantiles and the rest
+    where a decision tree on this column alone splits the classes best (each leaf holding at least 0.5% of the
+    rows, and 5), so that a cut a rule makes on the column is an input bit rather than the quantile next to
+    it. Thresholds that every value or none exceeds are left out (such a bit is a constant)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    values = np.asarray(column, dtype=np.float64)
+    at_quantiles = np.quantile(values, np.arange(1, k // 2 + 1) / (k // 2 + 1))
+    tree = DecisionTreeClassifier(
+        max_leaf_nodes=k - k // 2 + 1, min_samples_leaf=max(5, len(values) // 200), random_state=0
+    ).fit(values[:, None], labels)
+    cuts = tree.tree_.threshold[tree.tree_.feature >= 0]
+    row = np.unique(np.concatenate([at_quantiles, cuts]))
+    return row[(row >= values.min()) & (row < values.max())]
+
+
 def fit_encoder(data, k: int, method: str) -> Encoder:
     """The encoder of a dataset (:class:`~lgn.training.data.Dataset`): ``k`` thresholds per numeric feature
-    (``method`` auto: the dataset's own default), duplicates merged when they come from quantiles, and one
-    threshold, 0.5, for each one-hot feature of a categorical column (the last features of a table)."""
-    method = data.threshold_method if method == "auto" else method
+    (``method`` auto: supervised for tables, the dataset's own default for images), duplicates merged when they
+    come from quantiles or a tree, and one threshold, 0.5, for each one-hot feature of a categorical column (the
+    last features of a table)."""
+    if method == "auto":
+        method = "supervised" if data.value_range is None else data.threshold_method
     one_hot = sum(len(c) for _, c in data.names.categorical) if data.names is not None else 0
     numeric = data.x_train.shape[1] - one_hot
-    thresholds = fit_thresholds(data.x_train[:, :numeric], k, method, data.value_range) if numeric else np.zeros((0, k))
-    if numeric and method == "uniform" and not one_hot:
-        return encoder_from_thresholds(thresholds)  # built-in sets: k bits per feature, as always
+    if method == "supervised":
+        rows = [supervised_thresholds(data.x_train[:, f], data.y_train, k) for f in range(numeric)]
+    else:
+        thresholds = fit_thresholds(data.x_train[:, :numeric], k, method, data.value_range) if numeric else None
+        if numeric and method == "uniform" and not one_hot:
+            return encoder_from_thresholds(thresholds)  # built-in sets: k bits per feature, as always
+        rows = [np.unique(t) if method == "quantile" else t for t in (thresholds if numeric else [])]
     features, values = [], []
-    for f in range(numeric):
-        row = np.unique(thresholds[f]) if method == "quantile" else thresholds[f]
+    for f, row in enumerate(rows):
         features += [f] * len(row)
         values += row.tolist()
     features += list(range(numeric, numeric + one_hot))

@@ -9,7 +9,6 @@ single-process gradient.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -20,17 +19,16 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
-from lgn.compiler.build_cache import write_atomic
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import Encoder
 from lgn.compiler.names import Names
 from lgn.kernels.cpu import reuse_freed_memory
 
-from . import augment, encoding
-from .checkpoint import load_checkpoint, save_checkpoint
+from . import augment, encoding, sizing
 from .config import TrainConfig
-from .data import validation_split
+from .data import Dataset, validation_split
 from .layers import LogicNet
+from .runlog import RunLog, evaluate_model
 from .tables import load_training_data
 from .wiring import image_positions
 
@@ -47,6 +45,8 @@ class TrainResult:
     interrupted: bool = False
     final: dict | None = None  # the chosen checkpoint on the test split (None when interrupted)
     checkpoint_step: int | None = None  # the step of this run's checkpoint in cfg.out; None: it wrote none
+    config: TrainConfig | None = None  # the configuration that ran: every setting chosen from the data resolved
+    choices: list[str] = dataclasses.field(default_factory=list)  # what was chosen from the data, in words
 
 
 ACTIVATION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -67,63 +67,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
 
 
-@torch.no_grad()
-def evaluate_model(model: LogicNet, bits: torch.Tensor, labels: torch.Tensor, batch: int = 2000) -> dict:
-    """Accuracy of the relaxed network (soft, on the bits) and of the discretized network, and the gap."""
-    was_training = model.training
-    model.eval()
-    relaxed = discrete = 0
-    for start in range(0, len(bits), batch):
-        x = bits[start : start + batch]
-        y = labels[start : start + batch]
-        relaxed += int((model(x.float()).argmax(-1) == y).sum())
-        discrete += int((model.discrete_predict(x) == y).sum())
-    model.train(was_training)
-    n = max(1, len(bits))
-    return {"acc": relaxed / n, "acc_discrete": discrete / n, "gap": (relaxed - discrete) / n}
-
-
-def gate_usage(model: LogicNet) -> dict:
-    """How much of the discretized network does work: ``trivial_gates``, the fraction of gates that are a
-    constant or a pass-through of one input; ``unused_gates``, the fraction that simplification removes
-    (constants, pass-throughs, duplicates, and gates no output depends on); ``gates_simplified``."""
-    from lgn.compiler import pipeline
-
-    from .export import to_graph
-
-    graph = to_graph(model)
-    simple = pipeline.simplify(graph)
-    n = max(1, graph.n_gates)
-    trivial = int((pipeline.support_sizes(graph) <= 1).sum())
-    return {"trivial_gates": trivial / n, "unused_gates": 1 - simple.n_gates / n, "gates_simplified": simple.n_gates}
-
-
-class Progress:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.start = total, enabled, time.perf_counter()
-        self.tty = sys.stderr.isatty()
-        self.last_print = 0.0
-
-    def update(self, step: int, text: str, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and now - self.last_print < (0.2 if self.tty else 10.0):
-            return
-        self.last_print = now
-        done = step / max(1, self.total)
-        bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
-        rate = step / max(now - self.start, 1e-9)
-        line = f"[{bar}] {step}/{self.total} {rate:.1f} steps/s {text}"
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            print(file=sys.stderr)
-
-
 @dataclasses.dataclass
 class _Data:
     """A run's data, encoded: training bits (CPU), the evaluation split that chooses the checkpoint and the
@@ -141,8 +84,7 @@ class _Data:
     names: Names | None  # feature and class names (files and labelled built-in sets)
 
 
-def _prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
-    data = load_training_data(cfg)
+def _prepare_data(cfg: TrainConfig, device: torch.device, data: Dataset) -> _Data:
     last = cfg.layer_widths[-1]
     if last % data.classes:
         below, above = last - last % data.classes, last - last % data.classes + data.classes
@@ -152,6 +94,9 @@ def _prepare_data(cfg: TrainConfig, device: torch.device) -> _Data:
             f"make it {below or above}" + (f" or {above}" if below else ""),
             name,
         )
+    for name in ("crop", "shift"):
+        if getattr(cfg, name) and sizing.is_table(data):
+            raise ParameterError(f"{name} applies to images; {data.name} is a table", name)
     encoder = encoding.fit_encoder(data, cfg.thresholds, cfg.threshold_method)
     if cfg.crop is not None:
         encoder = encoding.center_crop(encoder, cfg.crop)
@@ -225,81 +170,6 @@ def _optimizer(cfg: TrainConfig, model: LogicNet) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups)
 
 
-class _Log:
-    """Evaluations, the best discretized checkpoint, the JSONL metrics and the progress bar of one run."""
-
-    def __init__(self, cfg: TrainConfig, model: LogicNet, data: _Data, enabled: bool):
-        self.cfg, self.model, self.data, self.enabled = cfg, model, data, enabled
-        self.metrics_path = Path(cfg.metrics or f"{cfg.out}.metrics.jsonl")
-        self.info = {"dataset": cfg.dataset, "config": dataclasses.asdict(cfg), "selection": data.selection}
-        self.history: list[dict] = []
-        self.best = -1.0
-        self.best_step: int | None = None
-        self.progress = Progress(cfg.steps, cfg.progress and enabled)
-        self.start = time.perf_counter()
-        self._metrics_started = False  # the file is replaced at the first evaluation, never emptied before
-
-    def step(self, step: int, loss: float) -> None:
-        if not self.enabled:
-            return
-        self.progress.update(step, f"loss {loss:.4f}")
-        if step % self.cfg.evaluation_interval == 0 or step == self.cfg.steps:
-            self.evaluate(step, loss)
-
-    def _write(self, record: dict) -> None:
-        self.history.append(record)
-        line = json.dumps(record) + "\n"
-        if not self._metrics_started:  # an earlier run's metrics stay whole until this run has its own
-            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.metrics_path, line.encode())
-            self._metrics_started = True
-            return
-        with self.metrics_path.open("a") as handle:
-            handle.write(line)
-
-    def evaluate(self, step: int, loss: float) -> None:
-        scores = evaluate_model(self.model, self.data.x_eval, self.data.y_eval)
-        record = {"step": step, "loss": loss, "split": self.data.selection, **scores, **gate_usage(self.model)}
-        record["temperature"] = self.model.layers[0].temperature
-        record["seconds"] = round(time.perf_counter() - self.start, 3)
-        if scores["acc_discrete"] > self.best:
-            self.best, self.best_step = scores["acc_discrete"], step
-            info = {**self.info, "step": step, **scores}
-            save_checkpoint(self.cfg.out, self.model, self.data.encoder, info, self.data.names)
-        record["best_discrete"] = self.best
-        self._write(record)
-        self.progress.update(
-            step,
-            f"loss {loss:.4f} {self.data.selection} acc {scores['acc']:.4f} discrete {scores['acc_discrete']:.4f} "
-            f"best {self.best:.4f}",
-            force=True,
-        )
-
-    def finish(self) -> dict:
-        """The chosen checkpoint on the test split, once: recorded in the metrics and the checkpoint."""
-        model, encoder, info = load_checkpoint(self.cfg.out)
-        model.to(self.data.x_test.device)
-        test = evaluate_model(model, self.data.x_test, self.data.y_test)
-        record = {
-            "final": True,
-            "step": info.get("step"),
-            "selection": self.data.selection,
-            f"{self.data.selection}_acc_discrete": self.best,
-            "test_acc": test["acc"],
-            "test_acc_discrete": test["acc_discrete"],
-            "seconds": round(time.perf_counter() - self.start, 3),
-        }
-        self._write(record)
-        names = info.pop("names")
-        info.update(test_acc=test["acc"], test_acc_discrete=test["acc_discrete"])
-        save_checkpoint(self.cfg.out, model, encoder, info, names)
-        return record
-
-    def checkpoint_step(self) -> int | None:
-        """The step of this run's checkpoint in ``out``, or None when this run has written none."""
-        return self.best_step
-
-
 class TrainingFailed(LgnError):
     """The run cannot go on (its loss is no longer a number); the message says what it left behind."""
 
@@ -320,8 +190,10 @@ def check_outputs(cfg: TrainConfig) -> None:
             raise ParameterError(f"{name} {path} cannot be replaced", name)
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Train per ``cfg``; write the best discretized checkpoint (chosen on the validation split) to
+def train(cfg: TrainConfig, data: Dataset | None = None) -> TrainResult:
+    """Train per ``cfg`` on ``data`` (default: the data ``cfg`` names, a file or a built-in set); the settings
+    left to the data are chosen first (:func:`lgn.training.sizing.resolve`, printed with the progress). Write
+    the best discretized checkpoint (chosen on the validation split) to
     ``cfg.out``, evaluate it once on the test split, and write metrics as JSONL.
 
     Nothing is written before the first evaluation: an interrupted run reports whether it has a checkpoint of
@@ -336,7 +208,12 @@ def train(cfg: TrainConfig) -> TrainResult:
         reuse_freed_memory()
     activation_dtype = ACTIVATION_DTYPES[cfg.activations]
     torch.manual_seed(cfg.seed)
-    data = _prepare_data(cfg, device)
+    raw = load_training_data(cfg) if data is None else data
+    cfg, choices = sizing.resolve(cfg, raw, training_rows=len(raw.y_train) - round(cfg.val_fraction * len(raw.y_train)))
+    if rank == 0 and cfg.progress:
+        for line in choices:
+            print(line, file=sys.stderr, flush=True)
+    data = _prepare_data(cfg, device, raw)
     model = build_model(cfg, data.encoder, data.classes).to(device)
     trained: torch.nn.Module = model
     if world > 1:
@@ -345,7 +222,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     optimizer = _optimizer(cfg, model)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     sampler = torch.Generator().manual_seed(cfg.seed + 1)
-    log = _Log(cfg, model, data, enabled=rank == 0)
+    log = RunLog(cfg, model, data, enabled=rank == 0)
     local = cfg.batch_size // world
     interrupted, final = False, None
     shifts = torch.as_tensor(augment.shift_tables(data.encoder, cfg.shift)) if cfg.shift else None
@@ -387,7 +264,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     finally:
         log.progress.close()
     seconds = time.perf_counter() - log.start
-    return TrainResult(model, data.encoder, log.history, log.best, seconds, interrupted, final, log.best_step)
+    return TrainResult(
+        model, data.encoder, log.history, log.best, seconds, interrupted, final, log.best_step, cfg, choices
+    )
 
 
 def setup_distributed(device: str = "cpu") -> bool:
