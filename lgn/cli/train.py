@@ -42,10 +42,17 @@ def cmd_train(args) -> int:
         chosen = f"chosen on the {final['selection']} split at step {final['step']}"
         if final["selection"] == "validation":
             chosen += f" (validation {result.best_discrete:.4f})"
+        steps = result.config.steps if result.config is not None else cfg.steps
         print(
-            f"trained {cfg.steps} steps in {result.seconds:.1f} s; test accuracy of the checkpoint {chosen}: "
-            f"discretized {final['test_acc_discrete']:.4f}, relaxed {final['test_acc']:.4f}; wrote {cfg.out}"
+            f"trained {steps} steps in {result.seconds:.1f} s; test accuracy of the checkpoint {chosen}: "
+            f"discretized {final['test_acc_discrete']:.4f}, relaxed {final['test_acc']:.4f} (majority class "
+            f"{final['majority_acc']:.4f}); wrote {cfg.out}"
         )
+        for warning in final["warnings"]:
+            print(f"lgn: warning: {warning}", file=sys.stderr)
+        if final["warnings"] and cfg.strict:
+            print("lgn: error: --strict: the model is not good enough (its checkpoint is written)", file=sys.stderr)
+            return EXIT_CHECK_FAILED
     return EXIT_OK
 
 
