@@ -50,8 +50,7 @@ def _plot_curves(path: Path, history: list[dict]) -> None:
     ax.plot(steps, [r["acc_discrete"] for r in evaluations], marker="o", label="discretized")
     ax.set(title=f"Accuracy during training ({split} split)", xlabel="step", ylabel="accuracy")
     ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    _legend_below(fig, ax)
     fig.savefig(path)
     plt.close(fig)
 
@@ -68,11 +67,16 @@ def _plot_gates(path: Path, before: GateGraph, after: GateGraph) -> None:
     width = 0.4
     ax.bar(levels - width / 2, np.bincount(before.levels, minlength=depth + 1)[1:], width, label="exported")
     ax.bar(levels + width / 2, np.bincount(after.levels, minlength=depth + 1)[1:], width, label="simplified")
-    ax.set(title="Gates per layer (logic level)", xlabel="level", ylabel="gates")
-    ax.legend()
-    fig.tight_layout()
+    ax.set(title="Gates per layer (logic level)", xlabel="level", ylabel="gates", xticks=levels)
+    _legend_below(fig, ax)
     fig.savefig(path)
     plt.close(fig)
+
+
+def _legend_below(fig, ax) -> None:
+    """The legend under the axes, where it hides no data."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    fig.tight_layout()
 
 
 def say(message: str) -> None:
@@ -101,7 +105,9 @@ def _accuracy(classes: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(classes == labels)) if len(classes) == len(labels) else float("nan")
 
 
-def _check_c(simple: GateGraph, raw: np.ndarray, bits: np.ndarray, labels, out: Path, report: _Report) -> None:
+def _check_c(
+    simple: GateGraph, raw: np.ndarray, bits: np.ndarray, labels, out: Path, report: _Report, unit: str
+) -> None:
     say("compiling the C library and running it on the test split")
     start = time.perf_counter()
     isa, rates, _ = c_build.fastest_isa(simple)  # what lgn compile ships: the ISA measured fastest here
@@ -110,13 +116,15 @@ def _check_c(simple: GateGraph, raw: np.ndarray, bits: np.ndarray, labels, out: 
     (out / "c").mkdir(exist_ok=True)
     for name, text in c_emit.library_files(simple, isa=isa).files.items():
         (out / "c" / name).write_text(text)
-    features_u8 = raw.dtype == np.uint8
-    check = verify_c_features(simple, net, raw) if features_u8 else verify_c(simple, net, bits)
+    # Raw features through the library's encoder: uint8 pixels, or a table's float32 values.
+    features = raw if raw.dtype == np.uint8 else raw.astype(np.float32)
+    with_encoder = simple.encoder is not None
+    check = verify_c_features(simple, net, features) if with_encoder else verify_c(simple, net, bits)
     report.checks["IR vs C (scores and class)"] = check
     assert check.got is not None
     report.accuracy["compiled C"] = _accuracy(check.got.classes, labels)
-    feed = raw if features_u8 else bits
-    call = net.predict_features if features_u8 else net.predict
+    feed = features if with_encoder else bits
+    call = net.predict_features if with_encoder else net.predict
     big = np.concatenate([feed] * max(1, 50_000 // len(feed)))
     rate_one = rate(call, big)
     net.threads = os.cpu_count() or 1
@@ -127,11 +135,15 @@ def _check_c(simple: GateGraph, raw: np.ndarray, bits: np.ndarray, labels, out: 
             f"{t_compile:.1f} s",
         ),
         (
-            f"C throughput, one core, {'uint8 pixels' if features_u8 else 'input bits'} to classes",
-            f"{rate_one / 1e6:.2f} M samples/s",
+            f"C throughput, one core, {_feed_name(feed) if with_encoder else 'input bits'} to classes",
+            f"{rate_one / 1e6:.2f} M {unit}/s",
         ),
-        (f"C throughput, all {os.cpu_count()} cores", f"{rate_all / 1e6:.2f} M samples/s"),
+        (f"C throughput, all {os.cpu_count()} cores", f"{rate_all / 1e6:.2f} M {unit}/s"),
     ]
+
+
+def _feed_name(features: np.ndarray) -> str:
+    return "uint8 pixels" if features.dtype == np.uint8 else "float32 features"
 
 
 def _check_verilog(simple: GateGraph, raw, bits, labels, out: Path, settings: DemoSettings, report: _Report) -> None:
@@ -159,7 +171,7 @@ def _check_verilog(simple: GateGraph, raw, bits, labels, out: Path, settings: De
     )
 
 
-def _place_engine(simple: GateGraph, out: Path, report: _Report) -> None:
+def _place_engine(simple: GateGraph, out: Path, report: _Report, unit: str) -> None:
     """The LUT engine placed and routed on an iCE40 UP5K, with its bitstream (seconds; skipped with the
     reason where nextpnr-ice40 or icepack is not installed)."""
     what = "iCE40 UP5K, LUT engine (`lgn synth --pnr --core engine`)"
@@ -171,13 +183,13 @@ def _place_engine(simple: GateGraph, out: Path, report: _Report) -> None:
         return
     speed = "Fmax not reported"
     if result.fmax_mhz:
-        speed = f"{result.fmax_mhz:.1f} MHz, {result.fmax_mhz * 1e6 / result.cycles_per_sample:,.0f} images/s"
+        speed = f"{result.fmax_mhz:.1f} MHz, {result.fmax_mhz * 1e6 / result.cycles_per_sample:,.0f} {unit}/s"
     cells = f"{result.logic_cells:,} of {result.logic_cells_available:,} logic cells"
     memory = f"{result.ram} block RAMs, {result.spram} SPRAMs"
     report.figures.append((what, f"{cells}, {memory}, {speed}; {result.bitstream} (its program: {result.program})"))
 
 
-def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report, out: Path) -> None:
+def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report, out: Path, unit: str) -> None:
     """LUT6 by part, two ways: our mapping of the lowered design (checked by yosys synth_xilinx, which keeps
     our LUT6 cells) and, for 2-input gates, yosys on the gate-level Verilog part by part. A network of k-input
     LUTs is skipped in the second (yosys elaborates each table lookup into a mux tree: minutes for a few
@@ -197,7 +209,7 @@ def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report, out:
         ("LUT6, whole design, yosys synth_xilinx of our LUT-native Verilog", f"{whole.luts:,} (ours: {ours:,}) in "
          f"{time.perf_counter() - start:.0f} s")
     )  # fmt: skip
-    _place_engine(simple, out, report)
+    _place_engine(simple, out, report, unit)
     if simple.arity > 2:
         report.figures.append(("yosys on the gate-level Verilog", "skipped for k-input LUTs (`lgn synth` runs it)"))
         return
@@ -221,16 +233,36 @@ def _data_name(cfg: TrainConfig) -> str:
     return cfg.data if cfg.data is not None else cfg.dataset
 
 
-def _reproduce(cfg: TrainConfig, out: Path) -> list[str]:
+def _test_file(cfg: TrainConfig, out: Path) -> str:
+    """The file of the test rows: ``--test``, or the rows of ``--data`` held out for testing, written with their
+    columns to ``out/test.csv`` so that every check can be rerun on exactly them."""
+    if cfg.test is not None:
+        return cfg.test
+    import csv
+
+    from lgn.training.tables import class_labels, read_table, test_rows
+
+    table = read_table(cfg.data, cfg.labels)
+    _, held = test_rows(class_labels(table, cfg.label or "y")[1], cfg)
+    path = out / "test.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(table.names)
+        writer.writerows(zip(*(column[held].tolist() for column in table.cells)))
+    return str(path)
+
+
+def _reproduce(cfg: TrainConfig, out: Path, test_file: str | None) -> list[str]:
     from lgn.cli.options import command_line
 
     model_arg = f"{out}/model.safetensors"
     training = f"- training: `{command_line('lgn train', cfg.replace(out=model_arg), skip=('progress', 'metrics'))}`"
-    if cfg.data is not None:  # your own file: its predictions, and the compiled code against the evaluator
+    if cfg.data is not None:  # your own file: the test rows through every backend, and their predictions
         checks = [
-            f"- predictions, evaluator and C: `lgn predict {model_arg} --data {cfg.data} --backend c`",
-            f"- C vs IR: `lgn compile {model_arg} --out c --verify`",
-            f"- Verilog vs IR: `lgn compile {model_arg} --target verilog --out v --verify`",
+            f"- the test rows through the evaluator and C: `lgn predict {model_arg} --data {test_file} --backend c`",
+            f"- C vs IR, every test row: `lgn verify {model_arg} --data {test_file} --backend c`",
+            f"- Verilog vs IR, every test row: `lgn verify {model_arg} --data {test_file} --backend verilog "
+            "--sim verilator`",
         ]
     else:
         checks = [
@@ -247,7 +279,9 @@ def _reproduce(cfg: TrainConfig, out: Path) -> list[str]:
         f"- LUTs: `lgn synth {model_arg}`; gates: `lgn simplify {out}/graph.npz --out s.npz`",
         f"- throughput: `lgn bench {model_arg}`",
         "",
-        "Plots: training_curves.png, gates_per_layer.png.",
+        "![Accuracy during training](training_curves.png)",
+        "",
+        "![Gates per layer](gates_per_layer.png)",
     ]
 
 
@@ -260,17 +294,21 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
     except OSError as exc:
         raise LgnError(f"{out}: cannot create the output folder: {exc.strerror or exc}") from None
     cfg = cfg.replace(out=str(out / "model.safetensors"), metrics=None)
-    say(
-        f"training {cfg.parametrization.upper()} {_shape(cfg)} (arity {cfg.arity}) on {_data_name(cfg)} "
-        f"for {cfg.steps} steps"
-    )
+    sizes = f"{_shape(cfg)} (arity {cfg.arity}) for {cfg.steps} steps" if cfg.resolved else "(sizes from the data)"
+    say(f"training {cfg.parametrization.upper()} on {_data_name(cfg)} {sizes}")
     result = train(cfg)
     if result.interrupted or result.checkpoint_step is None:
         say("interrupted" if result.interrupted else "training wrote no checkpoint")
         return 130
+    cfg = result.config or cfg
+    warnings = result.final["warnings"] if result.final else []
+    for warning in warnings:
+        say(f"warning: {warning}")
     _plot_curves(out / "training_curves.png", result.history)
     model, encoder, info = load_checkpoint(cfg.out)  # the best discretized checkpoint
     raw, bits, labels = test_split(cfg, encoder)
+    unit = "rows" if cfg.data is not None or encoder.n_features < 64 else "images"
+    test_file = _test_file(cfg, out) if cfg.data is not None else None
 
     say("exporting and simplifying")
     graph = to_graph(model, encoder, info["names"])
@@ -293,7 +331,7 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
     report.accuracy["IR evaluator (simplified graph)"] = _accuracy(simplify_check.got.classes, labels)
     report.checks["discretized torch vs IR (exported)"] = model_check
     report.checks["IR exported vs IR simplified"] = simplify_check
-    _check_c(simple, raw, bits, labels, out, report)
+    _check_c(simple, raw, bits, labels, out, report, unit)
     _check_verilog(simple, raw, bits, labels, out, settings, report)
     report.figures[:0] = [
         ("gates exported", f"{graph.n_gates} ({pass_share:.1%} pass-throughs)"),
@@ -303,19 +341,22 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
         ),
     ]
     if settings.synth:
-        _synthesize(simple, settings, report, out)
+        _synthesize(simple, settings, report, out, unit)
 
     title = [
         f"# lgn demo: {cfg.parametrization.upper()} on {_data_name(cfg)}",
         "",
         f"{_shape(cfg)} gates of {cfg.arity} inputs, {cfg.steps} steps in {result.seconds / 60:.1f} min; "
-        f"the best discretized checkpoint is from step {info.get('step')}. Test split: {len(labels)} samples.",
+        f"the best discretized checkpoint is from step {info.get('step')}. Test split: {len(labels)} {unit}"
+        + (f" ({test_file})." if test_file else "."),
         "",
+        *(f"**Warning:** {w}." for w in warnings),
+        *([""] if warnings else []),
         "| figure | value |",
         "|---|---|",
     ]
     table = report.lines()
-    (out / "report.md").write_text("\n".join(title + table + _reproduce(cfg, out)) + "\n")
+    (out / "report.md").write_text("\n".join(title + table + _reproduce(cfg, out, test_file)) + "\n")
     print("\n".join(title[4:] + table))
     say(f"wrote {out}/report.md; {'every pair of implementations agrees' if report.ok else 'MISMATCHES FOUND'}")
     return 0 if report.ok else 1

@@ -282,9 +282,9 @@ def test_the_demo_shifts_28_by_28_images_unless_told(options, shift):
     """DEMO's one-pixel shift helps MNIST (97.0% against 96.5% in the same steps), costs 8 x 8 digits 3 points
     and cannot apply to tables (not square images): the default depends on the dataset."""
     from lgn.cli import build_parser
-    from lgn.cli.demo import resolve_shift
+    from lgn.cli.demo import resolve_defaults
     from lgn.training.config import DEMO
 
     args = build_parser().parse_args(["demo", *options])
-    resolve_shift(args)
+    resolve_defaults(args)
     assert args.shift == shift and DEMO.shift == 1

@@ -91,3 +91,33 @@ def test_tiny_demo_on_digits(tmp_path, capsys, arity):
         assert (out / "up5k" / "lgn_net.bin").stat().st_size > 1000 and (out / "up5k" / "lgn_program.bin").exists()
     else:
         assert "not placed: " in engine and "is not installed" in engine, engine
+
+
+def test_demo_on_a_table_speaks_of_rows_and_reproduces_on_its_test_rows(tmp_path, capsys):
+    """``lgn demo --data``: the table's own defaults (not the image network), the C library fed float32
+    features, rows not images, the held-out rows written to test.csv for the reproduce lines, plots embedded."""
+    import csv
+
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    amount, kind = rng.uniform(0, 50, 400).round(2), rng.choice(["u", "v"], 400)
+    with (tmp_path / "t.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["amount", "kind", "label"])
+        writer.writerows(zip(amount, kind, np.where((amount > 20) ^ (kind == "u"), "hi", "lo")))
+    out = tmp_path / "demo"
+    args = ["demo", "--data", str(tmp_path / "t.csv"), "--label", "label", "--steps", "300", "--no-synth", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0, capsys.readouterr().out[-2000:]
+    report = (out / "report.md").read_text()
+    assert "2 x 300 gates of 2 inputs" in report and "Test split: 80 rows" in report
+    assert "C throughput, one core, float32 features to classes" in report and "M rows/s" in report
+    assert "images" not in report
+    assert f"--data {out}/test.csv --backend c" in report
+    assert "![Accuracy during training](training_curves.png)" in report
+    with (out / "test.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["amount", "kind", "label"] and len(rows) == 81
+    capsys.readouterr()
+    assert main(["verify", str(out / "model.safetensors"), "--data", str(out / "test.csv"), "--backend", "c"]) == 0
+    assert capsys.readouterr().out.strip().endswith(" 0 mismatches")

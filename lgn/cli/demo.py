@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from lgn.compiler.errors import ParameterError
@@ -16,14 +17,29 @@ from .options import add_config_options, config_from_args
 SHIFTED_BY_DEFAULT = ("mnist", "fashion-mnist")
 
 
-def resolve_shift(args) -> None:
-    """``--shift`` unless given: DEMO's for MNIST and Fashion-MNIST, 0 for anything else."""
+# The demo's network is made for images. On a table (--data) every option the user does not give takes
+# lgn train's default instead, which the table's size and columns decide (lgn.training.sizing).
+IMAGE_NETWORK = tuple(
+    f.name
+    for f in dataclasses.fields(TrainConfig)
+    if getattr(DEMO, f.name) != f.default and f.name not in ("shift", "out", "metrics", "progress")
+)
+
+
+def resolve_defaults(args) -> None:
+    """The options the user did not give: ``--shift`` DEMO's for MNIST and Fashion-MNIST, 0 for anything
+    else; the network's settings DEMO's for built-in datasets, lgn train's (chosen from the data) for a
+    ``--data`` table."""
     if args.shift is None:
         args.shift = DEMO.shift if args.dataset in SHIFTED_BY_DEFAULT and args.data is None else 0
+    defaults = TrainConfig.__dataclass_fields__
+    for name in IMAGE_NETWORK:
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(DEMO, name) if args.data is None else defaults[name].default)
 
 
 def cmd_demo(args) -> int:
-    resolve_shift(args)
+    resolve_defaults(args)
     cfg = config_from_args(TrainConfig, args, progress=not args.quiet)
     if args.icarus_sample < 1:
         raise ParameterError(f"icarus_sample must be at least 1, got {args.icarus_sample}", "icarus_sample")
@@ -37,10 +53,12 @@ def cmd_demo(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the main job: train, compile to C and Verilog, verify, report")
-    shift = f"{DEMO.shift} for MNIST and Fashion-MNIST, 0 otherwise"
-    add_config_options(
-        p, TrainConfig, skip=("out", "metrics", "progress"), defaults=DEMO, decided_later={"shift": shift}
-    )
+    later = {"shift": f"{DEMO.shift} for MNIST and Fashion-MNIST, 0 otherwise"}
+    for name in IMAGE_NETWORK:
+        value = getattr(DEMO, name)
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        later[name] = f"{shown} for built-in datasets; for --data, lgn train's, chosen from the table"
+    add_config_options(p, TrainConfig, skip=("out", "metrics", "progress"), defaults=DEMO, decided_later=later)
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     p.add_argument("--icarus-sample", type=integer(1, 10**7), default=300, help="test samples simulated on Icarus")
     p.add_argument("--no-synth", action="store_true", help="skip the yosys synthesis")
