@@ -152,3 +152,13 @@ def test_the_demo_on_a_table_takes_the_table_defaults_not_the_image_network():
     args = build_parser().parse_args(["demo"])
     resolve_defaults(args)
     assert (args.arity, args.width, args.connections) == (DEMO.arity, DEMO.width, DEMO.connections)
+
+
+def test_a_test_file_category_unseen_in_training_is_read_as_none_of_the_known_ones(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    rows = zip(rng.normal(size=200).round(2), rng.choice(["a", "b"], 200), rng.choice(["p", "q"], 200))
+    train = _write(tmp_path / "train.csv", ["v", "c", "label"], rows)
+    test = _write(tmp_path / "test.csv", ["v", "c", "label"], [[0.5, "a", "p"], [0.1, "new", "q"], [1.0, "b", "q"]])
+    args = ["train", "--data", str(train), "--test", str(test), "--label", "label", "--steps", "50", *QUIET]
+    assert main([*args, "--out", str(tmp_path / "m.st")]) == 0
+    assert "column 'c': 1 row(s) with a category not seen in training" in capsys.readouterr().err

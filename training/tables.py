@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -320,7 +321,13 @@ def load_training_data(cfg) -> Dataset:
     x, (_, y) = features(table, names), class_labels(table, label)
     if cfg.test is not None:
         test = read_table(cfg.test, cfg.test_labels)
-        x_test, y_test = features(test, names), label_indices(test, label, names.classes)
+        # A category only the test file has is none of the known ones (all its one-hot bits 0), as
+        # `lgn predict --unknown zero` reads it, and said once: the model can still be scored on that row.
+        x_test, unseen = features_and_unseen(test, names, "zero")
+        for column, count in unseen.items():
+            print(f"lgn: warning: {test.path}: column {column!r}: {count} row(s) with a category not seen in "
+                  "training, read as none of the known ones", file=sys.stderr)  # fmt: skip
+        y_test = label_indices(test, label, names.classes)
         x_train, y_train = x, y
     else:
         kept, held = test_rows(y, cfg)
