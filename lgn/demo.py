@@ -296,7 +296,7 @@ def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
     cfg = cfg.replace(out=str(out / "model.safetensors"), metrics=None)
     sizes = f"{_shape(cfg)} (arity {cfg.arity}) for {cfg.steps} steps" if cfg.resolved else "(sizes from the data)"
     say(f"training {cfg.parametrization.upper()} on {_data_name(cfg)} {sizes}")
-    result = train(cfg)
+    result = train(cfg, say=say)
     if result.interrupted or result.checkpoint_step is None:
         say("interrupted" if result.interrupted else "training wrote no checkpoint")
         return 130

@@ -98,7 +98,7 @@ def test_health_findings():
     [line] = health.findings(0.70, 0.95, 0.5, "a", 1000, "soft", 0.2)  # useful, but lost in discretization
     assert "relaxed network reaches 95.0%" in line and "--estimator ste" in line
     [line] = health.findings(0.60, 0.60, 0.6, "a", 1000, "ste", 0.95)
-    assert "95% of the gates stayed constants or pass-throughs" in line
+    assert "95% of the gates stayed constants or pass-throughs; try --init gaussian or more --steps" in line
     assert health.clearly_better(0.80, 0.70, 10_000) and not health.clearly_better(0.71, 0.70, 100)
 
 
@@ -162,3 +162,16 @@ def test_a_test_file_category_unseen_in_training_is_read_as_none_of_the_known_on
     args = ["train", "--data", str(train), "--test", str(test), "--label", "label", "--steps", "50", *QUIET]
     assert main([*args, "--out", str(tmp_path / "m.st")]) == 0
     assert "column 'c': 1 row(s) with a category not seen in training" in capsys.readouterr().err
+
+
+def test_the_choices_are_printed_without_the_progress_bar_too(rule_csv, tmp_path, capsys):
+    args = ["train", "--data", str(rule_csv), "--label", "label", "--steps", "20", "--out", str(tmp_path / "m.st")]
+    assert main([*args, *QUIET]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("table of 432 training rows") and "(given: steps); every flag overrides" in err
+
+
+def test_a_table_whose_columns_are_all_constant_is_one_line(tmp_path, capsys):
+    data = _write(tmp_path / "c.csv", ["v", "label"], [[1.0, "a" if i % 2 else "b"] for i in range(40)])
+    assert main(["train", "--data", str(data), "--label", "label", "--out", str(tmp_path / "m.st"), *QUIET]) == 2
+    assert "every column of c.csv is constant in the training rows" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def findings(
     out = []
     lost = gate_estimator == "soft" and relaxed - discrete > GAP  # the relaxation knew more than the logic
     if not clearly_better(discrete, constant, rows):
-        cause = _likely_cause(lost and relaxed > constant, trivial_share)
+        cause = _likely_cause(lost and relaxed > constant, trivial_share, gate_estimator)
         out.append(
             f"the discretized model ({discrete:.1%}) is not clearly better than always answering "
             f"{constant_name!r} ({constant:.1%} of the {rows:,} test rows): {cause}"
@@ -62,14 +62,12 @@ def findings(
     return out
 
 
-def _likely_cause(lost_in_discretization: bool, trivial_share: float | None) -> str:
+def _likely_cause(lost_in_discretization: bool, trivial_share: float | None, gate_estimator: str) -> str:
     if lost_in_discretization:
         return "the relaxed network learned what its discretization lost; train with --estimator ste"
     if trivial_share is not None and trivial_share > TRIVIAL:
-        return (
-            f"{trivial_share:.0%} of the gates stayed constants or pass-throughs; try --init gaussian or "
-            "--estimator ste"
-        )
+        fix = "--init gaussian" + (" or --estimator ste" if gate_estimator != "ste" else " or more --steps")
+        return f"{trivial_share:.0%} of the gates stayed constants or pass-throughs; try {fix}"
     return (
         "the columns may not predict the label, or the network is too small or trained too briefly; try more "
         "--steps, a larger --width, or --thresholds 32"

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,8 @@ def _prepare_data(cfg: TrainConfig, device: torch.device, data: Dataset) -> _Dat
         if getattr(cfg, name) and sizing.is_table(data):
             raise ParameterError(f"{name} applies to images; {data.name} is a table", name)
     encoder = encoding.fit_encoder(data, cfg.thresholds, cfg.threshold_method)
+    if len(encoder.feature) == 0:
+        raise ParameterError(f"every column of {data.name} is constant in the training rows: nothing to learn from")
     if cfg.crop is not None:
         encoder = encoding.center_crop(encoder, cfg.crop)
     train, held = validation_split(data.y_train, cfg.val_fraction, cfg.seed)
@@ -190,9 +193,14 @@ def check_outputs(cfg: TrainConfig) -> None:
             raise ParameterError(f"{name} {path} cannot be replaced", name)
 
 
-def train(cfg: TrainConfig, data: Dataset | None = None) -> TrainResult:
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def train(cfg: TrainConfig, data: Dataset | None = None, say: Callable[[str], None] | None = None) -> TrainResult:
     """Train per ``cfg`` on ``data`` (default: the data ``cfg`` names, a file or a built-in set); the settings
-    left to the data are chosen first (:func:`lgn.training.sizing.resolve`, printed with the progress). Write
+    left to the data are chosen first (:func:`lgn.training.sizing.resolve`; each line of what was chosen goes
+    to ``say``, or to stderr with the progress when ``say`` is None). Write
     the best discretized checkpoint (chosen on the validation split) to
     ``cfg.out``, evaluate it once on the test split, and write metrics as JSONL.
 
@@ -210,9 +218,9 @@ def train(cfg: TrainConfig, data: Dataset | None = None) -> TrainResult:
     torch.manual_seed(cfg.seed)
     raw = load_training_data(cfg) if data is None else data
     cfg, choices = sizing.resolve(cfg, raw, training_rows=len(raw.y_train) - round(cfg.val_fraction * len(raw.y_train)))
-    if rank == 0 and cfg.progress:
+    if rank == 0 and (say is not None or cfg.progress):
         for line in choices:
-            print(line, file=sys.stderr, flush=True)
+            (say or _to_stderr)(line)
     data = _prepare_data(cfg, device, raw)
     model = build_model(cfg, data.encoder, data.classes).to(device)
     trained: torch.nn.Module = model

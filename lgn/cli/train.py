@@ -22,7 +22,7 @@ def cmd_train(args) -> int:
 
     distributed = setup_distributed(cfg.device)
     try:
-        result = train(cfg)
+        result = train(cfg, say=lambda line: print(line, file=sys.stderr, flush=True))
     except TrainingFailed as exc:
         print(f"lgn: error: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED
