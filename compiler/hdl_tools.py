@@ -4,7 +4,9 @@ two designs through yosys' BLIF); and running such tools against a deadline (``n
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import re
 import shutil
 import subprocess
@@ -14,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from . import toolchain
 from .errors import LgnError, ParameterError, ToolMissingError
 from .ir import GateGraph
 from .raw_input import RawFormat, encoder_format
@@ -95,15 +98,26 @@ def parse_check(text: str, module: str, expected_ports: dict[str, int]) -> None:
 
 
 # ---- yosys ----------------------------------------------------------------------------------------
-# Each part is mapped with the target's full script. The whole design flat with the same script can take
-# ABC tens of minutes where the parts take seconds (the GroupSum adder trees reconverge with the gates),
-# so the flat whole design of the generic target uses ABC's fast mapping, whose cost stays near linear.
+# yosys' own mapping of the gate-level Verilog, each part with its target's script. The LUT step is always ABC's
+# fast LUT mapping, written out: the default script that `abc -lut` and the vendor flows run starts with
+# `&fraig -x`, which ran for 20 minutes on a 2,000-LUT design; yosys 0.70 has no `abc -fast`, and its `synth`
+# runs the full script unless told -noabc. The vendor flows run up to their LUT step, then this mapping, then
+# the rest of their script (whose own ABC finds nothing left to map). Both yosys 0.23 and 0.70 accept these.
+FAST_LUTS = '-script "+strash;dretime;if"'
 TARGETS = {
-    "generic": "synth -top {top} -flatten; abc -lut 6; opt_clean",
-    "ice40": "synth_ice40 -top {top}",
-    "xilinx": "synth_xilinx -top {top} -flatten",
+    "generic": ["synth -top {top} -flatten -noabc", f"abc -lut 6 {FAST_LUTS}", "opt_clean"],
+    "ice40": [
+        "synth_ice40 -top {top} -run :map_luts",
+        f"abc -dress -lut 4 {FAST_LUTS}",
+        "synth_ice40 -top {top} -run map_luts:",
+    ],
+    "xilinx": [
+        "synth_xilinx -top {top} -flatten -run :map_luts",
+        f"abc -luts 2:2,3,6:5,10,20 {FAST_LUTS}",
+        "synth_xilinx -top {top} -flatten -run map_luts:",
+    ],
 }
-WHOLE_DESIGN = {**TARGETS, "generic": "synth -top {top} -flatten; abc -fast -lut 6; opt_clean"}
+GATE_LEVEL_TRIM = "--no-gate-level skips yosys' own mapping of the gate-level Verilog, --timeout S gives it longer"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,48 +130,81 @@ class SynthPart:
     seconds: float = 0.0
 
 
-def _yosys() -> str:
-    path = shutil.which("yosys")
-    if path is None:
-        raise ToolMissingError("yosys is not installed: `apt-get install yosys` (bash .ci/bootstrap does this)")
-    return path
-
-
 def _count(cells: dict) -> tuple[int, int]:
     luts = sum(n for c, n in cells.items() if c == "$lut" or re.fullmatch(r"SB_LUT4|LUT[1-6]", c))
-    ffs = sum(n for c, n in cells.items() if re.search(r"DFF|FD[A-Z]*$|SB_DFF", c, re.IGNORECASE))
+    ffs = sum(n for c, n in cells.items() if re.search(r"DFF|^FD[A-Z]*$|TRELLIS_FF", c, re.IGNORECASE))
     return luts, ffs
 
 
-class SynthTimeout(LgnError):
+class SynthTimeout(toolchain.StepTimeout):
     """yosys did not finish within the time it was given."""
 
 
-def synth_text(
-    text: str, top: str, target: str = "generic", timeout: float = 3600, script: str | None = None
-) -> SynthPart:
-    """Synthesize one design with ``script`` (default: the target's); refuse latches and combinational loops."""
-    if target not in TARGETS:
-        raise ParameterError(f"target {target!r} is unknown; choose {', '.join(TARGETS)}", "target")
-    commands = (script or TARGETS[target]).format(top=top)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="lgn-yosys-") as tmp:
-        source = Path(tmp) / f"{top}.v"
-        source.write_text(text)
-        full = f"read_verilog {source}; {commands}; check -assert; tee -o {tmp}/stat.txt stat"
+def stat_json_cells(text: str) -> dict[str, int]:
+    """Cell type -> count of the whole design, from yosys' ``stat -json`` (``num_cells_by_type``; the same
+    on yosys 0.23 and 0.70, where the text report changed its column order)."""
+    try:
+        report = json.loads(text)
+    except ValueError:
+        raise LgnError("yosys' stat -json report is not JSON") from None
+    if "design" in report:
+        return dict(report["design"].get("num_cells_by_type", {}))
+    cells: Counter = Counter()
+    for module in report.get("modules", {}).values():
+        cells.update(module.get("num_cells_by_type", {}))
+    return dict(cells)
+
+
+def run_yosys(
+    commands: list[str], files: dict[str, str], what: str, deadline: float, work: Path | None = None,
+    trim: str = "--timeout S gives it longer", progress: Callable[[str], None] | None = None,
+) -> dict[str, int]:  # fmt: skip
+    """yosys on ``files`` (name -> text, written into the work folder ``work``, else a temporary one) with
+    ``commands`` (file names relative to that folder), then ``check -assert`` and ``stat -json``: the cells by
+    type. Refuses latches; past ``deadline`` a :class:`SynthTimeout` naming ``what`` and ``trim``."""
+    yosys = toolchain.find("yosys")
+    with contextlib.ExitStack() as stack:
+        if work is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lgn-yosys-")))
+        work.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (work / name).write_text(text)
+        (work / "stat.json").unlink(missing_ok=True)
+        script = [*commands, "check -assert", "tee -q -o stat.json stat -json"]
+        (work / "synth.ys").write_text("\n".join(script) + "\n")
         try:
-            proc = subprocess.run([_yosys(), "-q", "-p", full], capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise SynthTimeout(f"yosys did not finish {top} within {timeout:.0f} s (`{commands}`)") from None
+            proc = toolchain.run_step([yosys.command, "-q", "-s", "synth.ys"], what, work, deadline, trim, progress,
+                                      log="yosys.log")  # fmt: skip
+        except toolchain.StepTimeout as exc:
+            raise SynthTimeout(str(exc)) from None
         if proc.returncode != 0:
-            raise LgnError(f"yosys failed on {top}: {(proc.stderr or proc.stdout).strip()[-600:]}")
-        stat = (Path(tmp) / "stat.txt").read_text()
-    cells = stat_cells(stat)
+            raise LgnError(f"yosys failed on {what}: {(proc.stderr or proc.stdout).strip()[-600:]}")
+        cells = stat_json_cells((work / "stat.json").read_text())
     latches = sum(n for c, n in cells.items() if "LATCH" in c.upper())
     if latches:
-        raise LgnError(f"synthesis of {top} left {latches} latches")
+        raise LgnError(f"synthesis of {what} left {latches} latches")
+    return cells
+
+
+def synth_text(
+    text: str, top: str, target: str = "generic", timeout: float = 3600, script: list[str] | None = None,
+    work: Path | None = None, progress: Callable[[str], None] | None = None, what: str | None = None,
+) -> SynthPart:  # fmt: skip
+    """Synthesize one design with ``script`` (default: the target's); refuse latches and combinational loops,
+    and a design whose logic reads as 0 LUTs (cells yosys made that this reading does not know)."""
+    if target not in TARGETS:
+        raise ParameterError(f"target {target!r} is unknown; choose {', '.join(TARGETS)}", "target")
+    commands = [c.format(top=top) for c in (script or TARGETS[target])]
+    start = time.perf_counter()
+    what = what or top
+    cells = run_yosys([f"read_verilog {top}.v", *commands], {f"{top}.v": text}, f"yosys on {what}",
+                      start + timeout, work, GATE_LEVEL_TRIM, progress)  # fmt: skip
     luts, ffs = _count(cells)
-    return SynthPart(top, luts, ffs, cells, commands.replace(f" -top {top}", ""), time.perf_counter() - start)
+    unknown = {c: n for c, n in cells.items() if not re.search(r"CARRY|BUF|INV|SRL|MUX|GND|VCC", c)}
+    if luts == 0 and sum(unknown.values()) > ffs:
+        raise LgnError(f"yosys' cells for {what} read as 0 LUTs: {cells} (lgn does not know these cell types)")
+    shown = "; ".join(commands).replace(f" -top {top}", "")
+    return SynthPart(top, luts, ffs, cells, shown, time.perf_counter() - start)
 
 
 def synth_report(
@@ -168,6 +215,7 @@ def synth_report(
     timeout: float = 3600.0,
     progress: Callable[[str], None] | None = None,
     raw_input: bool | RawFormat | None = None,
+    work: Path | None = None,
 ) -> list[SynthPart]:
     """LUTs and FFs of the encoder, the gate network, GroupSum and argmax (each synthesized alone) and of the
     whole design synthesized flat (cross-part optimization can make it smaller than the sum). ``raw_input``:
@@ -175,16 +223,20 @@ def synth_report(
     the design takes the input bits, :func:`~.raw_input.encoder_format`'s.
 
     All parts together get ``timeout`` seconds: past it a :class:`SynthTimeout` names the part that was still
-    running. ``progress`` hears one line per part as it finishes.
+    running and the flag that skips it. ``progress`` hears one line per part as it finishes (and one every half
+    minute while a part runs). ``work``: a folder to keep each part's files in (``work/<part>``: the Verilog,
+    yosys' script, log and ``stat.json``); default, temporary folders.
     """
     deadline = time.perf_counter() + timeout
     parts: list[SynthPart] = []
 
-    def run(name: str, text: str, top: str, script: str | None = None) -> SynthPart:
+    def run(name: str, text: str, top: str) -> SynthPart:
         left = deadline - time.perf_counter()
         if left <= 0:
-            raise SynthTimeout(f"synthesis ran out of its {timeout:.0f} s before the {name}")
-        part = dataclasses.replace(synth_text(text, top, target, left, script), name=name)
+            raise SynthTimeout(f"synthesis ran out of its {timeout:.0f} s before the {name}; {GATE_LEVEL_TRIM}")
+        folder = work / re.sub(r"\W+", "-", name).strip("-") if work is not None else None
+        part = synth_text(text, top, target, left, work=folder, progress=progress, what=f"the {name}")
+        part = dataclasses.replace(part, name=name)
         if progress is not None:
             progress(f"{name}: {part.luts} LUTs, {part.ffs} FFs in {part.seconds:.1f} s (`{part.script}`)")
         return part
@@ -202,27 +254,16 @@ def synth_report(
     argmax_cells = {"GroupSum + argmax": both.luts, "GroupSum alone": gs.luts}
     parts.append(SynthPart("argmax", max(0, both.luts - gs.luts), max(0, both.ffs - gs.ffs), argmax_cells, gs.script))
     whole = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=raw_input)[f"{module}.v"]
-    parts.append(run("whole design (flat)", whole, module, WHOLE_DESIGN[target]))
+    parts.append(run("whole design (flat)", whole, module))
     return parts
 
 
 def yosys_blif(verilog: str, top: str, blif: Path, timeout: float = 1800) -> None:
-    """Flatten ``verilog`` with yosys and write it to ``blif`` as a gate-level network (for ABC)."""
+    """Flatten ``verilog`` with yosys into simple gates (no ABC) and write it to ``blif`` (for ABC)."""
     with tempfile.TemporaryDirectory(prefix="lgn-yosys-") as tmp:
-        source = Path(tmp) / f"{top}.v"
-        source.write_text(verilog)
-        script = f"read_verilog {source}; synth -top {top} -flatten; write_blif -gates {blif}"
-        try:
-            proc = subprocess.run([_yosys(), "-q", "-p", script], capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise LgnError(f"yosys did not finish within {timeout:.0f} s") from None
-    if proc.returncode != 0:
-        raise LgnError(f"yosys failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
-
-
-def stat_cells(stat: str) -> dict[str, int]:
-    """Cell type -> count, from yosys' ``stat`` report."""
-    return {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.MULTILINE)}
+        commands = [f"read_verilog {top}.v", f"synth -top {top} -flatten -noabc", "write_blif -gates design.blif"]
+        run_yosys(commands, {f"{top}.v": verilog}, f"yosys on {top}", time.perf_counter() + timeout, Path(tmp))
+        shutil.copyfile(Path(tmp) / "design.blif", blif)
 
 
 def nextpnr_error(log: str) -> str:
@@ -256,26 +297,29 @@ def router_progress(log: str) -> str | None:
 # ---- running the tools ----------------------------------------------------------------------------
 
 
-def need_tool(name: str, package: str) -> str:
-    """The path of tool ``name``, or :class:`ToolMissingError` naming the Debian package that has it."""
+def need_tool(name: str, package: str = "") -> str:
+    """The command of tool ``name`` from the toolchain in use (:func:`~.toolchain.find`), or
+    :class:`ToolMissingError` saying how to install it (``package``: the Debian package, for a tool that
+    :mod:`~.toolchain` does not know)."""
+    if name in toolchain.SPECS:
+        return toolchain.find(name).command
     path = shutil.which(name)
     if path is None:
         raise ToolMissingError(f"{name} is not installed: `apt-get install {package}` (bash .ci/bootstrap does this)")
     return path
 
 
-def run_until(command: list[str], what: str, cwd: Path, deadline: float) -> subprocess.CompletedProcess:
-    """``command`` run in ``cwd`` until ``deadline`` (a perf_counter time); out of time, an :class:`LgnError`
-    that says where a router stood, its output kept as ``cwd/<tool>.log``."""
-    left = deadline - time.perf_counter()
-    if left <= 0:
-        raise LgnError(f"the time limit ran out before {what}")
-    try:
-        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=left)
-    except subprocess.TimeoutExpired as stopped:  # keep what it printed: the log says where it was stuck
-        log = partial_output(stopped)
-        kept = cwd / f"{what.split()[0]}.log"  # the name the finished tool's log gets
-        kept.write_text(log)
-        where = router_progress(log)
-        where = f": its router had {where} (congested)" if where else ""
-        raise LgnError(f"{what} did not finish within the time limit{where}; log: {kept}") from None
+def run_until(
+    command: list[str], what: str, cwd: Path, deadline: float, trim: str = "--timeout S gives it longer",
+    progress: Callable[[str], None] | None = None,
+) -> subprocess.CompletedProcess:  # fmt: skip
+    """``command`` run in ``cwd`` until ``deadline`` (a perf_counter time), its output kept as
+    ``cwd/<tool>.log``; out of time, a :class:`~.toolchain.StepTimeout` that says where a router stood and
+    ``trim``, the flag that shortens the step."""
+    kept = f"{what.split()[0]}.log"  # the name the finished tool's log gets
+
+    def where(log: str) -> str | None:
+        stood = router_progress(log)
+        return f"its router had {stood}: congested" if stood else None
+
+    return toolchain.run_step(command, what, cwd, deadline, trim, progress, log=kept, where=where)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lgn.compiler import fpga, hardware, pipeline
+from lgn.compiler import fpga, hardware, pipeline, toolchain
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.hdl_tools import synth_report
 from lgn.compiler.raw_input import encoder_format, resolve_input
@@ -50,6 +50,8 @@ def _pnr(graph, args) -> int:
 def cmd_synth(args) -> int:
     if not args.timeout > 0:
         raise ParameterError(f"timeout must be positive, got {args.timeout}", "timeout")
+    toolchain.use(args.toolchain)
+    args.device = args.device or ("up5k" if args.pnr else None)
     graph = load_any(args.graph)
     if args.simplify:
         graph = pipeline.simplify(graph)
@@ -60,19 +62,29 @@ def cmd_synth(args) -> int:
         return _pnr(graph, args)
     raw = resolve_input(graph, args.input) or False
     start = time.perf_counter()
+    say = lambda line: print(f"  {line}", flush=True)  # noqa: E731
+    print(f"tools: {toolchain.find('yosys').describe()} (--toolchain {toolchain.current()})")
+    if args.device is not None:  # the plain circuit on a part: its I/O bits need pins before any synthesis
+        try:
+            fpga.check_io(fpga.plain_io_bits(graph, raw, args.pipeline), args.device)
+        except fpga.DoesNotFit as exc:
+            print(f"does not fit: {exc}")
+            return EXIT_CHECK_FAILED
     if graph.encoder is not None:
         fmt = encoder_format(graph, raw)
         design = f"the whole design takes {'them' if raw else 'the encoded bits'}"
         print(f"raw features: {fmt.name} ({fmt.describe()}) into the encoder; {design} (--input)")
-    print(f"gate-level Verilog through yosys ({args.target}):")
-    parts = synth_report(
-        graph, target=args.target, pipeline=args.pipeline, timeout=args.timeout,
-        progress=lambda line: print(f"  {line}", flush=True), raw_input=raw,
-    )  # fmt: skip
+    parts = []
+    if args.gate_level:
+        print(f"gate-level Verilog through yosys' own mapping ({args.target}):")
+        parts = synth_report(
+            graph, target=args.target, pipeline=args.pipeline, timeout=args.timeout, progress=say, raw_input=raw
+        )
     k = 4 if args.target == "ice40" else 6
     print(f"LUT-native: our {k}-input LUT mapping of the lowered design (compressor trees, comparator tree):")
     ours = hardware.part_sizes(graph, k, raw)
-    whole, mapped = fpga.synth_lut_native(graph, args.target, args.pipeline, args.timeout, raw)
+    left = args.timeout - (time.perf_counter() - start)
+    whole, mapped = fpga.synth_lut_native(graph, args.target, args.pipeline, left, raw, progress=say)
     print(f"yosys and our mapping of {graph.n_gates} gates ({time.perf_counter() - start:.1f} s); no latches, no loops")
     print(f"  {'part':28s} {'LUTs':>8s} {'FFs':>8s}  how")
     for part in parts:
@@ -80,9 +92,11 @@ def cmd_synth(args) -> int:
     for name, luts in ours.items():
         _print(f"{name}, LUT-native", luts, "-", f"lgn simplify --lut {k}")
     _print(whole.name, whole.luts, whole.ffs, f"yosys on our netlist: {whole.script}")
-    gates = next(p.luts for p in parts if p.name.startswith("whole design"))
-    best = "LUT-native" if whole.luts < gates else "gate-level"
-    print(f"smaller: {best} ({min(whole.luts, gates)} LUTs; the other {max(whole.luts, gates)}); our mapping: {mapped}")
+    if parts:
+        gates = next(p.luts for p in parts if p.name.startswith("whole design"))
+        best = "LUT-native" if whole.luts < gates else "gate-level"
+        smaller = f"{min(whole.luts, gates)} LUTs; the other {max(whole.luts, gates)}"
+        print(f"smaller: {best} ({smaller}); our mapping: {mapped}")
     return EXIT_OK
 
 
@@ -105,7 +119,20 @@ def register(sub) -> None:
         "0..255 the narrowest format that holds them); --pnr takes bytes",
     )  # fmt: skip
     p.add_argument("--pnr", action="store_true", help="iCE40: place and route the streaming top, write a bitstream")
-    p.add_argument("--device", choices=sorted(fpga.DEVICES), default="up5k", help="with --pnr (default: up5k)")
+    p.add_argument(
+        "--device", choices=sorted(fpga.DEVICES),
+        help="with --pnr: the part (default: up5k); without: refuse before synthesis a plain circuit whose I/O "
+        "bits exceed the part's package pins",
+    )  # fmt: skip
+    p.add_argument(
+        "--toolchain", choices=toolchain.CHOICES, default=toolchain.current(),
+        help="yosys and nextpnr from the system (apt), from YoWASP (pip install 'lgn[fpga]'), or auto: the "
+        "system's where on PATH, else YoWASP's (default: auto, or $LGN_TOOLCHAIN)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-gate-level", dest="gate_level", action="store_false",
+        help="skip yosys' own mapping of the gate-level Verilog (the slow half): only our LUT-native netlist",
+    )  # fmt: skip
     p.add_argument("--out", help="with --pnr: the folder for the bitstream (default: synth-ice40)")
     p.add_argument("--seed", type=integer(0, 2**31 - 1), default=1, help="with --pnr: nextpnr's placement seed")
     p.add_argument("--freq", type=number(0.0, 1e4, low_open=True), help="with --pnr: the target clock in MHz")
