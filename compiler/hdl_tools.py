@@ -4,9 +4,11 @@ two designs through yosys' BLIF); and running such tools against a deadline (``n
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -228,12 +230,11 @@ def synth_report(
     yosys' script, log and ``stat.json``); default, temporary folders.
     """
     deadline = time.perf_counter() + timeout
-    parts: list[SynthPart] = []
 
     def run(name: str, text: str, top: str) -> SynthPart:
         left = deadline - time.perf_counter()
         if left <= 0:
-            raise SynthTimeout(f"synthesis ran out of its {timeout:.0f} s before the {name}; {GATE_LEVEL_TRIM}")
+            raise SynthTimeout(f"synthesis ran out of its {timeout:g} s before the {name}; {GATE_LEVEL_TRIM}")
         folder = work / re.sub(r"\W+", "-", name).strip("-") if work is not None else None
         part = synth_text(text, top, target, left, work=folder, progress=progress, what=f"the {name}")
         part = dataclasses.replace(part, name=name)
@@ -241,21 +242,30 @@ def synth_report(
             progress(f"{name}: {part.luts} LUTs, {part.ffs} FFs in {part.seconds:.1f} s (`{part.script}`)")
         return part
 
+    jobs = {"whole design (flat)": (emit_verilog(graph, module, pipeline, raw_input=raw_input)[f"{module}.v"], module)}
     if graph.encoder is not None:
-        fmt = encoder_format(graph, raw_input)
-        encoder = emit_encoder(graph, f"{module}_encoder", fmt)
-        parts.append(run("encoder", encoder, f"{module}_encoder"))
+        jobs["encoder"] = (
+            emit_encoder(graph, f"{module}_encoder", encoder_format(graph, raw_input)),
+            f"{module}_encoder",
+        )
     net = emit_verilog(network_only(graph), module=f"{module}_network", raw_input=False, with_argmax=False)
-    parts.append(run("gate network", net[f"{module}_network.v"], f"{module}_network"))
+    jobs["gate network"] = (net[f"{module}_network.v"], f"{module}_network")
     head = head_only(graph)
-    gs = run("GroupSum", emit_verilog(head, module=f"{module}_gs", with_argmax=False)[f"{module}_gs.v"], f"{module}_gs")
-    both = run("GroupSum + argmax", emit_verilog(head, module=f"{module}_head")[f"{module}_head.v"], f"{module}_head")
-    parts.append(gs)
+    jobs["GroupSum"] = (emit_verilog(head, module=f"{module}_gs", with_argmax=False)[f"{module}_gs.v"], f"{module}_gs")
+    jobs["GroupSum + argmax"] = (emit_verilog(head, module=f"{module}_head")[f"{module}_head.v"], f"{module}_head")
+    # One yosys per core, the whole design (the longest) first: on two cores the parts run beside it.
+    with concurrent.futures.ThreadPoolExecutor(max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        futures = {name: pool.submit(run, name, text, top) for name, (text, top) in jobs.items()}
+        try:
+            done = {name: future.result() for name, future in futures.items()}
+        finally:
+            for future in futures.values():
+                future.cancel()
+    gs, both = done["GroupSum"], done["GroupSum + argmax"]
     argmax_cells = {"GroupSum + argmax": both.luts, "GroupSum alone": gs.luts}
-    parts.append(SynthPart("argmax", max(0, both.luts - gs.luts), max(0, both.ffs - gs.ffs), argmax_cells, gs.script))
-    whole = emit_verilog(graph, module=module, pipeline=pipeline, raw_input=raw_input)[f"{module}.v"]
-    parts.append(run("whole design (flat)", whole, module))
-    return parts
+    argmax = SynthPart("argmax", max(0, both.luts - gs.luts), max(0, both.ffs - gs.ffs), argmax_cells, gs.script)
+    parts = [done[name] for name in ("encoder", "gate network", "GroupSum") if name in done]
+    return [*parts, argmax, done["whole design (flat)"]]
 
 
 def yosys_blif(verilog: str, top: str, blif: Path, timeout: float = 1800) -> None:
