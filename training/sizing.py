@@ -10,7 +10,8 @@ learning rate. Tables (scikit-learn's sets and every ``--data`` file) get what `
   trained is what is shipped. On small inputs the soft relaxation learns a network whose discretization
   collapses (a census table: 0.84 relaxed, 0.51 discretized, below the majority class);
 - 16 thresholds per numeric column, half at its quantiles and half where a small decision tree on that column
-  alone splits the classes (``supervised``): a rule's cut is then an input bit, not the quantile nearest it;
+  alone splits the classes, plus the cuts of one tree over all columns (``supervised``): a rule's cut is then an
+  input bit, not the quantile nearest it, even where it matters only together with another column;
 - learned wiring: each fan-in slot chooses among 8 candidate inputs (``--candidates``), so a gate finds the
   two bits a rule combines instead of hoping its random wiring drew them (MONK's, synthetic rules: +2 to +7
   points over fixed wiring, and fewer gates);
