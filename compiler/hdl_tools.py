@@ -258,9 +258,11 @@ def synth_report(
         futures = {name: pool.submit(run, name, text, top) for name, (text, top) in jobs.items()}
         try:
             done = {name: future.result() for name, future in futures.items()}
-        finally:
+        except BaseException:  # one part failed, or the wait was interrupted: stop the others now
             for future in futures.values():
                 future.cancel()
+            toolchain.stop_all()
+            raise
     gs, both = done["GroupSum"], done["GroupSum + argmax"]
     argmax_cells = {"GroupSum + argmax": both.luts, "GroupSum alone": gs.luts}
     argmax = SynthPart("argmax", max(0, both.luts - gs.luts), max(0, both.ffs - gs.ffs), argmax_cells, gs.script)

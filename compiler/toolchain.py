@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -153,16 +154,34 @@ class StepTimeout(LgnError):
     """A tool ran past its deadline; the message is one sentence naming the step and the flag that trims it."""
 
 
-def _stop(proc: subprocess.Popen) -> tuple[str, str]:
-    """End ``proc`` and whatever it started (yosys runs ABC as a process of its own), and collect its output."""
+_running: set[subprocess.Popen] = set()  # the tools started by run_step and not finished yet
+_lock = threading.Lock()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """End ``proc`` and whatever it started (yosys runs ABC as a process of its own): its process group."""
     try:
         if hasattr(os, "killpg"):
             os.killpg(proc.pid, signal.SIGKILL)
         else:  # pragma: no cover - Windows
             proc.kill()
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
+
+
+def _stop(proc: subprocess.Popen) -> tuple[str, str]:
+    """End ``proc`` and its children, and collect its output."""
+    _kill(proc)
     return proc.communicate()
+
+
+def stop_all() -> None:
+    """End every tool that :func:`run_step` started in this process and that still runs (each runs in a session
+    of its own, so a Ctrl-C at the terminal does not reach it): for a caller whose wait was interrupted."""
+    with _lock:
+        running = list(_running)
+    for proc in running:
+        _kill(proc)
 
 
 def run_step(
@@ -192,11 +211,27 @@ def run_step(
         )  # fmt: skip
     except OSError as exc:
         raise ToolMissingError(f"{command[0]} cannot be run: {exc}") from None
+    with _lock:
+        _running.add(proc)
+    try:
+        out, err = _wait(proc, step, start, deadline, trim, progress, heartbeat, kept, where)
+    except BaseException:  # out of time, or interrupted (Ctrl-C, SIGTERM): the tool must not outlive the wait
+        _kill(proc)
+        raise
+    finally:
+        with _lock:
+            _running.discard(proc)
+    kept.write_text(out + err)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+def _wait(proc, step, start, deadline, trim, progress, heartbeat, kept, where) -> tuple[str, str]:
+    """:func:`run_step`'s wait: a progress line every ``heartbeat`` seconds; past the deadline the tool stopped
+    and a :class:`StepTimeout`."""
     while True:
         left = deadline - time.perf_counter()
         try:
-            out, err = proc.communicate(timeout=max(0.01, min(heartbeat, left)))
-            break
+            return proc.communicate(timeout=max(0.01, min(heartbeat, left)))
         except subprocess.TimeoutExpired:
             if time.perf_counter() < deadline:
                 if progress is not None:
@@ -213,5 +248,3 @@ def run_step(
                 f"{step} did not finish within the time limit, stopped after {time.perf_counter() - start:.0f} s"
                 f"{stood}; {trim} (log: {kept})"
             ) from None
-    kept.write_text(out + err)
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
