@@ -187,3 +187,13 @@ def test_supervised_thresholds_find_a_cut_that_only_matters_with_another_column(
     for f, cut in ((0, 0.3), (1, -0.2)):
         mine = encoder.threshold[encoder.feature == f]
         assert np.min(np.abs(mine - cut)) < 0.01, (f, mine)  # within half a percent of the range
+
+
+@pytest.mark.parametrize("dataset", ["iris", "wine", "breast-cancer"])
+def test_the_defaults_beat_the_majority_class_on_benchmark_tables(dataset, tmp_path):
+    """Three of bench/tabular.py's tables (scikit-learn's, with their fixed split), defaults only, one seed:
+    well above answering the majority class, and nothing to warn about."""
+    out = tmp_path / "m.st"
+    assert main(["train", "--dataset", dataset, "--seed", "1", "--out", str(out), *QUIET]) == 0
+    final = [json.loads(line) for line in Path(f"{out}.metrics.jsonl").read_text().splitlines()][-1]
+    assert final["test_acc_discrete"] >= final["majority_acc"] + 0.25 and final["warnings"] == []

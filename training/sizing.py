@@ -111,7 +111,7 @@ def _table_line(data: Dataset, cfg: TrainConfig, rows: int, chosen: dict) -> str
         shape,
         f"{cfg.thresholds} thresholds per numeric column ({method})" if numeric else "no numeric column",
         f"{cfg.connections} wiring" + (f" ({cfg.candidates} candidates)" if cfg.connections == "learned" else ""),
-        f"estimator {cfg.estimator}",
+        f"estimator {cfg.estimator}, {cfg.init} init",
         f"{cfg.steps:,} steps of {cfg.batch_size} rows, {cfg.lr_schedule} learning rate",
     ]
     given = [n for n in FROM_THE_DATA if n not in chosen]
