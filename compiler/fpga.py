@@ -57,10 +57,11 @@ def core_design(graph: GateGraph, k: int = 4) -> Design:
     return dataclasses.replace(design, netlist=passes.simplify(design.netlist, lut=k))
 
 
-def make_core(graph: GateGraph, kind: str, pipeline: int | None = None) -> Core:
+def make_core(graph: GateGraph, kind: str, pipeline: int | None = None, cells: str = "ice40") -> Core:
+    """The core of ``kind``; ``cells``: the LUT4 cells of the ``luts`` core, ``ice40`` (SB_LUT4) or ``ecp5``."""
     if kind == "luts":
         design = core_design(graph, 4)
-        emitted = emit_design(design, "lgn_core", "ice40", pipeline)
+        emitted = emit_design(design, "lgn_core", cells, pipeline)
         return Core(kind, emitted["lgn_core.v"], design.class_width, emitted.geometry.latency(pipeline))
     if kind == "gates":
         from .verilog_emit import emit_verilog
@@ -323,10 +324,18 @@ def plain_io_bits(graph: GateGraph, raw_input: bool | RawFormat | None = None, p
 
 # Our LUTs as cells that yosys only reads: the LUT-native netlist is mapped already, so yosys checks it
 # (hierarchy, drivers, loops) and counts it, and never re-maps it.
-_CELLS = {
-    4: "(* blackbox *) module SB_LUT4(output O, input I0, I1, I2, I3);\n  parameter [15:0] LUT_INIT = 0;\nendmodule\n",
-    6: "(* blackbox *) module LUT6(output O, input I0, I1, I2, I3, I4, I5);\n  parameter [63:0] INIT = 0;\nendmodule\n",
+_CELLS = {  # the cell, its output, its inputs, its table parameter
+    "ice40": ("SB_LUT4", "O", "I0, I1, I2, I3", "[15:0] LUT_INIT"),
+    "xilinx": ("LUT6", "O", "I0, I1, I2, I3, I4, I5", "[63:0] INIT"),
+    "ecp5": ("LUT4", "Z", "A, B, C, D", "[15:0] INIT"),
 }
+
+
+def _cell_stub(cells: str) -> str:
+    name, out, ins, table = _CELLS[cells]
+    return f"(* blackbox *) module {name}(output {out}, input {ins});\n  parameter {table} = 0;\nendmodule\n"
+
+
 CHECK_CELLS = ["hierarchy -check -top lgn_luts", "proc", "flatten", "opt -fast", "simplemap", "opt_clean"]
 
 
@@ -336,22 +345,23 @@ def synth_lut_native(
 ):  # fmt: skip
     """yosys on the LUT-native Verilog of the whole design (its input ``raw_input`` as in
     :func:`~.hardware.lower`; by default bytes for an image model), written as LUT cells (``SB_LUT4`` for
-    ice40, ``LUT6`` otherwise) that yosys reads, checks and counts without re-mapping them: any logic it finds
-    outside them (an output's inverter) counts as a LUT. Returns the yosys part and our own LUT count; a design
-    that reads as 0 LUTs where ours has some is an error."""
-    k = 4 if target == "ice40" else 6
+    ice40, ``LUT4`` for ecp5, ``LUT6`` otherwise) that yosys reads, checks and counts without re-mapping them:
+    any logic it finds outside them (an output's inverter) counts as a LUT. Returns the yosys part and our own
+    LUT count; a design that reads as 0 LUTs where ours has some is an error."""
+    cells_of = target if target in ("ice40", "ecp5") else "xilinx"
+    k = 4 if cells_of != "xilinx" else 6
     design = lower(graph, k, raw_input)
     design = dataclasses.replace(design, netlist=passes.simplify(design.netlist, lut=k))
-    text = emit_design(design, "lgn_luts", "ice40" if k == 4 else "xilinx", pipeline)["lgn_luts.v"]
+    text = emit_design(design, "lgn_luts", cells_of, pipeline)["lgn_luts.v"]
     start = time.perf_counter()
     commands = ["read_verilog lgn_luts.v", "read_verilog -lib lgn_cells.v", *CHECK_CELLS]
-    files = {"lgn_luts.v": text, "lgn_cells.v": _CELLS[k]}
+    files = {"lgn_luts.v": text, "lgn_cells.v": _cell_stub(cells_of)}
     trim = "--no-gate-level leaves only this step, --timeout S gives it longer"
     cells = run_yosys(commands, files, "yosys reading the LUT-native netlist", start + timeout, None, trim, progress)
-    luts = sum(n for c, n in cells.items() if c in ("SB_LUT4", "LUT6") or c.startswith("$_") and "DFF" not in c)
+    luts = sum(n for c, n in cells.items() if c in ("SB_LUT4", "LUT6", "LUT4") or c.startswith("$_") and "DFF" not in c)
     ffs = sum(n for c, n in cells.items() if "DFF" in c)
     if luts == 0 and design.netlist.n_gates:
         raise LgnError(f"yosys reads the LUT-native netlist of {design.netlist.n_gates} LUTs as 0 LUTs: {cells}")
-    script = f"our {'SB_LUT4' if k == 4 else 'LUT6'} cells read, checked and counted, not re-mapped"
+    script = f"our {_CELLS[cells_of][0]} cells read, checked and counted, not re-mapped"
     part = SynthPart("whole design, LUT-native", luts, ffs, cells, script, time.perf_counter() - start)
     return part, design.netlist.n_gates

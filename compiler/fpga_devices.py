@@ -23,6 +23,21 @@ DEVICES = {
     "hx1k": Device("--hx1k", "tq144", "chipdb-1k.txt", 1280),
 }
 
+
+@dataclasses.dataclass(frozen=True)
+class Ecp5Device:
+    flag: str
+    package: str  # CABGA381, the ULX3S's (25F-85F) and most boards'
+    luts: int  # LUT4 slots
+    io: int  # user I/O of the package
+
+
+ECP5_DEVICES = {
+    "25k": Ecp5Device("--25k", "CABGA381", 24288, 197),
+    "45k": Ecp5Device("--45k", "CABGA381", 43848, 203),
+    "85k": Ecp5Device("--85k", "CABGA381", 83640, 205),
+}
+
 # package -> (its I/O pins in the order constraints() hands them out, those that reach a global buffer)
 _PINS = {
     "sg48": (
@@ -79,11 +94,13 @@ def constraints(device: Device, class_width: int) -> str:
 def check_io(io_bits: int, device: str) -> None:
     """Refuse, before any synthesis, a plain circuit whose ``io_bits`` (inputs, outputs, clock) exceed the
     device package's pins: no placement can help, and the streaming top (--pnr) takes one byte per clock."""
-    spec = DEVICES[device]
-    pins = len(package_pins(spec)[0])
+    if device in ECP5_DEVICES:
+        package, pins = ECP5_DEVICES[device].package, ECP5_DEVICES[device].io
+    else:
+        package, pins = DEVICES[device].package, len(package_pins(DEVICES[device])[0])
     if io_bits > pins:
         raise DoesNotFit(
-            f"the plain circuit has {io_bits:,} I/O bits and the {device} ({spec.package}) {pins} pins: place the "
+            f"the plain circuit has {io_bits:,} I/O bits and the {device} ({package}) {pins} pins: place the "
             f"streaming top instead (--pnr: raw features one byte per clock on {len(_STREAM_PINS) + 1} pins and the "
             f"class bits)"
         )

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -339,6 +340,15 @@ def ice40_cell_models() -> Path:
     return share / "ice40" / "cells_sim.v"
 
 
+def ecp5_lut4_model() -> str:
+    """yosys' simulation model of the ECP5 ``LUT4`` (the module alone, from ``ecp5/cells_sim.v``)."""
+    models = (ice40_cell_models().parent.parent / "ecp5" / "cells_sim.v").read_text()
+    found = re.search(r"^module LUT4\(.*?^endmodule", models, re.MULTILINE | re.DOTALL)
+    if found is None:
+        raise ToolMissingError("yosys' ECP5 cell models (share/yosys/ecp5/cells_sim.v) have no LUT4")
+    return found.group(0) + "\n"
+
+
 def simulate_design(
     reference: GateGraph,
     design,
@@ -354,7 +364,7 @@ def simulate_design(
 ) -> SimResult:
     """Simulate the LUT-native Verilog of ``design`` (a :class:`~lgn.compiler.hardware.Design` lowered from
     ``reference``) on ``bits`` (and ``raw`` features when the design takes them) against the evaluator on
-    ``reference``. The ``ice40`` target runs yosys' models of its ``SB_LUT4`` cells; ``xilinx`` cells have no
+    ``reference``. ``ice40`` and ``ecp5`` run yosys' models of their LUT4 cells; ``xilinx`` cells have no
     free models: simulate ``generic``, the same mapping."""
     from .lut_verilog import emit_design
 
@@ -364,6 +374,7 @@ def simulate_design(
         raise LgnError("this design takes raw features: pass them")
     emitted = emit_design(design, module, target, pipeline)
     libraries = (ice40_cell_models(),) if target == "ice40" else ()
+    files = {**emitted.files, "ecp5_lut4.v": ecp5_lut4_model()} if target == "ecp5" else emitted.files
     latency = emitted.geometry.latency(pipeline)
     bench = Bench(module, design.raw_input, pipeline is not None, latency, design.n_classes, design.score_width,
                   design.with_scores)  # fmt: skip
@@ -373,4 +384,4 @@ def simulate_design(
     rows = input_rows(bits, raw if design.raw_input else None, design.raw)
     # Icarus and Verilator reject the models' default port values; the design drives every pin anyway.
     defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1} if libraries else None
-    return run_testbench(emitted.files, bench, rows, expected, sim, mode, build_root, seed, libraries, defines)
+    return run_testbench(files, bench, rows, expected, sim, mode, build_root, seed, libraries, defines)

@@ -113,6 +113,11 @@ TARGETS = {
         f"abc -dress -lut 4 {FAST_LUTS}",
         "synth_ice40 -top {top} -run map_luts:",
     ],
+    "ecp5": [
+        "synth_ecp5 -top {top} -run :map_luts",
+        f"abc -dress -lut 4 {FAST_LUTS}",
+        "synth_ecp5 -top {top} -run map_luts:",
+    ],
     "xilinx": [
         "synth_xilinx -top {top} -flatten -run :map_luts",
         f"abc -luts 2:2,3,6:5,10,20 {FAST_LUTS}",

@@ -2,7 +2,8 @@
 our mapping (pure and deterministic).
 
 Targets: ``generic`` (each LUT a constant table indexed by its inputs, which every simulator and synthesis
-tool reads), ``ice40`` (``SB_LUT4`` instances, at most 4 inputs), ``xilinx`` (``LUT6`` instances). Table bit m
+tool reads), ``ice40`` (``SB_LUT4`` instances, at most 4 inputs), ``xilinx`` (``LUT6`` instances), ``ecp5``
+(Lattice ``LUT4`` instances). Table bit m
 is the output for the inputs m = sum_k x_k 2^k, which is the INIT order of both vendors' cells (I0 is the
 least significant address bit). Pipelined (``pipeline=N``): a register stage every N LUT levels and one at
 the end, as the gate-level emitter does.
@@ -22,7 +23,7 @@ from .templating import environment
 from .verilog_emit import _Datapath
 from .verilog_encoder import port_context
 
-TARGETS = {"generic": 6, "ice40": 4, "xilinx": 6}
+TARGETS = {"generic": 6, "ice40": 4, "xilinx": 6, "ecp5": 4}
 ZERO = "1'b0"
 _ENV = environment("verilog")
 
@@ -36,11 +37,14 @@ def _support(graph) -> np.ndarray:
 
 def _cell(target: str, node: int, inputs: list[str], table: int, k: int) -> list[str]:
     """One LUT: ``inputs`` are its fan-in slots in order (unused slots read 1'b0)."""
-    if target in ("ice40", "xilinx"):
+    if target in ("ice40", "xilinx", "ecp5"):
         size = TARGETS[target]
         padded = inputs + [ZERO] * (size - len(inputs))
         pins = ", ".join(f".I{j}({name})" for j, name in enumerate(padded))
         init = widen(table, len(inputs), size)  # the unused pins read 0: any value there must give the same
+        if target == "ecp5":  # Lattice's LUT4: Z = INIT[{D, C, B, A}], A the least significant, as I0
+            pins = ", ".join(f".{'ABCD'[j]}({name})" for j, name in enumerate(padded))
+            return [f"    LUT4 #(.INIT(16'h{init:04x})) l{node} ({pins}, .Z(n{node}));"]
         if target == "ice40":
             return [f"    SB_LUT4 #(.LUT_INIT(16'h{init:04x})) l{node} (.O(n{node}), {pins});"]
         return [f"    LUT6 #(.INIT(64'h{init:016x})) l{node} (.O(n{node}), {pins});"]

@@ -112,12 +112,14 @@ icarus = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog n
 
 @pytest.mark.hdl
 @icarus
-@pytest.mark.parametrize("target, pipeline_levels", [("generic", None), ("generic", 3), ("ice40", None), ("ice40", 2)])
+@pytest.mark.parametrize(
+    "target, pipeline_levels", [("generic", None), ("generic", 3), ("ice40", None), ("ice40", 2), ("ecp5", None)]
+)
 def test_lut_native_verilog_equals_the_evaluator(target, pipeline_levels, tmp_path):
     graph = random_layered(24, 3, 30, classes=3, pass_through=0.3, seed=3)
     graph = graph.replace(encoder=Encoder(12, np.arange(24) % 12, np.linspace(-5, 300, 24)))
     raw = np.random.default_rng(2).integers(0, 256, (300, 12)).astype(np.uint8)
-    k = 4 if target == "ice40" else 6
+    k = 4 if target in ("ice40", "ecp5") else 6
     design = hardware.lower(graph, k)
     design = dataclasses.replace(design, netlist=pipeline.simplify(design.netlist, lut=k))
     result = hdl_sim.simulate_design(

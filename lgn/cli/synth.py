@@ -4,11 +4,13 @@ smaller. With ``--pnr`` (iCE40): the streaming top placed and routed, a bitstrea
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
-from lgn.compiler import fpga, hardware, pipeline, toolchain
+from lgn.compiler import ecp5, fpga, hardware, pipeline, toolchain
 from lgn.compiler.errors import ParameterError
+from lgn.compiler.fpga_devices import ECP5_DEVICES
 from lgn.compiler.hdl_tools import synth_report
 from lgn.compiler.raw_input import encoder_format, resolve_input
 
@@ -20,11 +22,14 @@ def _print(part_name: str, luts: int, ffs: int | str, script: str) -> None:
 
 
 def _pnr(graph, args) -> int:
-    if args.target != "ice40":
-        raise ParameterError("pnr places and routes for the ice40 target only (use --target ice40)", "pnr")
-    out = Path(args.out or "synth-ice40")
+    if args.target not in ("ice40", "ecp5"):
+        raise ParameterError("pnr places and routes for ice40 and ecp5 only (use --target ice40 or ecp5)", "pnr")
+    out = Path(args.out or f"synth-{args.target}")
     try:
-        result = fpga.place_and_route(
+        place = fpga.place_and_route
+        if args.target == "ecp5":
+            place = functools.partial(ecp5.place_and_route, router=args.router)
+        result = place(
             graph, args.device, out, seed=args.seed, freq=args.freq, pipeline=args.pipeline, timeout=args.timeout,
             progress=lambda line: print(f"  {line}", flush=True), core=args.core,
         )  # fmt: skip
@@ -33,7 +38,8 @@ def _pnr(graph, args) -> int:
         return EXIT_CHECK_FAILED
     fmax = f"{result.fmax_mhz:.1f} MHz" if result.fmax_mhz else "not reported"
     top = "LUT engine" if result.core == "engine" else f"streaming top, {result.core} core"
-    print(f"iCE40 {result.device.upper()} ({result.package}), {top}, seed {args.seed}:")
+    family = f"ECP5 LFE5U-{result.device[:-1]}F" if args.target == "ecp5" else f"iCE40 {result.device.upper()}"
+    print(f"{family} ({result.package}), {top}, seed {args.seed}:")
     print(f"  logic cells    {result.logic_cells} of {result.logic_cells_available} "
           f"({result.luts} LUT4, {result.ffs} flip-flops)")  # fmt: skip
     print(f"  block RAM      {result.ram} of {result.ram_available}")
@@ -43,7 +49,8 @@ def _pnr(graph, args) -> int:
     rate = f" ({result.fmax_mhz * 1e6 / result.cycles_per_sample:,.0f} samples/s at Fmax)" if result.fmax_mhz else ""
     print(f"  latency        {result.latency_cycles} cycles after the last feature; {result.cycles_per_sample} "
           f"cycles per sample{rate}")  # fmt: skip
-    print(f"wrote {result.bitstream} (and the Verilog, pins {out / 'lgn_top.pcf'}, nextpnr's report)")
+    pins = f"pins {out / 'lgn_top.pcf'}" if args.target == "ice40" else "I/O placed by nextpnr: no board's pins"
+    print(f"wrote {result.bitstream} (and the Verilog, {pins}, nextpnr's report)")
     return EXIT_OK
 
 
@@ -51,7 +58,11 @@ def cmd_synth(args) -> int:
     if not args.timeout > 0:
         raise ParameterError(f"timeout must be positive, got {args.timeout}", "timeout")
     toolchain.use(args.toolchain)
-    args.device = args.device or ("up5k" if args.pnr else None)
+    families = {"ice40": fpga.DEVICES, "ecp5": ECP5_DEVICES}
+    args.device = args.device or ({"ice40": "up5k", "ecp5": "25k"}.get(args.target) if args.pnr else None)
+    if args.pnr and args.target in families and args.device not in families[args.target]:
+        parts = ", ".join(families[args.target])
+        raise ParameterError(f"device {args.device} is not an {args.target} part; choose {parts}", "device")
     graph = load_any(args.graph)
     if args.simplify:
         graph = pipeline.simplify(graph)
@@ -80,7 +91,7 @@ def cmd_synth(args) -> int:
         parts = synth_report(
             graph, target=args.target, pipeline=args.pipeline, timeout=args.timeout, progress=say, raw_input=raw
         )
-    k = 4 if args.target == "ice40" else 6
+    k = 4 if args.target in ("ice40", "ecp5") else 6
     print(f"LUT-native: our {k}-input LUT mapping of the lowered design (compressor trees, comparator tree):")
     ours = hardware.part_sizes(graph, k, raw)
     left = args.timeout - (time.perf_counter() - start)
@@ -103,7 +114,7 @@ def cmd_synth(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("synth", help="LUTs and FFs by part (yosys and our LUT mapping); iCE40 place and route")
     p.add_argument("graph")
-    p.add_argument("--target", choices=["generic", "ice40", "xilinx"], default="generic")
+    p.add_argument("--target", choices=["generic", "ice40", "ecp5", "xilinx"], default="generic")
     p.add_argument("--pipeline", type=integer(1))
     p.add_argument("--no-simplify", dest="simplify", action="store_false")
     p.add_argument(
@@ -118,11 +129,11 @@ def register(sub) -> None:
         "threshold is in 0..255); the encoder part takes the raw format (auto: u8, or for thresholds outside "
         "0..255 the narrowest format that holds them); --pnr takes bytes",
     )  # fmt: skip
-    p.add_argument("--pnr", action="store_true", help="iCE40: place and route the streaming top, write a bitstream")
+    p.add_argument("--pnr", action="store_true", help="iCE40, ECP5: place and route the streaming top, a bitstream")
     p.add_argument(
-        "--device", choices=sorted(fpga.DEVICES),
-        help="with --pnr: the part (default: up5k); without: refuse before synthesis a plain circuit whose I/O "
-        "bits exceed the part's package pins",
+        "--device", choices=[*sorted(fpga.DEVICES), *ECP5_DEVICES],
+        help="with --pnr: the part (default: up5k; ecp5: 25k); without: refuse before synthesis a plain "
+        "circuit whose I/O bits exceed the part's package pins",
     )  # fmt: skip
     p.add_argument(
         "--toolchain", choices=toolchain.CHOICES, default=toolchain.current(),
@@ -133,7 +144,8 @@ def register(sub) -> None:
         "--no-gate-level", dest="gate_level", action="store_false",
         help="skip yosys' own mapping of the gate-level Verilog (the slow half): only our LUT-native netlist",
     )  # fmt: skip
-    p.add_argument("--out", help="with --pnr: the folder for the bitstream (default: synth-ice40)")
+    p.add_argument("--out", help="with --pnr: the folder for the bitstream (default: synth-TARGET)")
+    p.add_argument("--router", choices=ecp5.ROUTERS, default="router2", help="with --pnr on ecp5: nextpnr's router")
     p.add_argument("--seed", type=integer(0, 2**31 - 1), default=1, help="with --pnr: nextpnr's placement seed")
     p.add_argument("--freq", type=number(0.0, 1e4, low_open=True), help="with --pnr: the target clock in MHz")
     p.add_argument(

@@ -1,0 +1,123 @@
+"""From a graph to an ECP5 bitstream: the streaming top (as on iCE40, :mod:`.fpga`) around our LUT4 netlist
+written as Lattice ``LUT4`` cells, which yosys ``synth_ecp5`` keeps (it maps only the top's own logic, with the
+fast LUT script of :data:`~.hdl_tools.TARGETS`), ``nextpnr-ecp5`` and ``ecppack`` to ``lgn_net.bit`` (and an
+``.svf`` for JTAG), the utilisation and the maximum clock frequency from nextpnr's report.
+
+The tools come from the system or from ``pip install 'lgn[fpga]'`` (:mod:`.toolchain`). With no board named the
+I/O are left to nextpnr (``--lpf-allow-unconstrained``): the bitstream is for measuring, not for a board.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import toolchain
+from .errors import LgnError, ParameterError
+from .fpga import CORES, Core, PnrResult, check_streamable, make_core, stream_files
+from .fpga_devices import ECP5_DEVICES, DoesNotFit
+from .hdl_tools import TARGETS, nextpnr_error, run_until, run_yosys
+from .ir import GateGraph
+
+ROUTERS = ("router1", "router2")
+
+
+def _synth(core: Core, graph: GateGraph, folder: Path, deadline: float, say) -> tuple[int, int]:
+    """yosys ``synth_ecp5`` of the streaming top around ``core`` into ``folder/lgn_top.json``; (LUT4, FFs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = stream_files(graph, core)
+    commands = [f"read_verilog {' '.join(sorted(files))}", *[c.format(top="lgn_top") for c in TARGETS["ecp5"]]]
+    commands.append("write_json lgn_top.json")
+    trim = "--core luts keeps our LUT4 netlist (yosys maps only the top), --timeout S gives it longer"
+    cells = run_yosys(commands, files, f"yosys synth_ecp5 of the {core.kind} core", deadline, folder, trim, say)
+    luts = cells.get("LUT4", 0)
+    if luts == 0:
+        raise LgnError(f"yosys synth_ecp5 left no LUT4 cells: {cells}")
+    return luts, cells.get("TRELLIS_FF", 0)
+
+
+def _choose_core(graph: GateGraph, core: str, pipeline, out: Path, deadline: float, say):
+    """Synthesize the requested core (``auto``: both, keeping the one with fewer LUTs and flip-flops)."""
+    kinds = ("luts", "gates") if core == "auto" else (core,)
+    best = None
+    for kind in kinds:
+        candidate = make_core(graph, kind, pipeline, cells="ecp5")
+        folder = out / kind if len(kinds) > 1 else out
+        luts, ffs = _synth(candidate, graph, folder, deadline, say)
+        say(f"synth_ecp5, {kind} core: {luts} LUT4, {ffs} flip-flops")
+        if best is None or luts + ffs < best[1] + best[2]:
+            best = (candidate, luts, ffs, folder)
+    assert best is not None
+    if best[3] != out:
+        for name in ("lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.json", "synth.ys", "yosys.log"):
+            (out / name).write_bytes((best[3] / name).read_bytes())
+    return best[:3]
+
+
+def place_and_route(
+    graph: GateGraph, device: str, out: Path, seed: int = 1, freq: float | None = None, pipeline: int | None = None,
+    timeout: float = 1800.0, progress: Callable[[str], None] | None = None, core: str = "luts",
+    router: str = "router2", svf: bool = True,
+) -> PnrResult:  # fmt: skip
+    """Synthesize the streaming top for the ECP5 ``device`` (25k, 45k, 85k), place and route it with
+    ``router`` and pack ``out/lgn_net.bit`` (and ``lgn_net.svf``). Raises :class:`DoesNotFit` naming what
+    overflowed; refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`)."""
+    if device not in ECP5_DEVICES:
+        raise ParameterError(f"device {device!r} is not an ECP5 part; choose {', '.join(ECP5_DEVICES)}", "device")
+    if core not in CORES or core == "engine":
+        raise ParameterError(f"core {core!r}: the ECP5 flow takes luts, gates or auto", "core")
+    if router not in ROUTERS:
+        raise ParameterError(f"router {router!r} is unknown; choose {', '.join(ROUTERS)}", "router")
+    spec = ECP5_DEVICES[device]
+    check_streamable(graph)
+    nextpnr, ecppack = toolchain.find("nextpnr-ecp5"), toolchain.find("ecppack")
+    start, say = time.perf_counter(), progress or (lambda line: None)
+    say(f"tools: {toolchain.find('yosys').describe()}; {nextpnr.describe()}; {ecppack.describe()}")
+    deadline = start + timeout
+    out.mkdir(parents=True, exist_ok=True)
+    chosen, luts, ffs = _choose_core(graph, core, pipeline, out, deadline, say)
+    if luts > spec.luts:  # every LUT4 needs a slot of its own: no placement can help
+        raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {luts} LUT4 of {spec.luts}")
+    report = _route(nextpnr.command, device, out, seed, freq, router, deadline, say)
+    used = report.get("utilization", {})
+    comb = used.get("TRELLIS_COMB", {"used": luts, "available": spec.luts})
+    ram = used.get("DP16KD", {"used": 0, "available": 0})
+    fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
+    slots = f"{comb['used']} of {comb['available']} LUT4 slots"
+    say(f"nextpnr-ecp5 ({router}): {slots} ({time.perf_counter() - start:.0f} s)")
+    pack = [ecppack.command, "--input", "lgn_top.config", "--bit", "lgn_net.bit"] + (
+        ["--svf", "lgn_net.svf"] if svf else []
+    )
+    proc = run_until(pack, "ecppack", out, deadline)
+    if proc.returncode != 0:
+        raise LgnError(f"ecppack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    per_sample = graph.encoder.n_features if graph.encoder is not None else 0
+    return PnrResult(
+        device, spec.package, chosen.kind, luts, ffs, int(comb["used"]), int(comb["available"]), int(ram["used"]),
+        int(ram["available"]), min(fmax) if fmax else None, 2 + chosen.latency, per_sample, out / "lgn_net.bit",
+        time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _route(nextpnr, device, out: Path, seed, freq, router, deadline, say) -> dict:
+    """nextpnr-ecp5 on ``out/lgn_top.json`` into ``lgn_top.config``; its report. Raises :class:`DoesNotFit`."""
+    spec = ECP5_DEVICES[device]
+    command = [nextpnr, spec.flag, "--package", spec.package, "--speed", "6", "--json", "lgn_top.json",
+               "--textcfg", "lgn_top.config", "--report", "report.json", "--seed", str(seed), "--router", router,
+               "--lpf-allow-unconstrained"]  # fmt: skip
+    command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
+    (out / "report.json").unlink(missing_ok=True)
+    trim = f"--router {'router1' if router == 'router2' else 'router2'} tries the other router, a smaller net routes "
+    trim += "sooner, --timeout S gives it longer"
+    proc = run_until(command, "nextpnr-ecp5", out, deadline, trim, say)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    if proc.returncode != 0:
+        used = report.get("utilization", {})
+        overflow = [f"{k} {v['used']} of {v['available']}" for k, v in used.items() if v["used"] > v["available"]]
+        why = "; ".join(overflow) or nextpnr_error(proc.stdout + proc.stderr)
+        if why.startswith("timing not met"):
+            raise LgnError(f"nextpnr-ecp5 on the {device}: {why} (--freq); no bitstream written")
+        raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {why}")
+    return report
