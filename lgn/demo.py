@@ -16,6 +16,8 @@ import torch
 from lgn.compiler import c_build, c_emit, formats, fpga, hardware, hdl_sim, hdl_tools, pipeline, verilog_emit
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import GateGraph
+from lgn.compiler.output_lock import OutputLock
+from lgn.compiler.outputs import claim_folder
 from lgn.compiler.verify import Comparison, verify_c, verify_c_features, verify_graphs
 from lgn.training.checkpoint import load_checkpoint
 from lgn.training.config import TrainConfig
@@ -285,14 +287,33 @@ def _reproduce(cfg: TrainConfig, out: Path, test_file: str | None) -> list[str]:
     ]
 
 
+# Everything the demo writes in its folder (subfolders as a whole): reserved before training starts.
+DEMO_FILES = (
+    "model.safetensors", "model.safetensors.metrics.jsonl", "model.safetensors.lock", ".lgn-demo.lock",
+    "training_curves.png", "test.csv", "graph.npz", "graph.simplified.npz", "gates_per_layer.png", "report.md",
+    "c/", "verilog/", "up5k/",
+)  # fmt: skip
+
+
 def run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
     """Train per ``cfg`` (its ``out`` is replaced by the demo folder's model), then check every
-    implementation against the evaluator and write the report. 0 when all agree, 1 otherwise."""
-    out = settings.out
+    implementation against the evaluator and write the report. 0 when all agree, 1 otherwise.
+
+    The folder follows lgn's output rule (:mod:`lgn.compiler.outputs`: new, empty or one lgn wrote, no input
+    of the run and no file of the user's replaced), checked before training, and one demo writes it at a time
+    (``.lgn-demo.lock``)."""
+    inputs = {name: getattr(cfg, name) for name in ("data", "test", "labels", "test_labels")}
+    folder = claim_folder(settings.out, "out", inputs)
+    folder.reserve(DEMO_FILES)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LgnError(f"{out}: cannot create the output folder: {exc.strerror or exc}") from None
+        with OutputLock(settings.out, "out", say=say, lock=settings.out / ".lgn-demo.lock"):
+            return _run_demo(cfg, settings)
+    finally:
+        folder.settle()
+
+
+def _run_demo(cfg: TrainConfig, settings: DemoSettings) -> int:
+    out = settings.out
     cfg = cfg.replace(out=str(out / "model.safetensors"), metrics=None)
     sizes = f"{_shape(cfg)} (arity {cfg.arity}) for {cfg.steps} steps" if cfg.resolved else "(sizes from the data)"
     say(f"training {cfg.parametrization.upper()} on {_data_name(cfg)} {sizes}")

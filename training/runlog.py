@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -99,6 +100,8 @@ class RunLog:
         self.progress = Progress(cfg.steps, cfg.progress and enabled)
         self.start = time.perf_counter()
         self._metrics_started = False  # the file is replaced at the first evaluation, never emptied before
+        # Every record names its run (process id, then random), so a reader can tell runs apart in any file.
+        self.run = f"{os.getpid()}-{os.urandom(4).hex()}"
 
     def step(self, step: int, loss: float) -> None:
         if not self.enabled:
@@ -108,6 +111,9 @@ class RunLog:
             self.evaluate(step, loss)
 
     def _write(self, record: dict) -> None:
+        named = {"run": self.run, **record}  # the run first, in the caller's own dict
+        record.clear()
+        record.update(named)
         self.history.append(record)
         line = json.dumps(record) + "\n"
         if not self._metrics_started:  # an earlier run's metrics stay whole until this run has its own

@@ -8,21 +8,23 @@ single-process gradient.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from lgn.compiler import outputs
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import Encoder
 from lgn.compiler.names import Names
+from lgn.compiler.output_lock import OutputLock
 from lgn.kernels.cpu import reuse_freed_memory
 
 from . import augment, encoding, sizing
@@ -177,37 +179,53 @@ class TrainingFailed(LgnError):
     """The run cannot go on (its loss is no longer a number); the message says what it left behind."""
 
 
-def check_outputs(cfg: TrainConfig) -> None:
-    """Every file a run will write, checked before any work: not a folder, in a folder that exists (or can be
-    made) and takes new files. Nothing is created or truncated here."""
-    for name, value in (("out", cfg.out), ("metrics", cfg.metrics or f"{cfg.out}.metrics.jsonl")):
-        path = Path(value)
-        if path.is_dir():
-            raise ParameterError(f"{name} {path} is a folder; give a file name", name)
-        folder = path.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-            raise ParameterError(f"{name} {path}: cannot write in {folder}", name)
-        if path.exists() and not os.access(path, os.W_OK) and not os.access(path.parent, os.W_OK):
-            raise ParameterError(f"{name} {path} cannot be replaced", name)
+def check_outputs(cfg: TrainConfig, force: bool = False) -> None:
+    """Every file a run will write, checked before any work by the one output rule
+    (:mod:`lgn.compiler.outputs`): not an input of the run (``data``, ``test``, ``labels``, ``test_labels``,
+    by path, symbolic or hard link), not a folder or a device, an existing file replaced only when it is of
+    the kind written there (a checkpoint, metrics) or with ``force``, in a folder that takes files (proved by
+    creating one). Nothing is created or truncated here."""
+    inputs = {name: getattr(cfg, name) for name in ("data", "test", "labels", "test_labels")}
+    outputs.check_file(cfg.out, "out", outputs.CHECKPOINT, inputs, force)
+    metrics = cfg.metrics or f"{cfg.out}.metrics.jsonl"
+    if outputs.same_file(metrics, cfg.out):
+        raise ParameterError(f"metrics and out name the same file ({metrics}): give each its own", "metrics", "out")
+    outputs.check_file(metrics, "metrics", outputs.METRICS, inputs, force)
 
 
 def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def train(cfg: TrainConfig, data: Dataset | None = None, say: Callable[[str], None] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    data: Dataset | None = None,
+    say: Callable[[str], None] | None = None,
+    force: bool = False,
+) -> TrainResult:
     """Train per ``cfg`` on ``data`` (default: the data ``cfg`` names, a file or a built-in set); the settings
     left to the data are chosen first (:func:`lgn.training.sizing.resolve`; each line of what was chosen goes
     to ``say``, or to stderr with the progress when ``say`` is None). Write
     the best discretized checkpoint (chosen on the validation split) to
     ``cfg.out``, evaluate it once on the test split, and write metrics as JSONL.
 
+    The outputs are checked first (:func:`check_outputs`; ``force`` lets them replace files of another kind),
+    then locked (``OUT.lock``, and ``METRICS.lock`` for a metrics file of its own: one writer per model; a
+    second run to them is refused naming this one's process) until the run ends, however it ends.
     Nothing is written before the first evaluation: an interrupted run reports whether it has a checkpoint of
     its own (``TrainResult.checkpoint_step``); a loss that stops being a number raises :class:`TrainingFailed`.
     """
-    check_outputs(cfg)
+    check_outputs(cfg, force)
+    if _rank()[0] != 0:
+        return _train(cfg, data, say)
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(OutputLock(cfg.out, "out", say=_to_stderr))
+        if cfg.metrics is not None and not outputs.same_file(cfg.metrics, f"{cfg.out}.metrics.jsonl"):
+            locks.enter_context(OutputLock(cfg.metrics, "metrics", say=_to_stderr))
+        return _train(cfg, data, say)
+
+
+def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | None) -> TrainResult:
     rank, world = _rank()
     if cfg.batch_size % world:
         raise ParameterError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes", "batch_size")

@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 
 from lgn.compiler import formats
+from lgn.compiler.build_cache import write_atomic
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import GateGraph
 
@@ -60,25 +61,24 @@ def load_any(path: str) -> GateGraph:
     return formats.load_graph(path)
 
 
-def save_graph(graph: GateGraph, path: str) -> None:
-    """``.txt``: the text form; anything else: the ``.npz`` format."""
+def save_graph(graph: GateGraph, path: str, text: bool | None = None) -> None:
+    """``.txt`` (or ``text``): the text form; anything else: the ``.npz`` format. Written under a private name
+    and renamed into place: an error leaves the file that was there whole."""
     target = Path(path)
+    as_text = target.suffix == ".txt" if text is None else text
+    data = formats.to_text(graph).encode() if as_text else formats.to_npz_bytes(graph)
     try:
-        if target.suffix == ".txt":
-            target.write_text(formats.to_text(graph))
-        else:
-            formats.save_npz(graph, target)
+        write_atomic(target, data)
     except OSError as exc:
         raise LgnError(f"{target}: cannot write: {exc.strerror or exc}") from None
 
 
-def write_files(out: Path, files: dict[str, str]) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (out / name).write_text(text)
-    except OSError as exc:
-        raise LgnError(f"{out}: cannot write: {exc.strerror or exc}") from None
+def add_force(parser: argparse.ArgumentParser, which: str, kind: str) -> None:
+    """``--force``: let an output replace an existing file of another kind (lgn.compiler.outputs)."""
+    parser.add_argument(
+        "--force", action="store_true",
+        help=f"replace an existing {which} file that does not hold {kind} lgn wrote (never an input)",
+    )  # fmt: skip
 
 
 MAX_COUNT = 2**63 - 1

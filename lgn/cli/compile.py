@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 
 from lgn.compiler import c_build, c_emit, evaluate, fpga, hardware, hdl_sim, lut_verilog, pipeline, verilog_emit
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import GateGraph
+from lgn.compiler.outputs import OutputFolder, claim_folder
 from lgn.compiler.raw_input import U8, RawFormat, resolve_input
 from lgn.compiler.verify import Comparison, test_vectors, verify_c
 
-from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any, write_files
+from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any
 
 VERIFY_VECTORS = 2_000  # structured vectors, then random ones: what `--verify` simulates
 
@@ -89,7 +89,7 @@ def _c_isa(graph: GateGraph, isa: str, shape: str) -> str:
     return choice
 
 
-def _luts(given: GateGraph, graph: GateGraph, args, out: Path) -> int:
+def _luts(given: GateGraph, graph: GateGraph, args, out: OutputFolder) -> int:
     """LUT-native Verilog (our mapping, the head lowered to LUTs), or the iCE40 streaming top around it."""
     k = 4 if args.cells == "ice40" else 6
     if args.stream:
@@ -100,19 +100,19 @@ def _luts(given: GateGraph, graph: GateGraph, args, out: Path) -> int:
         _check_stream_input(graph, args.input)
         files = fpga.stream_files(graph, fpga.make_core(graph, "luts", args.pipeline))
         files["lgn_top.pcf"] = fpga.constraints(fpga.DEVICES[args.device], fpga.core_design(graph).class_width)
-        write_files(out, files)
-        print(f"wrote {', '.join(sorted(files))} to {out} (streaming top, {args.device} pins)")
+        out.write(files)
+        print(f"wrote {', '.join(sorted(files))} to {out.path} (streaming top, {args.device} pins)")
         return EXIT_OK
     raw = resolve_input(graph, args.input)
     design = hardware.lower(graph, k, raw_input=raw or False, with_scores=args.ports == "all")
     design = dataclasses.replace(design, netlist=pipeline.simplify(design.netlist, lut=k))
     emitted = lut_verilog.emit_design(design, args.module, args.cells, args.pipeline)
-    write_files(out, emitted.files)
+    out.write(emitted.files)
     latency = emitted.geometry.latency(args.pipeline)
     timing = f"pipelined, latency {latency} cycles" if args.pipeline else "combinational"
     print(
-        f"wrote {', '.join(sorted(emitted.files))} to {out} ({design.netlist.n_gates} {args.cells} LUTs of at most "
-        f"{k} inputs, {timing})"
+        f"wrote {', '.join(sorted(emitted.files))} to {out.path} ({design.netlist.n_gates} {args.cells} LUTs of at "
+        f"most {k} inputs, {timing})"
     )
     if not args.verify:
         return EXIT_OK
@@ -129,15 +129,15 @@ def cmd_compile(args) -> int:
     verilog_emit.check_module_name(args.module)
     if args.lut is not None and (args.target != "c" or not args.simplify):
         raise ParameterError("--lut merges gates for the C target: drop --no-simplify (Verilog: --style luts)", "lut")
+    out = claim_folder(args.out, "out", {"the graph": args.graph})
     given = load_any(args.graph)
     graph = pipeline.simplify(given, lut=args.lut) if args.simplify else given
-    out = Path(args.out)
     if args.target == "verilog" and args.style == "luts":
         return _luts(given, graph, args, out)
     if args.target == "verilog":
         raw = resolve_input(graph, args.input)
         emitted = verilog_emit.package_files(graph, module=args.module, pipeline=args.pipeline, raw_input=raw or False)
-        write_files(out, emitted.files)
+        out.write(emitted.files)
         latency = emitted.geometry.latency(args.pipeline)
         timing = f"pipelined, latency {latency} cycles" if args.pipeline else "combinational"
         port = f"raw features as {raw.name}" if raw is not None else "input bits"
@@ -152,13 +152,13 @@ def cmd_compile(args) -> int:
     isa = _c_isa(graph, args.isa, args.shape)
     start = time.perf_counter()
     emitted = c_emit.library_files(graph, isa=isa, shape=args.shape, prefix=args.prefix)
-    write_files(out, emitted.files)
+    out.write(emitted.files)
     shape = c_emit.choose_shape(graph, args.shape)
     print(
-        f"wrote {len(emitted.files)} files to {out} ({isa}, {shape} shape, {graph.n_gates} gates) in "
+        f"wrote {len(emitted.files)} files to {out.path} ({isa}, {shape} shape, {graph.n_gates} gates) in "
         f"{time.perf_counter() - start:.2f} s: {', '.join(sorted(emitted.files))}"
     )
-    print(f"build: make -C {out}")
+    print(f"build: make -C {out.path}")
     return _verify_c(given, graph, isa, shape) if args.verify else EXIT_OK
 
 

@@ -7,14 +7,15 @@ from collections import Counter
 
 import numpy as np
 
-from lgn.compiler import pipeline, truth
+from lgn.compiler import outputs, pipeline, truth
 from lgn.compiler.ir import MAX_INPUTS, GateGraph
 from lgn.compiler.random_graph import random_layered
 
-from .common import EXIT_OK, integer, load_any, number, save_graph
+from .common import EXIT_OK, add_force, integer, load_any, number, save_graph
 
 
 def cmd_random(args) -> int:
+    outputs.check_file(args.out, "out", outputs.GRAPH, force=args.force, parents=False)
     graph = random_layered(
         n_inputs=args.inputs,
         layers=args.layers,
@@ -92,6 +93,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_simplify(args) -> int:
+    outputs.check_file(args.out, "out", outputs.GRAPH, {"the graph": args.graph}, args.force, parents=False)
     graph = load_any(args.graph)
     stats: list[pipeline.PassStat] = []
     start = time.perf_counter()
@@ -119,6 +121,7 @@ def register(sub) -> None:
     p.add_argument("--pass-through", type=number(0.0, 1.0), default=0.0, help="fraction of wires/inverters (0..1)")
     p.add_argument("--seed", type=integer(), default=0)
     p.add_argument("--out", required=True, help="output graph (.npz, or .txt for the text form)")
+    add_force(p, "--out", "a graph")
     p.set_defaults(func=cmd_random)
 
     p = sub.add_parser("info", help="describe a graph")
@@ -133,4 +136,5 @@ def register(sub) -> None:
     )
     p.add_argument("--check", action="store_true", help="check equivalence after every pass")
     p.add_argument("-v", "--verbose", action="store_true", help="print every pass's statistics")
+    add_force(p, "--out", "a graph")
     p.set_defaults(func=cmd_simplify)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lgn.compiler import c_build, evaluate, pipeline
+from lgn.compiler import c_build, evaluate, outputs, pipeline
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import GateGraph
 
-from .common import EXIT_OK, integer, load_any
+from .common import EXIT_OK, add_force, integer, load_any
 
 
 def raw_features(graph: GateGraph, chunk, unknown: str = "error") -> tuple[np.ndarray, dict[str, int]]:
@@ -92,6 +92,9 @@ class _Predictor:
 def cmd_predict(args) -> int:
     from lgn.training.tables import label_indices, read_chunks
 
+    if args.out:
+        inputs = {"the model": args.model, "data": args.data, "labels": args.labels}
+        outputs.check_file(args.out, "out", outputs.PREDICTIONS, inputs, args.force)
     graph = load_any(args.model)
     if graph.encoder is None:
         raise LgnError(f"{args.model}: a graph without an encoder takes input bits, not a table of features")
@@ -201,6 +204,7 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="the rows to predict; a label column, if present, gives accuracy")
     p.add_argument("--labels", help="with an .npy --data: its labels (optional)")
     p.add_argument("--out", help="write the predictions as CSV here (default: stdout)")
+    add_force(p, "--out", "predictions")
     p.add_argument("--backend", choices=["evaluator", "c"], default="evaluator",
                    help="the IR evaluator, or the compiled C library (the same answers)")  # fmt: skip
     p.add_argument("--scores", action="store_true", help="also write each class's GroupSum score (a popcount)")

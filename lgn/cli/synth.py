@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import functools
 import time
-from pathlib import Path
 
 from lgn.compiler import ecp5, fpga, hardware, pipeline, toolchain
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.fpga_devices import ECP5_DEVICES
 from lgn.compiler.hdl_tools import synth_report
+from lgn.compiler.outputs import OutputFolder, claim_folder
 from lgn.compiler.raw_input import encoder_format, resolve_input
 
 from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any, number
@@ -21,10 +21,18 @@ def _print(part_name: str, luts: int, ffs: int | str, script: str) -> None:
     print(f"  {part_name:28s} {luts:8d} {ffs!s:>8s}  {script}")
 
 
-def _pnr(graph, args) -> int:
-    if args.target not in ("ice40", "ecp5"):
-        raise ParameterError("pnr places and routes for ice40 and ecp5 only (use --target ice40 or ecp5)", "pnr")
-    out = Path(args.out or f"synth-{args.target}")
+# What place and route writes in its folder (compiler/fpga.py): reserved before it runs, so that none of them
+# replaces a file lgn did not write; what else appears there is recorded as lgn's afterwards.
+PNR_FILES = (
+    "lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.txt", "lgn_top.pcf", "report.json", "lgn_top.asc",
+    "lgn_net.bin", "lgn_program.bin", "nextpnr-ice40.log", "yosys.log", "icepack.log", "luts/", "gates/",
+    "stat.json", "synth.ys", "lgn_top.config", "lgn_net.bit", "nextpnr-ecp5.log", "ecppack.log",
+)  # fmt: skip
+
+
+def _pnr(graph, args, folder: OutputFolder) -> int:
+    out = folder.path
+    folder.reserve(PNR_FILES)
     try:
         place = fpga.place_and_route
         if args.target == "ecp5":
@@ -36,6 +44,8 @@ def _pnr(graph, args) -> int:
     except fpga.DoesNotFit as exc:
         print(f"does not fit: {exc}")
         return EXIT_CHECK_FAILED
+    finally:
+        folder.settle()
     fmax = f"{result.fmax_mhz:.1f} MHz" if result.fmax_mhz else "not reported"
     top = "LUT engine" if result.core == "engine" else f"streaming top, {result.core} core"
     family = f"ECP5 LFE5U-{result.device[:-1]}F" if args.target == "ecp5" else f"iCE40 {result.device.upper()}"
@@ -63,6 +73,11 @@ def cmd_synth(args) -> int:
     if args.pnr and args.target in families and args.device not in families[args.target]:
         parts = ", ".join(families[args.target])
         raise ParameterError(f"device {args.device} is not an {args.target} part; choose {parts}", "device")
+    if args.pnr and args.target not in ("ice40", "ecp5"):
+        raise ParameterError("pnr places and routes for ice40 and ecp5 only (use --target ice40 or ecp5)", "pnr")
+    folder = claim_folder(args.out or f"synth-{args.target}", "out", {"the graph": args.graph}) if args.pnr else None
+    if folder is not None:
+        folder.check(PNR_FILES)
     graph = load_any(args.graph)
     if args.simplify:
         graph = pipeline.simplify(graph)
@@ -70,7 +85,8 @@ def cmd_synth(args) -> int:
         if args.input not in ("auto", "u8"):
             why = "the streaming top takes raw features one byte per clock"
             raise ParameterError(f"input {args.input}: {why}", "input")
-        return _pnr(graph, args)
+        assert folder is not None
+        return _pnr(graph, args, folder)
     raw = resolve_input(graph, args.input) or False
     start = time.perf_counter()
     say = lambda line: print(f"  {line}", flush=True)  # noqa: E731

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import sys
 
-from lgn.compiler import formats
-from lgn.compiler.errors import LgnError
+from lgn.compiler import outputs
 from lgn.training.config import TrainConfig
 
-from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, load_any
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_force, load_any, save_graph
 from .options import add_config_options, config_from_args
 
 
@@ -22,7 +21,7 @@ def cmd_train(args) -> int:
 
     distributed = setup_distributed(cfg.device)
     try:
-        result = train(cfg, say=lambda line: print(line, file=sys.stderr, flush=True))
+        result = train(cfg, say=lambda line: print(line, file=sys.stderr, flush=True), force=args.force)
     except TrainingFailed as exc:
         print(f"lgn: error: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED
@@ -57,11 +56,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
+    outputs.check_file(args.out, "out", outputs.GRAPH, {"the model": args.model}, args.force, parents=False)
     graph = load_any(args.model)
-    try:
-        formats.save_npz(graph, args.out)
-    except OSError as exc:
-        raise LgnError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
+    save_graph(graph, args.out, text=False)
     print(f"wrote {args.out}: {graph.n_inputs} inputs, {graph.n_gates} gates, {graph.n_classes} classes")
     return EXIT_OK
 
@@ -69,9 +66,11 @@ def cmd_export(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a logic gate network (OP or IWP) on an offline dataset")
     add_config_options(p, TrainConfig)
+    add_force(p, "--out or --metrics", "a checkpoint or metrics")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="export a trained model's discretized network as an IR graph")
     p.add_argument("model")
     p.add_argument("--out", required=True)
+    add_force(p, "--out", "a graph")
     p.set_defaults(func=cmd_export)
