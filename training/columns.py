@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from .data import DatasetError
+
+# The most columns a table may have (label and dropped columns included), refused when the header is read:
+# every column is at least one raw feature and up to 255 thresholds' input bits, so a wider file is not a table
+# a logic gate network can be trained on in memory, and reading it must not be what takes the time.
+MAX_COLUMNS = 200_000
+CHUNK_CELLS = 1 << 21  # cells in one chunk of a file read in chunks: wide files get fewer rows at a time
+
+
+def chunk_rows(rows: int, columns: int) -> int:
+    """How many rows to read at a time: at most ``rows``, and at most :data:`CHUNK_CELLS` cells (one row at
+    least), so that memory stays bounded for wide tables too."""
+    return max(1, min(rows, CHUNK_CELLS // max(columns, 1)))
 
 
 class TableError(DatasetError):
@@ -32,14 +46,24 @@ class Columns:
         return f"{self.path}: column {column!r}, {self.unit} {self.first + index}"
 
     def column(self, name: str) -> np.ndarray:
-        return self.cells[self.names.index(name)]
+        if name not in self.index:
+            raise TableError(f"{self.path}: no column {name!r}")
+        return self.cells[self.index[name]]
+
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """Each column's position by name (a dict: looking up every column of a wide table stays linear)."""
+        return {name: i for i, name in enumerate(self.names)}
 
 
 def checked_header(path: Path, names: list[str]) -> list[str]:
-    """``names`` unless one is empty or two are the same."""
+    """``names`` unless there are more than :data:`MAX_COLUMNS`, one is empty or two are the same (in time
+    linear in the number of columns)."""
+    if len(names) > MAX_COLUMNS:
+        raise TableError(f"{path}: {len(names):,} columns; lgn reads tables of at most {MAX_COLUMNS:,}")
     if any(not n for n in names):
         raise TableError(f"{path}: the header has an empty column name")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise TableError(f"{path}: the header names {duplicates[0]!r} twice")
+    twice = next((n for n, count in Counter(names).items() if count > 1), None)
+    if twice is not None:
+        raise TableError(f"{path}: the header names {twice!r} twice")
     return names

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import math
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -24,14 +23,14 @@ import numpy as np
 
 from lgn.compiler.names import Names
 
-from .arrays import npy_chunks, npz_chunks
-from .columns import Columns, TableError, checked_header
+from .arrays import check_npy, check_npz, npy_chunks, npz_chunks
+from .columns import Columns, TableError, checked_header, chunk_rows
 from .data import Dataset, DatasetError, load_dataset, stratified_split
+from .numbers import MISSING, all_text, no_values, numbers
+from .numbers import number as _number
 
 FORMATS = (".csv", ".tsv", ".npz", ".npy", ".parquet")
-MISSING = frozenset({"", "na", "nan", "null", "none"})  # cells read as missing (case-insensitive)
 MAX_CATEGORIES = 1000
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 csv.field_size_limit(1 << 20)  # a cell of a megabyte is a broken file, not data
 
 
@@ -39,11 +38,7 @@ csv.field_size_limit(1 << 20)  # a cell of a megabyte is a broken file, not data
 def read_chunks(path: str | Path, labels: str | Path | None = None, rows: int = 65_536) -> Iterator[Columns]:
     """The file in chunks of at most ``rows`` rows (memory stays bounded for CSV, ``.npy`` and Parquet)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise TableError(f"{path}: unknown extension {path.suffix!r}; lgn reads {', '.join(FORMATS)}")
-    if not path.is_file():
-        raise TableError(f"{path}: no such file")
+    suffix = _format(path)
     reader = {".csv": _csv, ".tsv": _csv, ".npz": npz_chunks, ".npy": npy_chunks, ".parquet": _parquet}[suffix]
     empty = True
     for chunk in reader(path, labels, rows):
@@ -55,13 +50,40 @@ def read_chunks(path: str | Path, labels: str | Path | None = None, rows: int = 
 
 def read_table(path: str | Path, labels: str | Path | None = None) -> Columns:
     """The whole file as one :class:`Columns`."""
+    check_file(path, labels, whole=True)
     chunks = list(read_chunks(path, labels))
     first = chunks[0]
     cells = [np.concatenate([c.cells[i] for c in chunks]) for i in range(len(first.names))]
     return dataclasses.replace(first, cells=cells)
 
 
-def _csv(path: Path, labels, rows: int) -> Iterator[Columns]:
+def check_file(path: str | Path, labels: str | Path | None = None, whole: bool = True) -> None:
+    """What can be known of a table file without reading its rows, checked: its extension, its header (the
+    column names of a CSV or Parquet file; an array's shape and dtype, and the bytes behind them), and for an
+    archive, or an ``.npy`` read ``whole``, the memory reading it needs. Cheap: ``lgn train`` runs it before
+    loading PyTorch."""
+    path = Path(path)
+    suffix = _format(path)
+    if suffix == ".npz":
+        check_npz(path)
+    elif suffix == ".npy":
+        check_npy(path, labels, whole)
+    else:
+        reader = _parquet if suffix == ".parquet" else _csv
+        next(reader(path, labels, 1, header_only=True), None)
+
+
+def _format(path: Path) -> str:
+    """The file's extension, lower case, once it is known to be a table's and the file to exist."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise TableError(f"{path}: unknown extension {path.suffix!r}; lgn reads {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise TableError(f"{path}: no such file")
+    return suffix
+
+
+def _csv(path: Path, labels, rows: int, header_only: bool = False) -> Iterator[Columns]:
     if labels is not None:
         raise TableError(f"{path}: --labels is for .npy files; name the label column of a CSV with --label")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -72,6 +94,9 @@ def _csv(path: Path, labels, rows: int) -> Iterator[Columns]:
             if header is None:
                 raise TableError(f"{path}: empty file (a header row is required)")
             names = checked_header(path, [h.strip() for h in header])
+            if header_only:
+                return
+            rows = chunk_rows(rows, len(names))
             block: list[list[str]] = []
             start = 2
             for row in reader:
@@ -95,7 +120,7 @@ def _text_columns(path: Path, names: list[str], block: list[list[str]], start: i
     return Columns(path, names, [np.asarray(table[:, i], dtype=object) for i in range(len(names))], start, "line")
 
 
-def _parquet(path: Path, labels, rows: int) -> Iterator[Columns]:
+def _parquet(path: Path, labels, rows: int, header_only: bool = False) -> Iterator[Columns]:
     try:
         import pyarrow.parquet as pq
     except ModuleNotFoundError:
@@ -105,8 +130,10 @@ def _parquet(path: Path, labels, rows: int) -> Iterator[Columns]:
     try:
         handle = pq.ParquetFile(path)
         names = checked_header(path, list(handle.schema_arrow.names))
+        if header_only:
+            return
         start = 1
-        for batch in handle.iter_batches(batch_size=rows):
+        for batch in handle.iter_batches(batch_size=chunk_rows(rows, len(names))):
             cells = [_arrow_cells(batch.column(i)) for i in range(len(names))]
             yield Columns(path, names, cells, start, "row")
             start += batch.num_rows
@@ -128,14 +155,17 @@ def infer_names(table: Columns, label: str, categorical: list[str], drop: list[s
     """The names a model trained on ``table`` carries: which columns are numeric or categorical (with their
     categories), the class labels, and the missing-value policy."""
     for option, wanted in (("categorical", categorical), ("drop", drop), ("label", [label])):
-        unknown = [c for c in wanted if c not in table.names]
+        unknown = [c for c in wanted if c not in table.index]
         if unknown:
             raise TableError(f"{table.path}: no column {unknown[0]!r} (--{option}); columns: {', '.join(table.names)}")
     numeric, categories, most_frequent = [], [], []
+    skip, text = {label, *drop}, set(categorical)
     for name in table.names:
-        if name == label or name in drop:
+        if name in skip:
             continue
-        if name in categorical or _all_text(table, name):
+        if no_values(table, name):  # else a constant category, or the mean of nothing
+            raise TableError(f"{table.path}: column {name!r} has no values (every cell is missing): --drop it")
+        if name in text or all_text(table, name):
             counts = Counter(str(v).strip() for v in table.column(name))
             found = sorted(counts)
             if len(found) > MAX_CATEGORIES:
@@ -153,21 +183,6 @@ def infer_names(table: Columns, label: str, categorical: list[str], drop: list[s
     return Names(tuple(features), classes, label, tuple(categories), tuple(drop), fill, tuple(most_frequent))
 
 
-def _all_text(table: Columns, name: str) -> bool:
-    """Whether no cell of a text column is a number (missing cells aside)."""
-    cells = table.column(name)
-    if cells.dtype != object:
-        return False
-    return all(_number(v) is None for v in cells if str(v).strip().lower() not in MISSING)
-
-
-def _number(text) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
 def _fill_values(table: Columns, numeric: list[str], fill_na: str) -> tuple[float, ...]:
     if fill_na == "error":
         return ()
@@ -175,37 +190,10 @@ def _fill_values(table: Columns, numeric: list[str], fill_na: str) -> tuple[floa
         return (0.0,) * len(numeric)
     means = []
     for name in numeric:
-        values = _numbers(table, name, fill=None, allow_missing=True)
+        values = numbers(table, name, fill=None, allow_missing=True)
         known = values[~np.isnan(values)]
         means.append(float(np.float32(known.mean())) if len(known) else 0.0)
     return tuple(means)
-
-
-def _numbers(table: Columns, name: str, fill: float | None, allow_missing: bool = False) -> np.ndarray:
-    """A numeric column as float64 (each value representable as float32); missing cells become ``fill``."""
-    cells = table.column(name)
-    if cells.dtype == object:
-        values = np.empty(len(cells))
-        for i, cell in enumerate(cells):
-            text = str(cell).strip()
-            number = math.nan if text.lower() in MISSING else _number(text)
-            if number is None:
-                raise TableError(f"{table.where(name, i)}: {text[:40]!r} is not a number (if the column is "
-                                 "categorical, name it in --categorical)")  # fmt: skip
-            values[i] = number
-    else:
-        values = np.asarray(cells, dtype=np.float64)
-    missing = np.isnan(values)
-    if missing.any() and not allow_missing:
-        if fill is None:
-            row = int(np.argmax(missing))
-            raise TableError(f"{table.where(name, row)}: missing or NaN value (--fill-na zero|mean fills it)")
-        values[missing] = fill
-    too_big = np.abs(np.where(missing, 0.0, values)) > FLOAT32_MAX
-    if too_big.any():
-        row = int(np.argmax(too_big))
-        raise TableError(f"{table.where(name, row)}: {values[row]} is infinite or too large for float32")
-    return values.astype(np.float32).astype(np.float64)
 
 
 UNKNOWN_POLICIES = ("error", "zero", "default")
@@ -233,13 +221,14 @@ def features_and_unseen(table: Columns, names: Names, unknown: str = "error") ->
             "them), which the policy 'default' for unseen categories needs: use 'zero' or 'error', or train it again"
         )
     reads = [*names.numeric, *(c for c, _ in names.categorical)]
-    extra = [c for c in table.names if c not in {*reads, *names.ignored, names.label}]
-    missing = [c for c in reads if c not in table.names]
+    known = {*reads, *names.ignored, names.label}
+    extra = [c for c in table.names if c not in known]
+    missing = [c for c in reads if c not in table.index]
     if missing or extra:
         what = f"lacks the column {missing[0]!r}" if missing else f"has a column the model does not know: {extra[0]!r}"
         raise TableError(f"{table.path}: {what} (the model reads {', '.join(reads)})")
     fill = names.fill or (None,) * len(names.numeric)
-    columns = [_numbers(table, name, value) for name, value in zip(names.numeric, fill)]
+    columns = [numbers(table, name, value) for name, value in zip(names.numeric, fill)]
     unseen: dict[str, int] = {}
     for k, (column, categories) in enumerate(names.categorical):
         codes = _category_codes(table, column, categories, refuse=unknown == "error")
@@ -321,6 +310,9 @@ def load_training_data(cfg) -> Dataset:
     x, (_, y) = features(table, names), class_labels(table, label)
     if cfg.test is not None:
         test = read_table(cfg.test, cfg.test_labels)
+        if label not in test.index:
+            given = " (an .npy file's labels come from --test-labels)" if test.path.suffix.lower() == ".npy" else ""
+            raise TableError(f"{test.path}: the --test file has no label column {label!r}{given}")
         # A category only the test file has is none of the known ones (all its one-hot bits 0), as
         # `lgn predict --unknown zero` reads it, and said once: the model can still be scored on that row.
         x_test, unseen = features_and_unseen(test, names, "zero")

@@ -100,14 +100,14 @@ def _prepare_data(cfg: TrainConfig, device: torch.device, data: Dataset) -> _Dat
     for name in ("crop", "shift"):
         if getattr(cfg, name) and sizing.is_table(data):
             raise ParameterError(f"{name} applies to images; {data.name} is a table", name)
+    train, held = validation_split(data.y_train, cfg.val_fraction, cfg.seed)  # before the (slower) encoder
+    if cfg.val_fraction > 0 and len(held) == 0:
+        raise ParameterError(f"val_fraction {cfg.val_fraction} holds out no sample of {data.name}", "val_fraction")
     encoder = encoding.fit_encoder(data, cfg.thresholds, cfg.threshold_method)
     if len(encoder.feature) == 0:
         raise ParameterError(f"every column of {data.name} is constant in the training rows: nothing to learn from")
     if cfg.crop is not None:
         encoder = encoding.center_crop(encoder, cfg.crop)
-    train, held = validation_split(data.y_train, cfg.val_fraction, cfg.seed)
-    if cfg.val_fraction > 0 and len(held) == 0:
-        raise ParameterError(f"val_fraction {cfg.val_fraction} holds out no sample of {data.name}", "val_fraction")
 
     def bits(raw: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(encoding.encode(encoder, raw), dtype=torch.uint8)
