@@ -6,10 +6,11 @@
                                                 # mapping and the LUT engine only)
 
 Per model: LUTs by part (encoder, gate network, GroupSum, argmax) and of the whole design, three ways: our
-LUT6 mapping of the lowered design (compressor-tree GroupSum, comparator-tree argmax), yosys on our
-LUT-native Verilog of the whole design (`synth_xilinx` keeping our LUT6 cells, `synth_ice40` our SB_LUT4
-cells), and, for networks of 2-input gates, yosys on the gate-level Verilog (generic LUT6: `synth -flatten;
-abc -lut 6` per part, `abc -fast` for the whole design; xilinx: `synth_xilinx`; iCE40: `synth_ice40`; yosys
+LUT6 mapping of the lowered design (compressor-tree GroupSum, comparator-tree argmax), yosys reading our
+LUT-native Verilog of the whole design (our LUT6 or SB_LUT4 cells, checked and counted, not re-mapped), and,
+for networks of 2-input gates, yosys on the gate-level Verilog (generic LUT6: `synth -flatten -noabc; abc -lut 6`
+with ABC's fast LUT script, per part and for the whole design; xilinx: `synth_xilinx`, iCE40: `synth_ice40`,
+each with the same LUT step (hdl_tools.TARGETS); yosys
 elaborates k-input LUTs into multiplexer trees, minutes per thousand, so k-input networks skip it); then the
 streaming top placed and
 routed on an iCE40 UP5K (HX8K when it does not fit): logic cells, flip-flops, Fmax and latency; and the LUT

@@ -161,3 +161,16 @@ def test_yosys_stopped_at_its_deadline_names_the_step_and_the_flag(tmp_path):
         "yosys on the whole design did not finish within the time limit, stopped after N s; --no-gate-level skips "
         f"yosys' own mapping of the gate-level Verilog, --timeout S gives it longer (log: {tmp_path / 'yosys.log'})"
     )
+
+
+def test_a_design_that_reads_as_0_luts_fails_loudly(monkeypatch):
+    """yosys 0.70 printed its text statistics in another column order and every count read 0: whatever the
+    cause, logic that reads as no LUT is an error, never a count of 0."""
+    monkeypatch.setattr(hdl_tools, "run_yosys", lambda *a, **k: {"$_AND_": 5, "$_DFF_P_": 2})
+    with pytest.raises(LgnError, match=r"read as 0 LUTs: \{'\$_AND_': 5"):
+        hdl_tools.synth_text("module m; endmodule", "m")
+    monkeypatch.setattr(hdl_tools, "run_yosys", lambda *a, **k: {"$_DFF_P_": 2})
+    assert hdl_tools.synth_text("module m; endmodule", "m").luts == 0  # flip-flops alone: no logic to count
+    monkeypatch.setattr(fpga, "run_yosys", lambda *a, **k: {"$_DFF_P_": 2})
+    with pytest.raises(LgnError, match=r"reads the LUT-native netlist of \d+ LUTs as 0 LUTs"):
+        fpga.synth_lut_native(small(), "generic")
