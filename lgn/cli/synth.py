@@ -26,7 +26,7 @@ def _print(part_name: str, luts: int, ffs: int | str, script: str) -> None:
 PNR_FILES = (
     "lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.txt", "lgn_top.pcf", "report.json", "lgn_top.asc",
     "lgn_net.bin", "lgn_program.bin", "nextpnr-ice40.log", "yosys.log", "icepack.log", "luts/", "gates/",
-    "stat.json", "synth.ys", "lgn_top.config", "lgn_net.bit", "nextpnr-ecp5.log", "ecppack.log",
+    "stat.json", "synth.ys", "lgn_top.config", "lgn_net.bit", "nextpnr-ecp5.log", "ecppack.log", "lgn_net.svf",
 )  # fmt: skip
 
 
