@@ -193,15 +193,18 @@ alignas alignof bool constexpr false nullptr static_assert thread_local true typ
 
 
 def check_c_prefix(prefix: str) -> str:
-    """A plain C identifier (letters, digits, _; at most 64 characters), not a keyword, not reserved to the
-    implementation (``__x``, ``_X``), not ``main``."""
-    if (
-        not isinstance(prefix, str)
-        or not _IDENTIFIER.fullmatch(prefix)
-        or prefix in C_RESERVED
-        or prefix.startswith("__")
-        or re.match(r"_[A-Z]", prefix)
-    ):
+    """A plain C identifier (letters, digits, _; at most 64 characters), not a keyword, not ``main``, and not
+    beginning with an underscore: C reserves ``__x`` and ``_X`` everywhere and every ``_x`` at file scope (where
+    the library's functions live) to the compiler and its library, and the macros are the prefix in capitals
+    (``_stdio`` made glibc's own ``_STDIO_...`` names). The header's include guard is ``LGN_<PREFIX>_H_``, so
+    a prefix such as ``stdio`` or ``features`` cannot meet a system header's."""
+    if isinstance(prefix, str) and _IDENTIFIER.fullmatch(prefix) and prefix.startswith("_"):
+        raise ParameterError(
+            f"prefix {prefix!r} is not a C identifier a library may use: C reserves names beginning with an "
+            f"underscore at file scope to the compiler and its library (its macros would be {prefix.upper()}_...)",
+            "prefix",
+        )
+    if not isinstance(prefix, str) or not _IDENTIFIER.fullmatch(prefix) or prefix in C_RESERVED:
         raise ParameterError(
             f"prefix must be a plain C identifier (letters, digits and _, at most 64 characters, not a keyword, "
             f"not reserved, not main), got {prefix!r}",

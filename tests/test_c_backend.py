@@ -314,6 +314,35 @@ def test_bad_prefix_is_refused(bad):
         c_emit.emit_c(tiny_graph(), prefix=bad)
 
 
+@pytest.mark.parametrize("bad", ["_stdio", "_string", "_stdlib", "_stdint", "_stddef", "_features", "_x", "_"])
+def test_prefix_with_a_leading_underscore_is_refused(bad):
+    """C reserves every file-scope name that begins with an underscore; ``_stdio`` made glibc's ``_STDIO_H``."""
+    with pytest.raises(LgnError, match="underscore"):
+        c_emit.emit_c(tiny_graph(), prefix=bad)
+
+
+# Prefixes named like system headers or standard names: the include guard is LGN_<PREFIX>_H_ and every other
+# name is the prefix's own or lgn_/LGN_, so each library builds with make and its example runs.
+SYSTEM_LOOKING = ["stdio", "string", "stdlib", "stdint", "stddef", "features", "errno", "math", "lgn", "LGN_NET", "E"]
+
+
+@pytest.mark.parametrize("prefix", SYSTEM_LOOKING)
+def test_system_looking_prefix_builds_with_make(tmp_path, prefix):
+    graph = encoder_graph()
+    for name, text in c_emit.library_files(graph, isa="portable", prefix=prefix).files.items():
+        (tmp_path / name).write_text(text)
+    build = subprocess.run(
+        ["make", "-C", str(tmp_path), "CFLAGS=-O1 -Wall -Wextra -Werror -pedantic"], capture_output=True, text=True
+    )
+    assert build.returncode == 0, build.stderr
+    raw = np.random.default_rng(3).integers(0, 256, size=(40, 3)).astype(np.uint8)
+    raw.tofile(tmp_path / "features.bin")
+    run = subprocess.run([str(tmp_path / f"{prefix}_example"), str(tmp_path / "features.bin"), "--features"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert [int(v) for v in run.stdout.split()] == evaluate.predict(graph, evaluate.encode(graph, raw)).tolist()
+
+
 def test_cli_compile_and_verify(tmp_path, capsys):
     from lgn.cli import main
     from lgn.compiler import formats

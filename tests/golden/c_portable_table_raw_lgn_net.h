@@ -12,8 +12,8 @@
  * Scores: the GroupSum score of each class (how many of its outputs are 1). Class: the class with the
  * highest score; ties go to the lowest class index.
  */
-#ifndef LGN_NET_H
-#define LGN_NET_H
+#ifndef LGN_LGN_NET_H_
+#define LGN_LGN_NET_H_
 
 #include <stddef.h>
 #include <stdint.h>
