@@ -128,7 +128,7 @@ def _parquet(path: Path, labels, rows: int, header_only: bool = False) -> Iterat
     if labels is not None:
         raise TableError(f"{path}: --labels is for .npy files; name the label column with --label")
     try:
-        handle = pq.ParquetFile(path)
+        handle = pq.ParquetFile(path, page_checksum_verification=True)  # where the writer stored CRCs
         names = checked_header(path, list(handle.schema_arrow.names))
         if header_only:
             return
@@ -138,7 +138,10 @@ def _parquet(path: Path, labels, rows: int, header_only: bool = False) -> Iterat
             yield Columns(path, names, cells, start, "row")
             start += batch.num_rows
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
-        raise TableError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "CRC" in reason:
+            raise TableError(f"{path}: damaged: a page does not match its checksum ({reason})") from None
+        raise TableError(f"{path}: not a readable Parquet file ({reason})") from None
 
 
 def _arrow_cells(array) -> np.ndarray:

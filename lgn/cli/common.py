@@ -81,6 +81,24 @@ def add_force(parser: argparse.ArgumentParser, which: str, kind: str) -> None:
     )  # fmt: skip
 
 
+def add_max_memory(parser: argparse.ArgumentParser) -> None:
+    """``--max-memory``: the memory reading a table file may take (archives are sized from their headers first)."""
+
+    def size(text: str) -> int:
+        from lgn.training.memory import parse_size
+
+        try:
+            return parse_size(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parser.add_argument(
+        "--max-memory", type=size, metavar="SIZE",
+        help="the most memory reading a table file whole may take, e.g. 512M or 4G; an .npz or .npy that "
+        "needs more is refused from its headers, before it is read (default: half of what is available)",
+    )  # fmt: skip
+
+
 MAX_COUNT = 2**63 - 1
 
 

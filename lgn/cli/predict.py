@@ -20,7 +20,7 @@ from lgn.compiler import c_build, evaluate, outputs, pipeline
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import GateGraph
 
-from .common import EXIT_OK, add_force, integer, load_any
+from .common import EXIT_OK, add_force, add_max_memory, integer, load_any
 
 
 def raw_features(graph: GateGraph, chunk, unknown: str = "error") -> tuple[np.ndarray, dict[str, int]]:
@@ -90,11 +90,14 @@ class _Predictor:
 
 
 def cmd_predict(args) -> int:
-    from lgn.training.tables import label_indices, read_chunks
+    from lgn.training import memory
+    from lgn.training.tables import check_file, label_indices, read_chunks
 
     if args.out:
         inputs = {"the model": args.model, "data": args.data, "labels": args.labels}
         outputs.check_file(args.out, "out", outputs.PREDICTIONS, inputs, args.force)
+    memory.set_limit(args.max_memory)
+    check_file(args.data, args.labels, whole=False)  # the file's headers (an archive's sizes) before the model
     graph = load_any(args.model)
     if graph.encoder is None:
         raise LgnError(f"{args.model}: a graph without an encoder takes input bits, not a table of features")
@@ -219,4 +222,5 @@ def register(sub) -> None:
     )  # fmt: skip
     p.add_argument("--chunk", type=integer(1, 10**7), default=65_536, help="rows read at a time")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_max_memory(p)
     p.set_defaults(func=cmd_predict)

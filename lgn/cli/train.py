@@ -9,12 +9,13 @@ import sys
 from lgn.compiler import outputs
 from lgn.training.config import TrainConfig
 
-from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_force, load_any, save_graph
+from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_force, add_max_memory, load_any, save_graph
 from .options import add_config_options, config_from_args
 
 
 def cmd_train(args) -> int:
     cfg = config_from_args(TrainConfig, args)  # validates every value before torch is even imported
+    _check_tables(cfg, args.max_memory)  # and the table files' headers: a bomb is refused before torch loads
     import torch
 
     from lgn.training.trainer import TrainingFailed, setup_distributed, train
@@ -55,6 +56,15 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
+def _check_tables(cfg: TrainConfig, max_memory: int | None) -> None:
+    from lgn.training import memory, tables
+
+    memory.set_limit(max_memory)
+    for path, labels in ((cfg.data, cfg.labels), (cfg.test, cfg.test_labels)):
+        if path is not None:
+            tables.check_file(path, labels)
+
+
 def cmd_export(args) -> int:
     outputs.check_file(args.out, "out", outputs.GRAPH, {"the model": args.model}, args.force, parents=False)
     graph = load_any(args.model)
@@ -67,6 +77,7 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a logic gate network (OP or IWP) on an offline dataset")
     add_config_options(p, TrainConfig)
     add_force(p, "--out or --metrics", "a checkpoint or metrics")
+    add_max_memory(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("export", help="export a trained model's discretized network as an IR graph")
