@@ -25,7 +25,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .build_cache import PRIVATE_PREFIX, write_atomic
@@ -232,7 +232,7 @@ class OutputFolder:
         except OSError as exc:
             raise LgnError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
 
-    def write(self, files: dict[str, str | bytes]) -> None:
+    def write(self, files: Mapping[str, str | bytes]) -> None:
         """Reserve ``files``' names, write each (text as UTF-8) under a private name renamed into place, and
         record their digests."""
         self.reserve(files)
