@@ -337,6 +337,11 @@ def run_until(
 
     def where(log: str) -> str | None:
         stood = router_progress(log)
-        return f"its router had {stood}: congested" if stood else None
+        if stood:
+            return f"its router had {stood}"
+        stages = {"placing": ("placer", "Placing"), "routing": ("Routing", "router")}
+        last = {name: max(log.rfind(m) for m in marks) for name, marks in stages.items()}
+        stage = max(last, key=lambda name: last[name])
+        return stage if last[stage] >= 0 else None
 
     return toolchain.run_step(command, what, cwd, deadline, trim, progress, log=kept, where=where)

@@ -169,12 +169,6 @@ def _kill(proc: subprocess.Popen) -> None:
         pass
 
 
-def _stop(proc: subprocess.Popen) -> tuple[str, str]:
-    """End ``proc`` and its children, and collect its output."""
-    _kill(proc)
-    return proc.communicate()
-
-
 def stop_all() -> None:
     """End every tool that :func:`run_step` started in this process and that still runs (each runs in a session
     of its own, so a Ctrl-C at the terminal does not reach it): for a caller whose wait was interrupted."""
@@ -204,46 +198,55 @@ def run_step(
     kept = cwd / (log or f"{Path(command[0]).name}.log")
     if deadline - start <= 0:
         raise StepTimeout(f"the time limit ran out before {step} began; {trim}")
-    try:
-        proc = subprocess.Popen(
-            command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
-    except OSError as exc:
-        raise ToolMissingError(f"{command[0]} cannot be run: {exc}") from None
+    # Its output goes straight to the log, where the progress lines read how far it got.
+    with open(kept, "w") as sink:
+        try:
+            proc = subprocess.Popen(
+                command,
+                cwd=cwd,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ToolMissingError(f"{command[0]} cannot be run: {exc}") from None
     with _lock:
         _running.add(proc)
     try:
-        out, err = _wait(proc, step, start, deadline, trim, progress, heartbeat, kept, where)
+        _wait(proc, step, start, deadline, trim, progress, heartbeat, kept, where)
     except BaseException:  # out of time, or interrupted (Ctrl-C, SIGTERM): the tool must not outlive the wait
         _kill(proc)
         raise
     finally:
         with _lock:
             _running.discard(proc)
-    kept.write_text(out + err)
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+    return subprocess.CompletedProcess(command, proc.returncode, _read(kept), "")
 
 
-def _wait(proc, step, start, deadline, trim, progress, heartbeat, kept, where) -> tuple[str, str]:
-    """:func:`run_step`'s wait: a progress line every ``heartbeat`` seconds; past the deadline the tool stopped
-    and a :class:`StepTimeout`."""
+def _read(log: Path) -> str:
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+def _wait(proc, step, start, deadline, trim, progress, heartbeat, kept: Path, where) -> None:
+    """:func:`run_step`'s wait: a progress line every ``heartbeat`` seconds (with where the tool stands, read
+    from its log); past the deadline the tool stopped and a :class:`StepTimeout`."""
     while True:
         left = deadline - time.perf_counter()
         try:
-            return proc.communicate(timeout=max(0.01, min(heartbeat, left)))
+            proc.wait(timeout=max(0.01, min(heartbeat, left)))
+            return
         except subprocess.TimeoutExpired:
+            stood = where(_read(kept)) if where is not None else None
             if time.perf_counter() < deadline:
                 if progress is not None:
-                    elapsed = time.perf_counter() - start
-                    progress(
-                        f"{step}: still running after {elapsed:.0f} s ({deadline - time.perf_counter():.0f} s left)"
-                    )
+                    elapsed, left = time.perf_counter() - start, deadline - time.perf_counter()
+                    stood = f", {stood}" if stood else ""
+                    progress(f"{step}: still running after {elapsed:.0f} s ({left:.0f} s left{stood})")
                 continue
-            out, err = _stop(proc)
-            kept.write_text(out + err)
-            stood = where(out + err) if where is not None else None
-            stood = f" ({stood})" if stood else ""
+            _kill(proc)
+            proc.wait()
+            stood = f" ({where(_read(kept))})" if where is not None and where(_read(kept)) else ""
             raise StepTimeout(
                 f"{step} did not finish within the time limit, stopped after {time.perf_counter() - start:.0f} s"
                 f"{stood}; {trim} (log: {kept})"
