@@ -8,13 +8,11 @@ private file and renames it into place atomically), and loads it with cffi. Call
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
 import subprocess
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import cffi
 import numpy as np
 
 from . import c_emit
-from .build_cache import BuildError, cache_root, compile_once, cpu_model, cpu_signature, digest, is_cached, write_atomic
+from .build_cache import BuildError, cache_root, compile_once, digest, is_cached, write_atomic
 from .errors import InputError, LgnError, ParameterError
 from .ir import GateGraph
 from .raw_input import U8
@@ -32,8 +30,6 @@ BASE_FLAGS = ["-O2", "-g0", "-fPIC", "-shared", "-fno-strict-aliasing", "-Wall"]
 __all__ = [
     "BuildError", "CompiledNet", "build_shared", "cache_root", "compile_c", "fastest_isa", "host_isas", "resolve_isa"
 ]  # fmt: skip
-CALIBRATION_SAMPLES = 8192  # per ISA and round: 16 blocks of the widest vectors
-CALIBRATION_ROUNDS = 5
 
 
 def host_isas() -> list[str]:
@@ -64,56 +60,22 @@ def resolve_isa(isa: str) -> str:
 
 
 def choose_isa(graph: GateGraph, isa: str, shape: str = "auto", cache_dir: Path | None = None) -> str:
-    """``isa`` resolved for ``graph``: ``auto`` is :func:`fastest_isa`, anything else :func:`resolve_isa`."""
-    return fastest_isa(graph, shape, cache_dir)[0] if isa == "auto" else resolve_isa(isa)
+    """``isa`` resolved for ``graph``: ``auto`` is the ISA of :func:`lgn.compiler.c_tune.fastest` (measured with
+    the code shape when ``shape`` is auto), anything else :func:`resolve_isa`."""
+    from . import c_tune
+
+    return c_tune.fastest(graph, "auto", shape, cache_dir).isa if isa == "auto" else resolve_isa(isa)
 
 
 def fastest_isa(graph: GateGraph, shape: str = "auto", cache_dir: Path | None = None) -> tuple[str, dict, bool]:
-    """(the vector ISA that runs ``graph`` fastest on this machine, its samples/s by ISA, whether the choice
-    came from the cache). Measured on one thread from the model's own input (uint8 features through the
-    encoder, else 0/1 bytes), best of CALIBRATION_ROUNDS interleaved rounds, once per model, code shape, CPU
-    and compiler: the choice is cached beside the libraries. The widest ISA is not always the fastest (the
-    gate loop's loads and stores may not double with the width, and some cores slow their clock for it).
+    """(the vector ISA of the fastest (ISA, shape) pair for ``graph`` here, the samples/s of each ISA in the
+    chosen shape, whether the choice came from the cache): :func:`lgn.compiler.c_tune.fastest` by ISA.
     Portable C is measured only where no vector ISA runs."""
-    shape = c_emit.choose_shape(graph, shape)
-    isas = [isa for isa in host_isas() if isa != "portable"] or ["portable"]
-    if len(isas) == 1:
-        return isas[0], {}, False
-    root = cache_dir or cache_root()
-    key = digest([c_emit.model_hash(graph), shape, cpu_signature(), cpu_model(), _compiler_identity(find_compiler())])
-    path = root / "isa" / f"{key[:32]}.json"
-    try:
-        cached = json.loads(path.read_text())
-        if cached.get("isa") in isas:
-            return cached["isa"], cached.get("rates", {}), True
-    except (OSError, ValueError, AttributeError):
-        pass  # not measured yet, or a damaged record: measure again
-    with ThreadPoolExecutor(len(isas)) as pool:  # the compilers run side by side (seconds each for straight code)
-        built = pool.map(lambda isa: compile_c(graph, isa=isa, shape=shape, threads=1, cache_dir=cache_dir), isas)
-        nets = dict(zip(isas, built))
-    rng = np.random.default_rng(0)
-    if graph.encoder is not None:
-        x = rng.integers(0, 256, (CALIBRATION_SAMPLES, graph.encoder.n_features), dtype=np.uint8)
-        calls = {isa: nets[isa].predict_features for isa in isas}
-    else:
-        x = rng.integers(0, 2, (CALIBRATION_SAMPLES, graph.n_inputs), dtype=np.uint8)
-        calls = {isa: nets[isa].predict for isa in isas}
-    best = dict.fromkeys(isas, float("inf"))
-    for call in calls.values():
-        call(x[:64])  # warm: first touch of code and workspace
-    for _ in range(CALIBRATION_ROUNDS):  # interleaved, so a busy moment slows every ISA alike
-        for isa, call in calls.items():
-            start = time.perf_counter()
-            call(x)
-            best[isa] = min(best[isa], time.perf_counter() - start)
-    rates = {isa: CALIBRATION_SAMPLES / seconds for isa, seconds in best.items()}
-    choice = max(rates, key=lambda isa: rates[isa])
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps({"isa": choice, "rates": rates}).encode())
-    except OSError:
-        pass  # an unwritable cache only costs measuring again next time
-    return choice, rates, False
+    from . import c_tune
+
+    choice = c_tune.fastest(graph, "auto", shape, cache_dir)
+    rates = {pair.split(" ")[0]: rate for pair, rate in choice.rates.items() if pair.endswith(f" {choice.shape}")}
+    return choice.isa, rates, choice.cached
 
 
 def find_compiler() -> str:
@@ -321,9 +283,15 @@ def compile_c(
     threads: int | None = None,
     cache_dir: Path | None = None,
 ) -> CompiledNet:
-    """Emit, build (cached) and load the C library of ``graph``. ``isa``: auto (:func:`fastest_isa`), native
-    (the widest this machine runs), or an ISA's name."""
-    isa = choose_isa(graph, isa, shape, cache_dir)
+    """Emit, build (cached) and load the C library of ``graph``. ``isa``: auto (the ISA, and with ``shape``
+    auto the code shape too, measured fastest here: :func:`lgn.compiler.c_tune.fastest`), native (the widest
+    this machine runs), or an ISA's name; ``shape`` (with a named ISA): auto (by gate count), straight, table."""
+    if isa == "auto":  # the ISA and the shape measured together (lgn.compiler.c_tune)
+        from . import c_tune
+
+        choice = c_tune.fastest(graph, "auto", shape, cache_dir)
+        isa, shape = choice.isa, choice.shape
+    isa = resolve_isa(isa)
     if isa not in host_isas():
         raise LgnError(f"this machine cannot run {isa} code (it supports {', '.join(host_isas())})")
     shape = c_emit.choose_shape(graph, shape)

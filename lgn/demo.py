@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lgn.compiler import c_build, c_emit, formats, fpga, hardware, hdl_sim, hdl_tools, pipeline, verilog_emit
+from lgn.compiler import c_build, c_emit, c_tune, formats, fpga, hardware, hdl_sim, hdl_tools, pipeline, verilog_emit
 from lgn.compiler.errors import LgnError
 from lgn.compiler.ir import GateGraph
 from lgn.compiler.output_lock import OutputLock
@@ -112,11 +112,12 @@ def _check_c(
 ) -> None:
     say("compiling the C library and running it on the test split")
     start = time.perf_counter()
-    isa, rates, _ = c_build.fastest_isa(simple)  # what lgn compile ships: the ISA measured fastest here
-    net = c_build.compile_c(simple, isa=isa, threads=1)
+    choice = c_tune.fastest(simple)  # what lgn compile ships: the ISA and shape measured fastest here
+    isa, shape = choice.isa, choice.shape
+    net = c_build.compile_c(simple, isa=isa, shape=shape, threads=1)
     t_compile = time.perf_counter() - start
     (out / "c").mkdir(exist_ok=True)
-    for name, text in c_emit.library_files(simple, isa=isa).files.items():
+    for name, text in c_emit.library_files(simple, isa=isa, shape=shape).files.items():
         (out / "c" / name).write_text(text)
     # Raw features through the library's encoder: uint8 pixels, or a table's float32 values.
     features = raw if raw.dtype == np.uint8 else raw.astype(np.float32)
@@ -133,7 +134,8 @@ def _check_c(
     rate_all = rate(call, big)
     report.figures += [
         (
-            f"C: build + load ({isa}" + (f", the fastest of {len(rates)} ISAs built and measured)" if rates else ")"),
+            f"C: build + load ({isa} {shape}"
+            + (f", the fastest of {len(choice.rates)} ISA and shape pairs measured)" if choice.rates else ")"),
             f"{t_compile:.1f} s",
         ),
         (

@@ -400,18 +400,40 @@ def test_auto_isa_is_measured_once_then_read_back(tmp_path):
     assert c_build.fastest_isa(graph, cache_dir=tmp_path)[::2] == (isa, True)
     record = next((tmp_path / "isa").glob("*.json"))
     slower = min(rates, key=rates.get)
-    record.write_text(f'{{"isa": "{slower}", "rates": {{}}}}')  # the cache is what decides, not a re-measurement
-    assert c_build.compile_c(graph, cache_dir=tmp_path).isa == slower
+    # the cache is what decides, not a re-measurement
+    record.write_text(f'{{"isa": "{slower}", "shape": "table", "rates": {{}}}}')
+    net = c_build.compile_c(graph, cache_dir=tmp_path)
+    assert (net.isa, net.shape) == (slower, "table")
     record.write_text("{damaged")
     assert c_build.fastest_isa(graph, cache_dir=tmp_path)[2] is False  # measured again
 
 
-def test_auto_isa_with_one_vector_isa_measures_nothing(monkeypatch, tmp_path):
+def test_auto_isa_with_one_candidate_measures_nothing(monkeypatch, tmp_path):
     monkeypatch.setattr(c_build, "host_isas", lambda: ["avx2", "portable"])
-    assert c_build.fastest_isa(tiny_graph(), cache_dir=tmp_path) == ("avx2", {}, False)
+    assert c_build.fastest_isa(tiny_graph(), "table", cache_dir=tmp_path) == ("avx2", {}, False)
     monkeypatch.setattr(c_build, "host_isas", lambda: ["portable"])
-    assert c_build.fastest_isa(tiny_graph(), cache_dir=tmp_path)[0] == "portable"
+    assert c_build.fastest_isa(tiny_graph(), "straight", cache_dir=tmp_path)[0] == "portable"
     assert not (tmp_path / "isa").exists()
+
+
+def test_auto_isa_measures_isa_and_shape_together(monkeypatch, tmp_path):
+    """Issue 35: the shape was a rule by gate count while the ISA was measured; a rule lost 2x to straight code
+    on a 6 x 8,000 net. Every (ISA, shape) pair is a candidate in the same rounds; the fastest is shipped."""
+    from lgn.compiler import c_tune
+
+    graph = random_layered(30, 2, 42, classes=3, seed=5)
+    monkeypatch.setattr(c_build, "host_isas", lambda: [*VECTOR_ISAS[:1], "portable"] if VECTOR_ISAS else ["portable"])
+    isa = (VECTOR_ISAS or ["portable"])[0]
+    choice = c_tune.fastest(graph, cache_dir=tmp_path)  # one ISA: the two shapes are still measured
+    assert set(choice.rates) == {f"{isa} straight", f"{isa} table"} and not choice.cached
+    assert f"{choice.isa} {choice.shape}" == max(choice.rates, key=choice.rates.get)
+    net = c_build.compile_c(graph, cache_dir=tmp_path)
+    assert (net.isa, net.shape) == (choice.isa, choice.shape)
+    assert c_tune.fastest(graph, cache_dir=tmp_path).cached
+    assert choice.said().startswith(f"{choice.isa} {choice.shape}, the fastest here (")
+    monkeypatch.setattr(c_tune, "STRAIGHT_MEASURE_MAX_GATES", 10)  # too big to build both: the rule's shape alone
+    assert c_tune.candidates(graph) == ([isa], [c_emit.choose_shape(graph, "auto")])
+    assert c_tune.candidates(graph, "auto", "straight") == ([isa], ["straight"])
 
 
 def test_compile_without_a_compiler_still_writes_the_library(monkeypatch, tmp_path, capsys):

@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 
-from lgn.compiler import c_build, c_emit, evaluate, fpga, hardware, hdl_sim, lut_verilog, pipeline, verilog_emit
+from lgn.compiler import c_build, c_emit, c_tune, evaluate, fpga, hardware, hdl_sim, lut_verilog, pipeline, verilog_emit
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import GateGraph
+from lgn.compiler.names import check_c_prefix
 from lgn.compiler.outputs import OutputFolder, claim_folder
 from lgn.compiler.raw_input import U8, RawFormat, resolve_input
 from lgn.compiler.verify import Comparison, test_vectors, verify_c
@@ -73,20 +74,20 @@ def _verify_c(given: GateGraph, shipped: GateGraph, isa: str, shape: str) -> int
     return _report(verify_c(given, net, bits, exhaustive), f"C ({isa}, {shape})")
 
 
-def _c_isa(graph: GateGraph, isa: str, shape: str) -> str:
-    """``--isa``, with ``auto`` measured on this machine (lgn.compiler.c_build.fastest_isa), saying what it saw."""
+def _c_choice(graph: GateGraph, isa: str, shape: str) -> tuple[str, str]:
+    """(ISA, code shape): ``--isa auto`` measures the ISAs, and with ``--shape auto`` the shapes, together on
+    this machine (lgn.compiler.c_tune), saying what it chose and what the others gave."""
     if isa != "auto":
-        return c_build.resolve_isa(isa)
+        return c_build.resolve_isa(isa), c_emit.choose_shape(graph, shape)
     try:
-        choice, rates, cached = c_build.fastest_isa(graph, shape)
+        choice = c_tune.fastest(graph, "auto", shape)
     except c_build.BuildError as exc:  # emitting source needs no compiler: fall back to the widest ISA
         native = c_build.resolve_isa("native")
         print(f"isa auto: cannot measure here ({exc}); writing {native}, the widest this machine runs")
-        return native
-    if rates:
-        seen = ", ".join(f"{name} {rate / 1e6:.2f} M" for name, rate in rates.items())
-        print(f"isa auto: {choice}, the fastest here ({seen} samples/s, one thread{'; cached' if cached else ''})")
-    return choice
+        return native, c_emit.choose_shape(graph, shape)
+    if choice.rates:
+        print(f"isa auto: {choice.said()}")
+    return choice.isa, choice.shape
 
 
 def _luts(given: GateGraph, graph: GateGraph, args, out: OutputFolder) -> int:
@@ -127,6 +128,8 @@ def _luts(given: GateGraph, graph: GateGraph, args, out: OutputFolder) -> int:
 
 def cmd_compile(args) -> int:
     verilog_emit.check_module_name(args.module)
+    if args.target == "c":
+        check_c_prefix(args.prefix)  # before any work: --isa auto builds and times libraries
     if args.lut is not None and (args.target != "c" or not args.simplify):
         raise ParameterError("--lut merges gates for the C target: drop --no-simplify (Verilog: --style luts)", "lut")
     out = claim_folder(args.out, "out", {"the graph": args.graph})
@@ -149,11 +152,10 @@ def cmd_compile(args) -> int:
             graph, bits, pipeline=args.pipeline, module=args.module, raw=features, reference=given, raw_format=raw
         )
         return _report(result, "Verilog (Icarus)")
-    isa = _c_isa(graph, args.isa, args.shape)
+    isa, shape = _c_choice(graph, args.isa, args.shape)
     start = time.perf_counter()
-    emitted = c_emit.library_files(graph, isa=isa, shape=args.shape, prefix=args.prefix)
+    emitted = c_emit.library_files(graph, isa=isa, shape=shape, prefix=args.prefix)
     out.write(emitted.files)
-    shape = c_emit.choose_shape(graph, args.shape)
     print(
         f"wrote {len(emitted.files)} files to {out.path} ({isa}, {shape} shape, {graph.n_gates} gates) in "
         f"{time.perf_counter() - start:.2f} s: {', '.join(sorted(emitted.files))}"
