@@ -25,7 +25,7 @@ import numpy as np
 from lgn.compiler.formats import encrypted_member
 
 from . import memory
-from .columns import MAX_COLUMNS, Columns, TableError, checked_header
+from .columns import Columns, TableError, check_width, checked_header
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _MAX_DEFLATE_RATIO = 1032  # deflate expands at most about 1032:1; a member that claims more is forged
@@ -135,8 +135,7 @@ def _check_shapes(path: Path, x: _Header, y: _Header | None, columns: _Header | 
     if len(x.shape) != 2 or x.dtype.kind not in "biuf":
         raise TableError(f"{path}: features must be a 2-D array of numbers, got {x.dtype} {x.shape}")
     rows, width = x.shape
-    if width > MAX_COLUMNS:
-        raise TableError(f"{path}: {width:,} columns; lgn reads tables of at most {MAX_COLUMNS:,}")
+    check_width(path, width)
     if y is not None:
         where = labels or path
         if y.dtype.kind not in "biufUSMm":

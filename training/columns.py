@@ -59,11 +59,16 @@ class Columns:
 def checked_header(path: Path, names: list[str]) -> list[str]:
     """``names`` unless there are more than :data:`MAX_COLUMNS`, one is empty or two are the same (in time
     linear in the number of columns)."""
-    if len(names) > MAX_COLUMNS:
-        raise TableError(f"{path}: {len(names):,} columns; lgn reads tables of at most {MAX_COLUMNS:,}")
+    check_width(path, len(names))
     if any(not n for n in names):
         raise TableError(f"{path}: the header has an empty column name")
     twice = next((n for n, count in Counter(names).items() if count > 1), None)
     if twice is not None:
         raise TableError(f"{path}: the header names {twice!r} twice")
     return names
+
+
+def check_width(path: Path, columns: int) -> None:
+    """Refuse a table of more than :data:`MAX_COLUMNS` columns."""
+    if columns > MAX_COLUMNS:
+        raise TableError(f"{path}: {columns:,} columns; lgn reads tables of at most {MAX_COLUMNS:,}")
