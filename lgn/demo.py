@@ -246,6 +246,7 @@ def _test_file(cfg: TrainConfig, out: Path) -> str:
 
     from lgn.training.tables import class_labels, read_table, test_rows
 
+    assert cfg.data is not None
     table = read_table(cfg.data, cfg.labels)
     _, held = test_rows(class_labels(table, cfg.label or "y")[1], cfg)
     path = out / "test.csv"

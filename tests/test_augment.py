@@ -56,4 +56,4 @@ def test_training_with_shifts_runs_and_a_bad_shift_is_a_clear_error(tmp_path, ca
     assert main([*args, "--shift", "9", "--out", str(tmp_path / "n.st")]) == 2
     assert "shift" in capsys.readouterr().err
     assert main(["train", "--dataset", "iris", "--width", "30", "--shift", "1", "--out", str(tmp_path / "i.st")]) == 2
-    assert "shift needs square images" in capsys.readouterr().err
+    assert "shift applies to images; iris is a table" in capsys.readouterr().err

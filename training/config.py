@@ -277,16 +277,18 @@ class TrainConfig:
         """The temperature at ``step`` (1-based): constant, or geometric from START at step 1 to END at the
         last step."""
         start, end = self.temperature[0], self.temperature[-1]
-        if _resolved(self.steps, "steps") <= 1 or start == end:
+        steps: int = _resolved(self.steps, "steps")
+        if steps <= 1 or start == end:
             return float(start)
-        fraction = min(1.0, max(0.0, (step - 1) / (self.steps - 1)))
+        fraction = min(1.0, max(0.0, (step - 1) / (steps - 1)))
         return float(start * (end / start) ** fraction)
 
     def lr_factor(self, step: int) -> float:
         """The learning rates' multiplier at ``step`` (1-based)."""
-        if _resolved(self.lr_schedule, "lr_schedule") == "constant" or _resolved(self.steps, "steps") <= 1:
+        steps: int = _resolved(self.steps, "steps")
+        if _resolved(self.lr_schedule, "lr_schedule") == "constant" or steps <= 1:
             return 1.0
-        fraction = min(1.0, max(0.0, (step - 1) / (self.steps - 1)))
+        fraction = min(1.0, max(0.0, (step - 1) / (steps - 1)))
         return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction))
 
     def replace(self, **changes: Any) -> TrainConfig:

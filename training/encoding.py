@@ -106,16 +106,17 @@ def fit_encoder(data, k: int, method: str) -> Encoder:
         method = "supervised" if data.value_range is None else data.threshold_method
     one_hot = sum(len(c) for _, c in data.names.categorical) if data.names is not None else 0
     numeric = data.x_train.shape[1] - one_hot
-    if method == "supervised":  # every column's quantiles at once (as supervised_thresholds computes them)
+    rows: list[np.ndarray] = []
+    if method == "supervised" and numeric:  # every column's quantiles at once (as supervised_thresholds does)
         x = np.asarray(data.x_train[:, :numeric], dtype=np.float64)
-        quantiles = np.quantile(x, np.arange(1, k // 2 + 1) / (k // 2 + 1), axis=0).T if numeric else []
+        quantiles = np.quantile(x, np.arange(1, k // 2 + 1) / (k // 2 + 1), axis=0).T
         rows = [_with_tree_cuts(x[:, f], data.y_train, k, quantiles[f]) for f in range(numeric)]
         rows = _with_interaction_cuts(data.x_train, data.y_train, numeric, rows)
-    else:
-        thresholds = fit_thresholds(data.x_train[:, :numeric], k, method, data.value_range) if numeric else None
-        if numeric and method == "uniform" and not one_hot:
+    elif numeric:
+        thresholds = fit_thresholds(data.x_train[:, :numeric], k, method, data.value_range)
+        if method == "uniform" and not one_hot:
             return encoder_from_thresholds(thresholds)  # built-in sets: k bits per feature, as always
-        rows = [np.unique(t) if method == "quantile" else t for t in (thresholds if numeric else [])]
+        rows = [np.unique(t) if method == "quantile" else t for t in thresholds]
     features, values = [], []
     for f, row in enumerate(rows):
         features += [f] * len(row)

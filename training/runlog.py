@@ -97,7 +97,7 @@ class RunLog:
         self.best_model: LogicNet | None = None  # a copy of the best checkpoint's network
         self.best_info: dict | None = None
         self.best_trivial: float | None = None
-        self.progress = Progress(cfg.steps, cfg.progress and enabled)
+        self.progress = Progress(cfg.steps or 0, cfg.progress and enabled)
         self.start = time.perf_counter()
         self._metrics_started = False  # the file is replaced at the first evaluation, never emptied before
         # Every record names its run (process id, then random), so a reader can tell runs apart in any file.

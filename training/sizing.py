@@ -83,8 +83,8 @@ def resolve(cfg: TrainConfig, data: Dataset, training_rows: int | None = None) -
     lines: list[str] = []
     if cfg.widths is None and "width" in chosen:
         # The last layer feeds GroupSum, which splits it evenly among the classes.
-        layers = chosen.get("layers", cfg.layers)
-        width = chosen["width"]
+        layers: int = chosen["layers"] if cfg.layers is None else cfg.layers
+        width: int = chosen["width"]
         last = max(data.classes, width - width % data.classes)
         if last != width:
             chosen.update(widths=(width,) * (layers - 1) + (last,))

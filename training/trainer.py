@@ -103,6 +103,7 @@ def _prepare_data(cfg: TrainConfig, device: torch.device, data: Dataset) -> _Dat
     train, held = validation_split(data.y_train, cfg.val_fraction, cfg.seed)  # before the (slower) encoder
     if cfg.val_fraction > 0 and len(held) == 0:
         raise ParameterError(f"val_fraction {cfg.val_fraction} holds out no sample of {data.name}", "val_fraction")
+    assert cfg.thresholds is not None, "resolve the configuration first"
     encoder = encoding.fit_encoder(data, cfg.thresholds, cfg.threshold_method)
     if len(encoder.feature) == 0:
         raise ParameterError(f"every column of {data.name} is constant in the training rows: nothing to learn from")
@@ -239,8 +240,8 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
     if rank == 0 and (say is not None or cfg.progress):
         for line in choices:
             (say or _to_stderr)(line)
-    data = _prepare_data(cfg, device, raw)
-    model = build_model(cfg, data.encoder, data.classes).to(device)
+    prepared = _prepare_data(cfg, device, raw)
+    model = build_model(cfg, prepared.encoder, prepared.classes).to(device)
     trained: torch.nn.Module = model
     if world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
@@ -248,24 +249,24 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
     optimizer = _optimizer(cfg, model)
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     sampler = torch.Generator().manual_seed(cfg.seed + 1)
-    log = RunLog(cfg, model, data, enabled=rank == 0)
+    log = RunLog(cfg, model, prepared, enabled=rank == 0)
     local = cfg.batch_size // world
     interrupted, final = False, None
-    shifts = torch.as_tensor(augment.shift_tables(data.encoder, cfg.shift)) if cfg.shift else None
+    shifts = torch.as_tensor(augment.shift_tables(prepared.encoder, cfg.shift)) if cfg.shift else None
     try:
-        for step in range(1, cfg.steps + 1):
+        for step in range(1, (cfg.steps or 0) + 1):
             model.set_estimator(cfg.gate_estimator, cfg.wiring_estimator, cfg.temperature_at(step))
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * cfg.lr_factor(step)
-            index = torch.randint(0, len(data.x_train), (cfg.batch_size,), generator=sampler)
-            batch = data.x_train[index]
+            index = torch.randint(0, len(prepared.x_train), (cfg.batch_size,), generator=sampler)
+            batch = prepared.x_train[index]
             if shifts is not None:  # every rank draws the whole batch's shifts: the same stream everywhere
                 choice = torch.randint(0, len(shifts), (len(batch),), generator=sampler)
                 batch = augment.shift_batch(batch, shifts, choice)
             index = index[rank * local : (rank + 1) * local]
             batch = batch[rank * local : (rank + 1) * local]
             logits = trained(batch.to(device).to(activation_dtype))
-            loss = nnf.cross_entropy(logits, data.y_train[index].to(device))
+            loss = nnf.cross_entropy(logits, prepared.y_train[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -291,7 +292,7 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
         log.progress.close()
     seconds = time.perf_counter() - log.start
     return TrainResult(
-        model, data.encoder, log.history, log.best, seconds, interrupted, final, log.best_step, cfg, choices
+        model, prepared.encoder, log.history, log.best, seconds, interrupted, final, log.best_step, cfg, choices
     )
 
 

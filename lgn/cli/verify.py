@@ -282,9 +282,9 @@ def _verify_data(args) -> int:
         start = time.perf_counter()
         versus_torch = verify_model(model, graph, bits)
         assert versus_torch.got is not None
-        accuracy = "" if truth is None else f", its accuracy {np.mean(versus_torch.got.classes == truth):.4f}"
+        torch_accuracy = "" if truth is None else f", its accuracy {np.mean(versus_torch.got.classes == truth):.4f}"
         print(
-            f"discretized torch vs IR evaluator ({how}): {versus_torch.summary()}{accuracy} "
+            f"discretized torch vs IR evaluator ({how}): {versus_torch.summary()}{torch_accuracy} "
             f"in {time.perf_counter() - start:.2f} s"
         )
         total += versus_torch
