@@ -174,3 +174,19 @@ def test_a_design_that_reads_as_0_luts_fails_loudly(monkeypatch):
     monkeypatch.setattr(fpga, "run_yosys", lambda *a, **k: {"$_DFF_P_": 2})
     with pytest.raises(LgnError, match=r"reads the LUT-native netlist of \d+ LUTs as 0 LUTs"):
         fpga.synth_lut_native(small(), "generic")
+
+
+@pytest.mark.hdl
+@pytest.mark.parametrize("choice", YOSYS)
+@pytest.mark.parametrize("arity", [3, 4, 6])
+def test_the_tables_map_is_proven_equal_to_yosys_own(choice, arity, tools, tmp_path):
+    """Each k-input gate's table as our multiplexer tree (hdl_tools.TABLES_MAP) against yosys' own map of the
+    same $shiftx cells: a SAT proof over all inputs."""
+    tools(choice)
+    graph = random_layered(8, 2, 6, arity=arity, classes=2, seed=arity)
+    net = hdl_tools.emit_verilog(hdl_tools.network_only(graph), "net", raw_input=False, with_argmax=False)["net.v"]
+    commands = ["read_verilog net.v", "hierarchy -top net", "proc", "copy net gold", "techmap -map lgn_tables.v net",
+                "techmap", "miter -equiv -flatten -make_assert gold net miter", "hierarchy -top miter",
+                "sat -verify -prove-asserts miter"]  # fmt: skip
+    cells = hdl_tools.run_yosys(commands, {"net.v": net}, "the proof", time.perf_counter() + 300, tmp_path)
+    assert cells  # yosys exits non-zero (an LgnError here) when the proof fails
