@@ -30,8 +30,11 @@ from .build_cache import cache_root, cpu_model, cpu_signature, digest, write_ato
 from .ir import GateGraph
 from .lowering import two_input_form
 
-CALIBRATION_SAMPLES = 8192  # per candidate and round: 16 blocks of the widest vectors
-CALIBRATION_ROUNDS = 5
+CALIBRATION_SAMPLES = 8192  # per candidate and round at least: 16 blocks of the widest vectors
+CALIBRATION_MAX_SAMPLES = 65_536  # more for fast models, so that a call lasts CALIBRATION_CALL_SECONDS
+CALIBRATION_CALL_SECONDS = 0.005  # a scheduler's time slice: a shorter call is all noise on a busy machine
+CALIBRATION_ROUNDS = 9
+CALIBRATION_BYTES = 64 << 20  # the most input the calibration holds (a table of 100,000 columns: 671 rows)
 STRAIGHT_MEASURE_MAX_GATES = 64_000  # about 1-2 minutes of gcc per ISA at the limit, once per model and machine
 
 
@@ -112,18 +115,24 @@ def _measure(graph: GateGraph, pairs: list[tuple[str, str]], cache_dir: Path | N
     with ThreadPoolExecutor(len(pairs)) as pool:  # the compilers run side by side (straight code: seconds each)
         nets = dict(zip(pairs, pool.map(build, pairs)))
     rng = np.random.default_rng(0)
-    if graph.encoder is not None:
-        x = rng.integers(0, 256, (CALIBRATION_SAMPLES, graph.encoder.n_features), dtype=np.uint8)
-        calls = {pair: net.predict_features for pair, net in nets.items()}
-    else:
-        x = rng.integers(0, 2, (CALIBRATION_SAMPLES, graph.n_inputs), dtype=np.uint8)
-        calls = {pair: net.predict for pair, net in nets.items()}
-    best = dict.fromkeys(pairs, float("inf"))
-    for call in calls.values():
+    encoded = graph.encoder is not None
+    width, top = (graph.encoder.n_features, 256) if graph.encoder is not None else (graph.n_inputs, 2)
+    most = min(CALIBRATION_MAX_SAMPLES, max(512, CALIBRATION_BYTES // max(width, 1)))  # wide inputs: fewer rows
+    x = rng.integers(0, top, (most, width), dtype=np.uint8)
+    least = min(CALIBRATION_SAMPLES, most)
+    calls = {pair: net.predict_features if encoded else net.predict for pair, net in nets.items()}
+    first = {}
+    for pair, call in calls.items():
         call(x[:64])  # warm: first touch of code and workspace
+        start = time.perf_counter()
+        call(x[:least])
+        first[pair] = time.perf_counter() - start
+    scale = CALIBRATION_CALL_SECONDS / max(min(first.values()), 1e-9)
+    n = int(min(most, max(least, least * scale)))
+    best = dict.fromkeys(pairs, float("inf"))
     for _ in range(CALIBRATION_ROUNDS):  # interleaved, so a busy moment slows every candidate alike
         for pair, call in calls.items():
             start = time.perf_counter()
-            call(x)
+            call(x[:n])
             best[pair] = min(best[pair], time.perf_counter() - start)
-    return {f"{i} {s}": CALIBRATION_SAMPLES / seconds for (i, s), seconds in best.items()}
+    return {f"{i} {s}": n / seconds for (i, s), seconds in best.items()}

@@ -25,7 +25,7 @@ import numpy as np
 from lgn.compiler.formats import encrypted_member
 
 from . import memory
-from .columns import Columns, TableError, check_width, checked_header
+from .columns import Columns, TableError, check_width, checked_header, chunk_rows
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _MAX_DEFLATE_RATIO = 1032  # deflate expands at most about 1032:1; a member that claims more is forged
@@ -47,7 +47,8 @@ class _Header:
 
 
 def npz_chunks(path: Path, labels, rows: int) -> Iterator[Columns]:
-    """An ``.npz`` with features ``X``, labels ``y`` (optional) and column names ``columns`` (optional), at once."""
+    """An ``.npz`` with features ``X``, labels ``y`` (optional) and column names ``columns`` (optional): read
+    at once (after :func:`check_npz`), handed on ``rows`` at a time."""
     if labels is not None:
         raise TableError(f"{path}: an .npz holds its labels as the array y; --labels is for .npy files")
     check_npz(path)
@@ -58,7 +59,10 @@ def npz_chunks(path: Path, labels, rows: int) -> Iterator[Columns]:
             names = _column_names(path, archive["columns"]) if "columns" in archive.files else None
     except _ARRAY_ERRORS as exc:
         raise TableError(f"{path}: not a readable .npz ({exc})") from None
-    yield _array_columns(path, x, y, names)
+    rows = chunk_rows(rows, x.shape[1])
+    for start in range(0, max(len(x), 1), rows):
+        part = None if y is None else y[start : start + rows]
+        yield _array_columns(path, x[start : start + rows], part, names, start + 1)
 
 
 def check_npz(path: Path) -> None:
@@ -190,6 +194,7 @@ def npy_chunks(path: Path, labels, rows: int) -> Iterator[Columns]:
         y = np.load(labels, mmap_mode="r", allow_pickle=False) if labels is not None else None
     except (ValueError, OSError, EOFError) as exc:
         raise TableError(f"{path}: not a readable .npy ({exc})") from None
+    rows = chunk_rows(rows, x.shape[1])
     for start in range(0, max(len(x), 1), rows):
         part = None if y is None else np.asarray(y[start : start + rows])
         yield _array_columns(path, np.asarray(x[start : start + rows]), part, None, start + 1, labels)
