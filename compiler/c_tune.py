@@ -75,6 +75,8 @@ def candidates(graph: GateGraph, isa: str = "auto", shape: str = "auto") -> tupl
 def straight_worth_building(graph: GateGraph) -> bool:
     """Whether gcc builds ``graph``'s straight-line code in reasonable time (see the module's docstring):
     the gate-count limit, halved for nets mostly of LUTs of more than two inputs (several operations each)."""
+    if graph.n_gates == 0:  # nothing for the shapes to differ in (the encoder and GroupSum are the same code)
+        return False
     mostly_luts = 2 * int((two_input_form(graph)[0] > 2).sum()) >= graph.n_gates
     return graph.n_gates <= (STRAIGHT_MEASURE_MAX_GATES // 2 if mostly_luts else STRAIGHT_MEASURE_MAX_GATES)
 
