@@ -101,11 +101,12 @@ def parse_check(text: str, module: str, expected_ports: dict[str, int]) -> None:
 
 # ---- yosys ----------------------------------------------------------------------------------------
 # yosys' own mapping of the gate-level Verilog, each part with its target's script. The LUT step is always ABC's
-# fast LUT mapping, written out: the default script that `abc -lut` and the vendor flows run starts with
-# `&fraig -x`, which ran for 20 minutes on a 2,000-LUT design; yosys 0.70 has no `abc -fast`, and its `synth`
-# runs the full script unless told -noabc. The vendor flows run up to their LUT step, then this mapping, then
-# the rest of their script (whose own ABC finds nothing left to map). Both yosys 0.23 and 0.70 accept these.
-FAST_LUTS = '-script "+strash;dretime;if"'
+# fast LUT mapping (after dc2, a linear-time AIG rewrite), written out: the default script that `abc -lut` and
+# the vendor flows run starts with `&fraig -x`, which ran for 20 minutes on a 2,000-LUT design; yosys 0.70 has no
+# `abc -fast`, and its `synth` runs the full script unless told -noabc. The vendor flows run up to their LUT
+# step, then this mapping, then the rest of their script (whose own ABC finds nothing left to map). Both yosys
+# 0.23 and 0.70 accept these.
+FAST_LUTS = '-script "+strash;dc2;dretime;if"'
 # Before any of them, each table of a k-input gate (`T[{a, b, c, d}]`, a $shiftx) becomes a multiplexer tree:
 # yosys' own map of $shiftx runs `proc` and `clean` on the whole design once per cell (mnist-lut4's 2,643
 # four-input gates: 163 s of CPU in yosys 0.23, 43 s with this map, the same 2,547 LUTs).
@@ -139,8 +140,14 @@ module _lgn_table (A, B, Y);
     assign Y = t[0];
 endmodule
 """
+# The generic target's passes before ABC: `synth -noabc`'s word-level ones that matter here (wreduce and
+# alumacc for GroupSum's adders) without its eighteen rounds of opt over every multiplexer of every table,
+# which took mnist-tiny's gate network 113 s of CPU; ABC's dc2 then does better than they did (the whole
+# design of mnist-tiny: 3,814 LUT6 in 54 s against 3,908 in about 150 s; mnist-fast 13,176 against 13,373).
+LEAN = ["opt_expr -mux_undef -mux_bool -fine", "opt_clean", "wreduce", "peepopt", "alumacc", "opt -fast", "techmap",
+        "opt -fast"]  # fmt: skip
 TARGETS = {
-    "generic": [*TABLES, "synth -top {top} -flatten -noabc", f"abc -lut 6 {FAST_LUTS}", "opt_clean"],
+    "generic": [*TABLES, *LEAN, f"abc -lut 6 {FAST_LUTS}", "opt_clean"],
     "ice40": [
         *TABLES,
         "synth_ice40 -top {top} -run :map_luts",

@@ -209,7 +209,7 @@ def test_synth_reports_every_part_as_it_finishes(net, capsys):
     assert code == 0
     for part in ("gate network", "GroupSum", "argmax", "whole design (flat)"):
         assert any(line.strip().startswith(part) for line in out.splitlines()), part
-    assert 'abc -lut 6 -script "+strash;dretime;if"' in out  # the whole design's script is named beside its count
+    assert 'abc -lut 6 -script "+strash;dc2;dretime;if"' in out  # the whole design's script is named beside its count
     assert "&fraig" not in out and out.startswith("tools: yosys ")
     assert "GroupSum, LUT-native" in out and "whole design, LUT-native" in out and "smaller: " in out
 
