@@ -31,7 +31,7 @@ ROWS = [
     "C throughput, one core",
     "C throughput, all",
     "LUT6, our mapping: encoder / gate network / GroupSum / argmax / whole design",
-    "LUT6, whole design, yosys synth_xilinx of our LUT-native Verilog",
+    "LUT6, whole design, yosys reading our LUT-native cells",
 ]
 GATE_LEVEL_ROWS = {
     "6": ["yosys on the gate-level Verilog | skipped for k-input LUTs"],
