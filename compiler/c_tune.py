@@ -99,7 +99,8 @@ def fastest(graph: GateGraph, isa: str = "auto", shape: str = "auto", cache_dir:
         pass  # not measured yet, or a damaged record: measure again
     rates = _measure(graph, pairs, cache_dir)
     best = max(rates, key=rates.__getitem__)
-    chosen = Choice(*best.split(" "), rates=rates, cached=False)
+    isa, shape = best.split(" ")
+    chosen = Choice(isa, shape, rates=rates, cached=False)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps({"isa": chosen.isa, "shape": chosen.shape, "rates": rates}).encode())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Collection
 
 from lgn.compiler import ecp5, fpga, hardware, pipeline, toolchain
 from lgn.compiler.errors import ParameterError
@@ -68,11 +69,11 @@ def cmd_synth(args) -> int:
     if not args.timeout > 0:
         raise ParameterError(f"timeout must be positive, got {args.timeout}", "timeout")
     toolchain.use(args.toolchain)
-    families = {"ice40": fpga.DEVICES, "ecp5": ECP5_DEVICES}
+    families: dict[str, Collection[str]] = {"ice40": fpga.DEVICES, "ecp5": ECP5_DEVICES}
     args.device = args.device or ({"ice40": "up5k", "ecp5": "25k"}.get(args.target) if args.pnr else None)
     if args.pnr and args.target in families and args.device not in families[args.target]:
-        parts = ", ".join(families[args.target])
-        raise ParameterError(f"device {args.device} is not an {args.target} part; choose {parts}", "device")
+        known = ", ".join(families[args.target])
+        raise ParameterError(f"device {args.device} is not an {args.target} part; choose {known}", "device")
     if args.pnr and args.target not in ("ice40", "ecp5"):
         raise ParameterError("pnr places and routes for ice40 and ecp5 only (use --target ice40 or ecp5)", "pnr")
     folder = claim_folder(args.out or f"synth-{args.target}", "out", {"the graph": args.graph}) if args.pnr else None
@@ -101,7 +102,7 @@ def cmd_synth(args) -> int:
         fmt = encoder_format(graph, raw)
         design = f"the whole design takes {'them' if raw else 'the encoded bits'}"
         print(f"raw features: {fmt.name} ({fmt.describe()}) into the encoder; {design} (--input)")
-    parts = []
+    parts: list = []
     if args.gate_level:
         print(f"gate-level Verilog through yosys' own mapping ({args.target}):")
         parts = synth_report(
