@@ -326,6 +326,7 @@ def _check_float(cfg: TrainConfig, name: str, positive: bool) -> None:
 # shift, what fitted in that time before the learned-wiring operators were made 2x faster, reached 96.4%, and
 # the earlier 4 x 2,000 fixed-wiring default 92.6%).
 DEMO = TrainConfig(
+    thresholds=1,
     arity=6,
     layers=2,
     width=1000,
