@@ -9,16 +9,15 @@ I/O are left to nextpnr (``--lpf-allow-unconstrained``): the bitstream is for me
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from . import toolchain
 from .errors import LgnError, ParameterError
-from .fpga import CORES, Core, PnrResult, check_streamable, make_core, stream_files
+from .fpga import CORES, Core, PnrResult, check_streamable, make_core, run_nextpnr, stream_files
 from .fpga_devices import ECP5_DEVICES, DoesNotFit
-from .hdl_tools import TARGETS, nextpnr_error, run_until, run_yosys
+from .hdl_tools import TARGETS, run_until, run_yosys
 from .ir import GateGraph
 
 ROUTERS = ("router1", "router2")
@@ -108,16 +107,6 @@ def _route(nextpnr, device, out: Path, seed, freq, router, deadline, say) -> dic
                "--textcfg", "lgn_top.config", "--report", "report.json", "--seed", str(seed), "--router", router,
                "--lpf-allow-unconstrained"]  # fmt: skip
     command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
-    (out / "report.json").unlink(missing_ok=True)
     trim = f"--router {'router1' if router == 'router2' else 'router2'} tries the other router, a smaller net routes "
     trim += "sooner, --timeout S gives it longer"
-    proc = run_until(command, "nextpnr-ecp5", out, deadline, trim, say)
-    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
-    if proc.returncode != 0:
-        used = report.get("utilization", {})
-        overflow = [f"{k} {v['used']} of {v['available']}" for k, v in used.items() if v["used"] > v["available"]]
-        why = "; ".join(overflow) or nextpnr_error(proc.stdout + proc.stderr)
-        if why.startswith("timing not met"):
-            raise LgnError(f"nextpnr-ecp5 on the {device}: {why} (--freq); no bitstream written")
-        raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {why}")
-    return report
+    return run_nextpnr(command, "nextpnr-ecp5", f"the {device} ({spec.package})", out, deadline, trim, say)

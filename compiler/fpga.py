@@ -301,17 +301,24 @@ def _route(nextpnr: str, device: str, out: Path, seed: int, freq: float | None, 
                "--asc", "lgn_top.asc", "--report", "report.json", "--seed", str(seed)]  # fmt: skip
     # no clock asked: report the Fmax reached rather than fail at nextpnr's default target of 12 MHz
     command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
-    (out / "report.json").unlink(missing_ok=True)
     trim = "a smaller net routes sooner, --core engine is a small fixed circuit, --timeout S gives it longer"
-    proc = run_until(command, "nextpnr-ice40", out, deadline, trim, say)
+    return run_nextpnr(command, "nextpnr-ice40", f"the {device} ({spec.package})", out, deadline, trim, say)
+
+
+def run_nextpnr(command: list[str], tool: str, part: str, out: Path, deadline: float, trim: str, say) -> dict:
+    """Run a nextpnr ``command`` (which writes ``out/report.json``) before ``deadline``; its report
+    (utilisation, Fmax). A failed run raises :class:`DoesNotFit` naming the resources that overflowed ``part``,
+    or an :class:`LgnError` when only timing was missed."""
+    (out / "report.json").unlink(missing_ok=True)
+    proc = run_until(command, tool, out, deadline, trim, say)
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
     if proc.returncode != 0:
         used = report.get("utilization", {})
         overflow = [f"{k} {v['used']} of {v['available']}" for k, v in used.items() if v["used"] > v["available"]]
         why = "; ".join(overflow) or nextpnr_error(proc.stdout + proc.stderr)
         if why.startswith("timing not met"):
-            raise LgnError(f"nextpnr-ice40 on the {device}: {why} (--freq); no bitstream written")
-        raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {why}")
+            raise LgnError(f"{tool} on {part}: {why} (--freq); no bitstream written")
+        raise DoesNotFit(f"the design does not fit {part}: {why}")
     return report
 
 
