@@ -188,6 +188,21 @@ def test_missing_values_filled_and_unseen_categories_by_policy():
             assert len(model.set_params(unknown=policy).predict(new)) == 3
 
 
+def test_filling_missing_values_leaves_the_callers_data_untouched():
+    """Read-only input (pandas' copy-on-write columns, a frozen array) is read, never written: the holes
+    stay holes in the caller's data and the fit still fills them."""
+    frame, y = machines(120, seed=3)
+    numbers = frame[["temperature", "load"]].to_numpy(dtype=np.float64)
+    numbers[::10, 0] = np.nan
+    numbers.setflags(write=False)
+    before = numbers.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = LogicClassifier(**SMALL, fill_na="mean").fit(numbers, y)
+    np.testing.assert_array_equal(numbers, before)  # NaN == NaN here: the holes are still there
+    assert len(model.predict(numbers)) == len(numbers)
+
+
 def test_labels_of_any_type_keep_their_values():
     frame, y = machines(120, seed=2)
     for labels in (y == "fault", np.where(y == "fault", 3, 7), np.where(y == "fault", 1.0, 2.0)):

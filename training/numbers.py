@@ -98,8 +98,8 @@ def numbers(table: Columns, name: str, fill: float | None, allow_missing: bool =
                 raise TableError(f"{table.where(name, i)}: {text[:40]!r} is not a number ({RULE}; if the column "
                                  "is categorical, name it in --categorical)")  # fmt: skip
             values[i] = value
-    else:
-        values = np.asarray(cells, dtype=np.float64)
+    else:  # a copy: the cells may be a caller's read-only frame column, which filling must not touch
+        values = np.array(cells, dtype=np.float64)
     gaps = np.isnan(values)
     if gaps.any() and not allow_missing:
         if fill is None:
