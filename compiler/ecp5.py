@@ -37,15 +37,17 @@ def _synth(core: Core, graph: GateGraph, folder: Path, deadline: float, say) -> 
     return luts, cells.get("TRELLIS_FF", 0)
 
 
-def _choose_core(graph: GateGraph, core: str, pipeline, out: Path, deadline: float, say):
-    """Synthesize the requested core (``auto``: both, keeping the one with fewer LUTs and flip-flops)."""
+def choose_core(graph: GateGraph, core: str, pipeline, out: Path, cells: str, synth, say):
+    """Synthesize the requested core (``auto``: both, keeping the one with fewer LUTs and flip-flops), its luts
+    core written as ``cells`` (ecp5 or gowin) and synthesized by ``synth(core, folder)`` -> (LUT4, flip-flops)
+    into ``out``; (the core, LUT4, flip-flops). Shared by the ECP5 and the Gowin flow."""
     kinds = ("luts", "gates") if core == "auto" else (core,)
     best = None
     for kind in kinds:
-        candidate = make_core(graph, kind, pipeline, cells="ecp5")
+        candidate = make_core(graph, kind, pipeline, cells=cells)
         folder = out / kind if len(kinds) > 1 else out
-        luts, ffs = _synth(candidate, graph, folder, deadline, say)
-        say(f"synth_ecp5, {kind} core: {luts} LUT4, {ffs} flip-flops")
+        luts, ffs = synth(candidate, folder)
+        say(f"synth_{cells}, {kind} core: {luts} LUT4, {ffs} flip-flops")
         if best is None or luts + ffs < best[1] + best[2]:
             best = (candidate, luts, ffs, folder)
     assert best is not None
@@ -76,7 +78,8 @@ def place_and_route(
     say(f"tools: {toolchain.find('yosys').describe()}; {nextpnr.describe()}; {ecppack.describe()}")
     deadline = start + timeout
     out.mkdir(parents=True, exist_ok=True)
-    chosen, luts, ffs = _choose_core(graph, core, pipeline, out, deadline, say)
+    synth = lambda candidate, folder: _synth(candidate, graph, folder, deadline, say)  # noqa: E731
+    chosen, luts, ffs = choose_core(graph, core, pipeline, out, "ecp5", synth, say)
     if luts > spec.luts:  # every LUT4 needs a slot of its own: no placement can help
         raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {luts} LUT4 of {spec.luts}")
     report = _route(nextpnr.command, device, out, seed, freq, router, deadline, say)

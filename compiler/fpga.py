@@ -58,7 +58,8 @@ def core_design(graph: GateGraph, k: int = 4) -> Design:
 
 
 def make_core(graph: GateGraph, kind: str, pipeline: int | None = None, cells: str = "ice40") -> Core:
-    """The core of ``kind``; ``cells``: the LUT4 cells of the ``luts`` core, ``ice40`` (SB_LUT4) or ``ecp5``."""
+    """The core of ``kind``; ``cells``: the LUT4 cells of the ``luts`` core, ``ice40`` (SB_LUT4), ``ecp5`` or
+    ``gowin`` (their LUT4)."""
     if kind == "luts":
         design = core_design(graph, 4)
         emitted = emit_design(design, "lgn_core", cells, pipeline)
@@ -335,6 +336,7 @@ _CELLS = {  # the cell, its output, its inputs, its table parameter
     "ice40": ("SB_LUT4", "O", "I0, I1, I2, I3", "[15:0] LUT_INIT"),
     "xilinx": ("LUT6", "O", "I0, I1, I2, I3, I4, I5", "[63:0] INIT"),
     "ecp5": ("LUT4", "Z", "A, B, C, D", "[15:0] INIT"),
+    "gowin": ("LUT4", "F", "I0, I1, I2, I3", "[15:0] INIT"),
 }
 
 
@@ -352,10 +354,10 @@ def synth_lut_native(
 ):  # fmt: skip
     """yosys on the LUT-native Verilog of the whole design (its input ``raw_input`` as in
     :func:`~.hardware.lower`; by default bytes for an image model), written as LUT cells (``SB_LUT4`` for
-    ice40, ``LUT4`` for ecp5, ``LUT6`` otherwise) that yosys reads, checks and counts without re-mapping them:
+    ice40, ``LUT4`` for ecp5 and gowin, ``LUT6`` otherwise) that yosys reads, checks and counts without re-mapping them:
     any logic it finds outside them (an output's inverter) counts as a LUT. Returns the yosys part and our own
     LUT count; a design that reads as 0 LUTs where ours has some is an error."""
-    cells_of = target if target in ("ice40", "ecp5") else "xilinx"
+    cells_of = target if target in ("ice40", "ecp5", "gowin") else "xilinx"
     k = 4 if cells_of != "xilinx" else 6
     design = lower(graph, k, raw_input)
     design = dataclasses.replace(design, netlist=passes.simplify(design.netlist, lut=k))

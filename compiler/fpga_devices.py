@@ -38,6 +38,35 @@ ECP5_DEVICES = {
     "85k": Ecp5Device("--85k", "CABGA381", 83640, 205),
 }
 
+
+@dataclasses.dataclass(frozen=True)
+class GowinDevice:
+    part: str  # nextpnr-himbaechel's --device: the part number with its package and speed grade
+    family: str  # the chip database (--vopt family=, gowin_pack -d)
+    synth: str  # synth_gowin's -family
+    board: str  # the board that carries this part, whose pins constraints are given where known
+    luts: int  # LUT4
+    ffs: int
+    pins: str  # the package's general-purpose I/O pins in order (JTAG, configuration and MODE pins left out)
+    clock: str  # the board's oscillator pin (27 MHz on both Tang Nanos)
+    leds: str  # the board's LEDs (active low), which carry the class bits
+
+
+GOWIN_DEVICES = {
+    "GW1NR-9": GowinDevice(
+        "GW1NR-LV9QN88PC6/I5", "GW1N-9C", "gw1n", "Tang Nano 9K", 8640, 6480,
+        "3 10 11 13 14 15 16 17 18 19 20 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 47 48 49 50 51 52 63 "
+        "68 69 70 71 72 73 74 75 76 77 79 80 81 82 83 84 85 86",
+        "52", "10 11 13 14 15 16",
+    ),
+    "GW2AR-18": GowinDevice(
+        "GW2AR-LV18QN88C8/I7", "GW2A-18C", "gw2a", "Tang Nano 20K", 20736, 15552,
+        "4 10 11 13 15 16 17 18 19 20 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 48 49 51 63 69 70 71 72 "
+        "73 74 75 76 77 79 80 81 82 83 84 85 86",
+        "4", "15 16 17 18 19 20",
+    ),
+}  # fmt: skip
+
 # package -> (its I/O pins in the order constraints() hands them out, those that reach a global buffer)
 _PINS = {
     "sg48": (
@@ -91,11 +120,27 @@ def constraints(device: Device, class_width: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gowin_constraints(device: GowinDevice, class_width: int) -> str:
+    """A CST file for the streaming top on ``device``'s board: the clock on the board's oscillator pin, the
+    class bits on its LEDs while they last, the rest on the package's other pins in order."""
+    signals = list(_STREAM_PINS)
+    classes = [f"class_out[{j}]" for j in range(class_width)] if class_width > 1 else ["class_out"]
+    leds = device.leds.split()[: len(classes)]
+    pins = [p for p in device.pins.split() if p != device.clock and p not in leds]
+    signals += classes[len(leds) :]
+    if len(pins) < len(signals):
+        raise DoesNotFit(f"the {device.part} has {len(device.pins.split())} I/O pins, the top needs more")
+    placed = [("clk", device.clock), *zip(classes, leds), *zip(signals, pins)]
+    return "".join(f'IO_LOC "{signal}" {pin};\n' for signal, pin in placed)
+
+
 def check_io(io_bits: int, device: str) -> None:
     """Refuse, before any synthesis, a plain circuit whose ``io_bits`` (inputs, outputs, clock) exceed the
     device package's pins: no placement can help, and the streaming top (--pnr) takes one byte per clock."""
     if device in ECP5_DEVICES:
         package, pins = ECP5_DEVICES[device].package, ECP5_DEVICES[device].io
+    elif device in GOWIN_DEVICES:
+        package, pins = GOWIN_DEVICES[device].part, len(GOWIN_DEVICES[device].pins.split())
     else:
         package, pins = DEVICES[device].package, len(package_pins(DEVICES[device])[0])
     if io_bits > pins:

@@ -340,13 +340,14 @@ def ice40_cell_models() -> Path:
     return share / "ice40" / "cells_sim.v"
 
 
-def ecp5_lut4_model() -> str:
-    """yosys' simulation model of the ECP5 ``LUT4`` (the module alone, from ``ecp5/cells_sim.v``)."""
-    models = (ice40_cell_models().parent.parent / "ecp5" / "cells_sim.v").read_text()
+def lut4_model(family: str = "ecp5") -> str:
+    """yosys' simulation model of the ``LUT4`` of ``family`` (ecp5 or gowin; the module alone, from
+    ``<family>/cells_sim.v``, its ``specify`` block of delays dropped)."""
+    models = (ice40_cell_models().parent.parent / family / "cells_sim.v").read_text()
     found = re.search(r"^module LUT4\(.*?^endmodule", models, re.MULTILINE | re.DOTALL)
     if found is None:
-        raise ToolMissingError("yosys' ECP5 cell models (share/yosys/ecp5/cells_sim.v) have no LUT4")
-    return found.group(0) + "\n"
+        raise ToolMissingError(f"yosys' {family} cell models (share/yosys/{family}/cells_sim.v) have no LUT4")
+    return re.sub(r"^\s*specify\b.*?^\s*endspecify\s*$\n?", "", found.group(0), flags=re.MULTILINE | re.DOTALL) + "\n"
 
 
 def simulate_design(
@@ -364,8 +365,8 @@ def simulate_design(
 ) -> SimResult:
     """Simulate the LUT-native Verilog of ``design`` (a :class:`~lgn.compiler.hardware.Design` lowered from
     ``reference``) on ``bits`` (and ``raw`` features when the design takes them) against the evaluator on
-    ``reference``. ``ice40`` and ``ecp5`` run yosys' models of their LUT4 cells; ``xilinx`` cells have no
-    free models: simulate ``generic``, the same mapping."""
+    ``reference``. ``ice40``, ``ecp5`` and ``gowin`` run yosys' models of their LUT4 cells; ``xilinx`` cells
+    have no free models: simulate ``generic``, the same mapping."""
     from .lut_verilog import emit_design
 
     if target == "xilinx":
@@ -374,7 +375,9 @@ def simulate_design(
         raise LgnError("this design takes raw features: pass them")
     emitted = emit_design(design, module, target, pipeline)
     libraries = (ice40_cell_models(),) if target == "ice40" else ()
-    files = {**emitted.files, "ecp5_lut4.v": ecp5_lut4_model()} if target == "ecp5" else emitted.files
+    files = emitted.files
+    if target in ("ecp5", "gowin"):
+        files = {**files, f"{target}_lut4.v": lut4_model(target)}
     latency = emitted.geometry.latency(pipeline)
     bench = Bench(module, design.raw_input, pipeline is not None, latency, design.n_classes, design.score_width,
                   design.with_scores)  # fmt: skip

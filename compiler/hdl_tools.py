@@ -160,6 +160,12 @@ TARGETS = {
         f"abc -dress -lut 4 {FAST_LUTS}",
         "synth_ecp5 -top {top} -run map_luts:",
     ],
+    "gowin": [  # the family is gw1n unless the Gowin flow (compiler.gowin) adds -family gw2a
+        *TABLES,
+        "synth_gowin -top {top} -run :map_luts",
+        f"abc -dress -lut 4 {FAST_LUTS}",
+        "synth_gowin -top {top} -run map_luts:",
+    ],
     "xilinx": [
         *TABLES,
         "synth_xilinx -top {top} -flatten -run :map_luts",

@@ -3,10 +3,10 @@ our mapping (pure and deterministic).
 
 Targets: ``generic`` (each LUT a constant table indexed by its inputs, which every simulator and synthesis
 tool reads), ``ice40`` (``SB_LUT4`` instances, at most 4 inputs), ``xilinx`` (``LUT6`` instances), ``ecp5``
-(Lattice ``LUT4`` instances). Table bit m
-is the output for the inputs m = sum_k x_k 2^k, which is the INIT order of both vendors' cells (I0 is the
-least significant address bit). Pipelined (``pipeline=N``): a register stage every N LUT levels and one at
-the end, as the gate-level emitter does.
+(Lattice ``LUT4`` instances), ``gowin`` (Gowin ``LUT4`` instances, ``F = INIT[{I3, I2, I1, I0}]`` as in yosys'
+``gowin/cells_sim.v``). Table bit m is the output for the inputs m = sum_k x_k 2^k, which is the INIT order of
+every vendor's cell (I0, or A, is the least significant address bit). Pipelined (``pipeline=N``): a register
+stage every N LUT levels and one at the end, as the gate-level emitter does.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .templating import environment
 from .verilog_emit import _Datapath
 from .verilog_encoder import port_context
 
-TARGETS = {"generic": 6, "ice40": 4, "xilinx": 6, "ecp5": 4}
+TARGETS = {"generic": 6, "ice40": 4, "xilinx": 6, "ecp5": 4, "gowin": 4}
 ZERO = "1'b0"
 _ENV = environment("verilog")
 
@@ -37,7 +37,7 @@ def _support(graph) -> np.ndarray:
 
 def _cell(target: str, node: int, inputs: list[str], table: int, k: int) -> list[str]:
     """One LUT: ``inputs`` are its fan-in slots in order (unused slots read 1'b0)."""
-    if target in ("ice40", "xilinx", "ecp5"):
+    if target in ("ice40", "xilinx", "ecp5", "gowin"):
         size = TARGETS[target]
         padded = inputs + [ZERO] * (size - len(inputs))
         pins = ", ".join(f".I{j}({name})" for j, name in enumerate(padded))
@@ -45,6 +45,8 @@ def _cell(target: str, node: int, inputs: list[str], table: int, k: int) -> list
         if target == "ecp5":  # Lattice's LUT4: Z = INIT[{D, C, B, A}], A the least significant, as I0
             pins = ", ".join(f".{'ABCD'[j]}({name})" for j, name in enumerate(padded))
             return [f"    LUT4 #(.INIT(16'h{init:04x})) l{node} ({pins}, .Z(n{node}));"]
+        if target == "gowin":  # Gowin's LUT4: F = INIT[{I3, I2, I1, I0}]
+            return [f"    LUT4 #(.INIT(16'h{init:04x})) l{node} (.F(n{node}), {pins});"]
         if target == "ice40":
             return [f"    SB_LUT4 #(.LUT_INIT(16'h{init:04x})) l{node} (.O(n{node}), {pins});"]
         return [f"    LUT6 #(.INIT(64'h{init:016x})) l{node} (.O(n{node}), {pins});"]

@@ -1,6 +1,7 @@
 """``lgn synth``: LUTs and flip-flops part by part, two ways: yosys on the gate-level Verilog, and our own LUT
 mapping of the lowered design (compressor-tree GroupSum, comparator-tree argmax) written LUT by LUT; which is
-smaller. With ``--pnr`` (iCE40): the streaming top placed and routed, a bitstream, the clock it reaches."""
+smaller. With ``--pnr`` (iCE40, ECP5, Gowin): the streaming top placed and routed, a bitstream, the clock it
+reaches."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import functools
 import time
 from collections.abc import Collection
 
-from lgn.compiler import ecp5, fpga, hardware, pipeline, toolchain
+from lgn.compiler import ecp5, fpga, gowin, hardware, pipeline, toolchain
 from lgn.compiler.errors import ParameterError
-from lgn.compiler.fpga_devices import ECP5_DEVICES
+from lgn.compiler.fpga_devices import ECP5_DEVICES, GOWIN_DEVICES
 from lgn.compiler.hdl_tools import synth_report
 from lgn.compiler.outputs import OutputFolder, claim_folder
 from lgn.compiler.raw_input import encoder_format, resolve_input
@@ -28,6 +29,7 @@ PNR_FILES = (
     "lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.txt", "lgn_top.pcf", "report.json", "lgn_top.asc",
     "lgn_net.bin", "lgn_program.bin", "nextpnr-ice40.log", "yosys.log", "icepack.log", "luts/", "gates/",
     "stat.json", "synth.ys", "lgn_top.config", "lgn_net.bit", "nextpnr-ecp5.log", "ecppack.log", "lgn_net.svf",
+    "lgn_top.cst", "lgn_pnr.json", "lgn_net.fs", "nextpnr-himbaechel.log", "gowin_pack.log",
 )  # fmt: skip
 
 
@@ -38,6 +40,8 @@ def _pnr(graph, args, folder: OutputFolder) -> int:
         place = fpga.place_and_route
         if args.target == "ecp5":
             place = functools.partial(ecp5.place_and_route, router=args.router)
+        elif args.target == "gowin":
+            place = gowin.place_and_route
         result = place(
             graph, args.device, out, seed=args.seed, freq=args.freq, pipeline=args.pipeline, timeout=args.timeout,
             progress=lambda line: print(f"  {line}", flush=True), core=args.core,
@@ -49,7 +53,9 @@ def _pnr(graph, args, folder: OutputFolder) -> int:
         folder.settle()
     fmax = f"{result.fmax_mhz:.1f} MHz" if result.fmax_mhz else "not reported"
     top = "LUT engine" if result.core == "engine" else f"streaming top, {result.core} core"
-    family = f"ECP5 LFE5U-{result.device[:-1]}F" if args.target == "ecp5" else f"iCE40 {result.device.upper()}"
+    family = {"ecp5": f"ECP5 LFE5U-{result.device[:-1]}F", "gowin": f"Gowin {result.device}"}.get(
+        args.target, f"iCE40 {result.device.upper()}"
+    )
     print(f"{family} ({result.package}), {top}, seed {args.seed}:")
     print(f"  logic cells    {result.logic_cells} of {result.logic_cells_available} "
           f"({result.luts} LUT4, {result.ffs} flip-flops)")  # fmt: skip
@@ -61,6 +67,8 @@ def _pnr(graph, args, folder: OutputFolder) -> int:
     print(f"  latency        {result.latency_cycles} cycles after the last feature; {result.cycles_per_sample} "
           f"cycles per sample{rate}")  # fmt: skip
     pins = f"pins {out / 'lgn_top.pcf'}" if args.target == "ice40" else "I/O placed by nextpnr: no board's pins"
+    if args.target == "gowin":
+        pins = f"pins {out / 'lgn_top.cst'}: the {GOWIN_DEVICES[args.device].board}'s clock, the class on its LEDs"
     print(f"wrote {result.bitstream} (and the Verilog, {pins}, nextpnr's report)")
     return EXIT_OK
 
@@ -69,13 +77,15 @@ def cmd_synth(args) -> int:
     if not args.timeout > 0:
         raise ParameterError(f"timeout must be positive, got {args.timeout}", "timeout")
     toolchain.use(args.toolchain)
-    families: dict[str, Collection[str]] = {"ice40": fpga.DEVICES, "ecp5": ECP5_DEVICES}
-    args.device = args.device or ({"ice40": "up5k", "ecp5": "25k"}.get(args.target) if args.pnr else None)
+    families: dict[str, Collection[str]] = {"ice40": fpga.DEVICES, "ecp5": ECP5_DEVICES, "gowin": GOWIN_DEVICES}
+    defaults = {"ice40": "up5k", "ecp5": "25k", "gowin": "GW1NR-9"}
+    args.device = args.device or (defaults.get(args.target) if args.pnr else None)
     if args.pnr and args.target in families and args.device not in families[args.target]:
         known = ", ".join(families[args.target])
-        raise ParameterError(f"device {args.device} is not an {args.target} part; choose {known}", "device")
-    if args.pnr and args.target not in ("ice40", "ecp5"):
-        raise ParameterError("pnr places and routes for ice40 and ecp5 only (use --target ice40 or ecp5)", "pnr")
+        part = f"{'an' if args.target[0] in 'aeiou' else 'a'} {args.target} part"
+        raise ParameterError(f"device {args.device} is not {part}; choose {known}", "device")
+    if args.pnr and args.target not in families:
+        raise ParameterError("pnr places and routes for ice40, ecp5 and gowin only (--target)", "pnr")
     folder = claim_folder(args.out or f"synth-{args.target}", "out", {"the graph": args.graph}) if args.pnr else None
     if folder is not None:
         folder.check(PNR_FILES)
@@ -108,7 +118,7 @@ def cmd_synth(args) -> int:
         parts = synth_report(
             graph, target=args.target, pipeline=args.pipeline, timeout=args.timeout, progress=say, raw_input=raw
         )
-    k = 4 if args.target in ("ice40", "ecp5") else 6
+    k = 4 if args.target in ("ice40", "ecp5", "gowin") else 6
     print(f"LUT-native: our {k}-input LUT mapping of the lowered design (compressor trees, comparator tree):")
     ours = hardware.part_sizes(graph, k, raw)
     left = args.timeout - (time.perf_counter() - start)
@@ -131,7 +141,7 @@ def cmd_synth(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("synth", help="LUTs and FFs by part (yosys and our LUT mapping); iCE40 place and route")
     p.add_argument("graph")
-    p.add_argument("--target", choices=["generic", "ice40", "ecp5", "xilinx"], default="generic")
+    p.add_argument("--target", choices=["generic", "ice40", "ecp5", "gowin", "xilinx"], default="generic")
     p.add_argument("--pipeline", type=integer(1))
     p.add_argument("--no-simplify", dest="simplify", action="store_false")
     p.add_argument(
@@ -146,10 +156,13 @@ def register(sub) -> None:
         "threshold is in 0..255); the encoder part takes the raw format (auto: u8, or for thresholds outside "
         "0..255 the narrowest format that holds them); --pnr takes bytes",
     )  # fmt: skip
-    p.add_argument("--pnr", action="store_true", help="iCE40, ECP5: place and route the streaming top, a bitstream")
     p.add_argument(
-        "--device", choices=[*sorted(fpga.DEVICES), *ECP5_DEVICES],
-        help="with --pnr: the part (default: up5k; ecp5: 25k); without: refuse before synthesis a plain "
+        "--pnr", action="store_true", help="iCE40, ECP5, Gowin: place and route the streaming top, a bitstream"
+    )
+    p.add_argument(
+        "--device", choices=[*sorted(fpga.DEVICES), *ECP5_DEVICES, *GOWIN_DEVICES],
+        help="with --pnr: the part (default: up5k; ecp5: 25k; gowin: GW1NR-9, the Tang Nano 9K's; GW2AR-18, the "
+        "20K's); without: refuse before synthesis a plain "
         "circuit whose I/O bits exceed the part's package pins",
     )  # fmt: skip
     p.add_argument(

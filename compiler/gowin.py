@@ -1,0 +1,103 @@
+"""From a graph to a Gowin bitstream: the streaming top (as on iCE40, :mod:`.fpga`) around our LUT4 netlist
+written as Gowin ``LUT4`` cells, which yosys ``synth_gowin`` keeps (it maps only the top's own logic, with the
+fast LUT script of :data:`~.hdl_tools.TARGETS`), a CST of pins we write, ``nextpnr-himbaechel`` (its gowin
+micro-architecture) and apycula's ``gowin_pack`` to ``lgn_net.fs``, the utilisation and the maximum clock
+frequency from nextpnr's report.
+
+Every tool comes from pip (``pip install 'lgn[fpga]'``: YoWASP's yosys and nextpnr-himbaechel-gowin, apycula)
+or from the system (:mod:`.toolchain`). The pins are those of the board that carries the part (the Tang Nano
+9K for the GW1NR-9, the 20K for the GW2AR-18): the clock on its 27 MHz oscillator, the class bits on its LEDs,
+the rest of the streaming top's signals on the package's other pins in order, at nextpnr's default I/O standard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import toolchain
+from .ecp5 import choose_core
+from .errors import LgnError, ParameterError
+from .fpga import CORES, Core, PnrResult, check_streamable, run_nextpnr, stream_files
+from .fpga_devices import GOWIN_DEVICES, DoesNotFit, GowinDevice, gowin_constraints
+from .hdl_tools import TARGETS, run_until, run_yosys
+from .ir import GateGraph
+
+GOWIN_LUTS = ("LUT1", "LUT2", "LUT3", "LUT4")  # synth_gowin narrows a LUT4 whose pins read constants
+
+
+def synth_commands(spec: GowinDevice) -> list[str]:
+    """The yosys commands after reading the sources: :data:`~.hdl_tools.TARGETS`' gowin script for the
+    device's family, then the netlist written as ``lgn_top.json`` for nextpnr."""
+    family = f" -family {spec.synth}" if spec.synth != "gw1n" else ""
+    commands = [c.format(top="lgn_top") for c in TARGETS["gowin"]]
+    commands = [c + family if c.startswith("synth_gowin") else c for c in commands]
+    return [*commands, "write_json lgn_top.json"]
+
+
+def _synth(core: Core, graph: GateGraph, spec: GowinDevice, folder: Path, deadline: float, say) -> tuple[int, int]:
+    """yosys ``synth_gowin`` of the streaming top around ``core`` into ``folder/lgn_top.json``; (LUTs, FFs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = stream_files(graph, core)
+    commands = [f"read_verilog {' '.join(sorted(files))}", *synth_commands(spec)]
+    trim = "--core luts keeps our LUT4 netlist (yosys maps only the top), --timeout S gives it longer"
+    cells = run_yosys(commands, files, f"yosys synth_gowin of the {core.kind} core", deadline, folder, trim, say)
+    luts = sum(cells.get(name, 0) for name in GOWIN_LUTS)
+    if luts == 0:
+        raise LgnError(f"yosys synth_gowin left no LUT cells: {cells}")
+    return luts, sum(n for c, n in cells.items() if c.startswith("DFF"))
+
+
+def place_and_route(
+    graph: GateGraph, device: str, out: Path, seed: int = 1, freq: float | None = None, pipeline: int | None = None,
+    timeout: float = 1800.0, progress: Callable[[str], None] | None = None, core: str = "luts",
+) -> PnrResult:  # fmt: skip
+    """Synthesize the streaming top for the Gowin ``device`` (a key of :data:`~.fpga_devices.GOWIN_DEVICES`),
+    write its pins to ``out/lgn_top.cst``, place and route it and pack ``out/lgn_net.fs``. Raises
+    :class:`DoesNotFit` naming what overflowed (before routing when the LUTs or flip-flops alone overflow);
+    refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`)."""
+    if device not in GOWIN_DEVICES:
+        raise ParameterError(f"device {device!r} is not a Gowin part; choose {', '.join(GOWIN_DEVICES)}", "device")
+    if core not in CORES or core == "engine":
+        raise ParameterError(f"core {core!r}: the Gowin flow takes luts, gates or auto", "core")
+    spec = GOWIN_DEVICES[device]
+    check_streamable(graph)
+    nextpnr, pack = toolchain.find("nextpnr-himbaechel"), toolchain.find("gowin_pack")
+    start, say = time.perf_counter(), progress or (lambda line: None)
+    say(f"tools: {toolchain.find('yosys').describe()}; {nextpnr.describe()}; {pack.describe()}")
+    deadline = start + timeout
+    out.mkdir(parents=True, exist_ok=True)
+    synth = lambda candidate, folder: _synth(candidate, graph, spec, folder, deadline, say)  # noqa: E731
+    chosen, luts, ffs = choose_core(graph, core, pipeline, out, "gowin", synth, say)
+    where = f"the {device} ({spec.part})"
+    if luts > spec.luts or ffs > spec.ffs:  # each needs a slot of its own: no placement can help
+        need = f"{luts:,} LUT4 of {spec.luts:,}, {ffs:,} flip-flops of {spec.ffs:,}"
+        raise DoesNotFit(f"the design does not fit {where}: {need}")
+    (out / "lgn_top.cst").write_text(gowin_constraints(spec, chosen.class_width))
+    report = _route(nextpnr.command, spec, where, out, seed, freq, deadline, say)
+    used = report.get("utilization", {})
+    lut = used.get("LUT4", {"used": luts, "available": spec.luts})
+    ram = used.get("BSRAM", {"used": 0, "available": 0})
+    fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
+    say(f"nextpnr-himbaechel: {lut['used']} of {lut['available']} LUT4 ({time.perf_counter() - start:.0f} s)")
+    proc = run_until([pack.command, "-d", spec.family, "-o", "lgn_net.fs", "lgn_pnr.json"], "gowin_pack", out, deadline)
+    if proc.returncode != 0:
+        raise LgnError(f"gowin_pack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    per_sample = graph.encoder.n_features if graph.encoder is not None else 0
+    return PnrResult(
+        device, spec.part, chosen.kind, luts, ffs, int(lut["used"]), int(lut["available"]), int(ram["used"]),
+        int(ram["available"]), min(fmax) if fmax else None, 2 + chosen.latency, per_sample, out / "lgn_net.fs",
+        time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _route(nextpnr: str, spec: GowinDevice, where: str, out: Path, seed: int, freq, deadline: float, say) -> dict:
+    """nextpnr-himbaechel on ``out/lgn_top.json`` with the pins of ``lgn_top.cst`` into ``lgn_pnr.json``; its
+    report. Raises :class:`DoesNotFit`."""
+    command = [nextpnr, "--device", spec.part, "--vopt", f"family={spec.family}", "--vopt", "cst=lgn_top.cst",
+               "--json", "lgn_top.json", "--write", "lgn_pnr.json", "--report", "report.json",
+               "--seed", str(seed)]  # fmt: skip
+    command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
+    trim = "a smaller net routes sooner, --seed N tries another placement, --timeout S gives it longer"
+    return run_nextpnr(command, "nextpnr-himbaechel", where, out, deadline, trim, say)
