@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import toolchain
-from .ecp5 import choose_core
+from .ecp5 import ROUTERS, choose_core
 from .errors import LgnError, ParameterError
 from .fpga import CORES, Core, PnrResult, check_streamable, run_nextpnr, stream_files
 from .fpga_devices import GOWIN_DEVICES, DoesNotFit, GowinDevice, gowin_constraints
@@ -52,15 +52,18 @@ def _synth(core: Core, graph: GateGraph, spec: GowinDevice, folder: Path, deadli
 def place_and_route(
     graph: GateGraph, device: str, out: Path, seed: int = 1, freq: float | None = None, pipeline: int | None = None,
     timeout: float = 1800.0, progress: Callable[[str], None] | None = None, core: str = "luts",
+    router: str = "router2",
 ) -> PnrResult:  # fmt: skip
     """Synthesize the streaming top for the Gowin ``device`` (a key of :data:`~.fpga_devices.GOWIN_DEVICES`),
-    write its pins to ``out/lgn_top.cst``, place and route it and pack ``out/lgn_net.fs``. Raises
+    write its pins to ``out/lgn_top.cst``, place and route it with ``router`` and pack ``out/lgn_net.fs``. Raises
     :class:`DoesNotFit` naming what overflowed (before routing when the LUTs or flip-flops alone overflow);
     refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`)."""
     if device not in GOWIN_DEVICES:
         raise ParameterError(f"device {device!r} is not a Gowin part; choose {', '.join(GOWIN_DEVICES)}", "device")
     if core not in CORES or core == "engine":
         raise ParameterError(f"core {core!r}: the Gowin flow takes luts, gates or auto", "core")
+    if router not in ROUTERS:
+        raise ParameterError(f"router {router!r} is unknown; choose {', '.join(ROUTERS)}", "router")
     spec = GOWIN_DEVICES[device]
     check_streamable(graph)
     nextpnr, pack = toolchain.find("nextpnr-himbaechel"), toolchain.find("gowin_pack")
@@ -75,12 +78,13 @@ def place_and_route(
         need = f"{luts:,} LUT4 of {spec.luts:,}, {ffs:,} flip-flops of {spec.ffs:,}"
         raise DoesNotFit(f"the design does not fit {where}: {need}")
     (out / "lgn_top.cst").write_text(gowin_constraints(spec, chosen.class_width))
-    report = _route(nextpnr.command, spec, where, out, seed, freq, deadline, say)
+    report = _route(nextpnr.command, spec, where, out, seed, freq, router, deadline, say)
     used = report.get("utilization", {})
     lut = used.get("LUT4", {"used": luts, "available": spec.luts})
     ram = used.get("BSRAM", {"used": 0, "available": 0})
     fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
-    say(f"nextpnr-himbaechel: {lut['used']} of {lut['available']} LUT4 ({time.perf_counter() - start:.0f} s)")
+    seconds = time.perf_counter() - start
+    say(f"nextpnr-himbaechel ({router}): {lut['used']} of {lut['available']} LUT4 slots ({seconds:.0f} s)")
     proc = run_until([pack.command, "-d", spec.family, "-o", "lgn_net.fs", "lgn_pnr.json"], "gowin_pack", out, deadline)
     if proc.returncode != 0:
         raise LgnError(f"gowin_pack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
@@ -92,12 +96,14 @@ def place_and_route(
     )  # fmt: skip
 
 
-def _route(nextpnr: str, spec: GowinDevice, where: str, out: Path, seed: int, freq, deadline: float, say) -> dict:
+def _route(nextpnr: str, spec: GowinDevice, where: str, out: Path, seed: int, freq, router: str, deadline: float,
+           say) -> dict:  # fmt: skip
     """nextpnr-himbaechel on ``out/lgn_top.json`` with the pins of ``lgn_top.cst`` into ``lgn_pnr.json``; its
     report. Raises :class:`DoesNotFit`."""
     command = [nextpnr, "--device", spec.part, "--vopt", f"family={spec.family}", "--vopt", "cst=lgn_top.cst",
                "--json", "lgn_top.json", "--write", "lgn_pnr.json", "--report", "report.json",
-               "--seed", str(seed)]  # fmt: skip
+               "--seed", str(seed), "--router", router]  # fmt: skip
     command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
-    trim = "a smaller net routes sooner, --seed N tries another placement, --timeout S gives it longer"
+    trim = f"--router {'router1' if router == 'router2' else 'router2'} tries the other router, --seed N another "
+    trim += "placement, a smaller net routes sooner, --timeout S gives it longer"
     return run_nextpnr(command, "nextpnr-himbaechel", where, out, deadline, trim, say)

@@ -41,7 +41,7 @@ def _pnr(graph, args, folder: OutputFolder) -> int:
         if args.target == "ecp5":
             place = functools.partial(ecp5.place_and_route, router=args.router)
         elif args.target == "gowin":
-            place = gowin.place_and_route
+            place = functools.partial(gowin.place_and_route, router=args.router)
         result = place(
             graph, args.device, out, seed=args.seed, freq=args.freq, pipeline=args.pipeline, timeout=args.timeout,
             progress=lambda line: print(f"  {line}", flush=True), core=args.core,
@@ -175,7 +175,9 @@ def register(sub) -> None:
         help="skip yosys' own mapping of the gate-level Verilog (the slow half): only our LUT-native netlist",
     )  # fmt: skip
     p.add_argument("--out", help="with --pnr: the folder for the bitstream (default: synth-TARGET)")
-    p.add_argument("--router", choices=ecp5.ROUTERS, default="router2", help="with --pnr on ecp5: nextpnr's router")
+    p.add_argument(
+        "--router", choices=ecp5.ROUTERS, default="router2", help="with --pnr on ecp5, gowin: nextpnr's router"
+    )
     p.add_argument("--seed", type=integer(0, 2**31 - 1), default=1, help="with --pnr: nextpnr's placement seed")
     p.add_argument("--freq", type=number(0.0, 1e4, low_open=True), help="with --pnr: the target clock in MHz")
     p.add_argument(
