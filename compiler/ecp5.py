@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import toolchain
+from .boards import uart_pins
 from .errors import LgnError, ParameterError
-from .fpga import CORES, Core, PnrResult, check_streamable, make_core, run_nextpnr, stream_files
+from .fpga import CORES, TOP_FILES, Core, PnrResult, check_streamable, make_core, run_nextpnr, stream_files
 from .fpga_devices import ECP5_DEVICES, DoesNotFit
 from .hdl_tools import TARGETS, run_until, run_yosys
 from .ir import GateGraph
@@ -23,10 +24,11 @@ from .ir import GateGraph
 ROUTERS = ("router1", "router2")
 
 
-def _synth(core: Core, graph: GateGraph, folder: Path, deadline: float, say) -> tuple[int, int]:
-    """yosys ``synth_ecp5`` of the streaming top around ``core`` into ``folder/lgn_top.json``; (LUT4, FFs)."""
+def _synth(core: Core, graph: GateGraph, folder: Path, deadline: float, say, uart=None) -> tuple[int, int]:
+    """yosys ``synth_ecp5`` of the streaming top (or the UART top) around ``core`` into ``folder/lgn_top.json``;
+    (LUT4, FFs)."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = stream_files(graph, core)
+    files = stream_files(graph, core, uart=uart)
     commands = [f"read_verilog {' '.join(sorted(files))}", *[c.format(top="lgn_top") for c in TARGETS["ecp5"]]]
     commands.append("write_json lgn_top.json")
     trim = "--core luts keeps our LUT4 netlist (yosys maps only the top), --timeout S gives it longer"
@@ -52,18 +54,20 @@ def choose_core(graph: GateGraph, core: str, pipeline, out: Path, cells: str, sy
             best = (candidate, luts, ffs, folder)
     assert best is not None
     if best[3] != out:
-        for name in ("lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.json", "synth.ys", "yosys.log"):
-            (out / name).write_bytes((best[3] / name).read_bytes())
+        for name in TOP_FILES:
+            if (best[3] / name).exists():
+                (out / name).write_bytes((best[3] / name).read_bytes())
     return best[:3]
 
 
 def place_and_route(
     graph: GateGraph, device: str, out: Path, seed: int = 1, freq: float | None = None, pipeline: int | None = None,
     timeout: float = 1800.0, progress: Callable[[str], None] | None = None, core: str = "luts",
-    router: str = "router2", svf: bool = True,
+    router: str = "router2", svf: bool = True, uart=None,
 ) -> PnrResult:  # fmt: skip
     """Synthesize the streaming top for the ECP5 ``device`` (25k, 45k, 85k), place and route it with
-    ``router`` and pack ``out/lgn_net.bit`` (and ``lgn_net.svf``). Raises :class:`DoesNotFit` naming what
+    ``router`` and pack ``out/lgn_net.bit`` (and ``lgn_net.svf``); with ``uart`` (a :class:`~.uart.Uart`) the
+    UART top, its board's LPF and package, timed at its clock. Raises :class:`DoesNotFit` naming what
     overflowed; refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`)."""
     if device not in ECP5_DEVICES:
         raise ParameterError(f"device {device!r} is not an ECP5 part; choose {', '.join(ECP5_DEVICES)}", "device")
@@ -78,11 +82,19 @@ def place_and_route(
     say(f"tools: {toolchain.find('yosys').describe()}; {nextpnr.describe()}; {ecppack.describe()}")
     deadline = start + timeout
     out.mkdir(parents=True, exist_ok=True)
-    synth = lambda candidate, folder: _synth(candidate, graph, folder, deadline, say)  # noqa: E731
+    synth = lambda candidate, folder: _synth(candidate, graph, folder, deadline, say, uart)  # noqa: E731
     chosen, luts, ffs = choose_core(graph, core, pipeline, out, "ecp5", synth, say)
     if luts > spec.luts:  # every LUT4 needs a slot of its own: no placement can help
         raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {luts} LUT4 of {spec.luts}")
-    report = _route(nextpnr.command, device, out, seed, freq, router, deadline, say)
+    board = uart.board if uart is not None else None
+    pins = uart_pins("ecp5", board, device, uart.clock_hz) if uart is not None else None
+    if pins is not None:
+        (out / "lgn_top.lpf").write_text(pins)
+    if uart is not None and freq is None:
+        freq = uart.clock_hz / 1e6  # the board's clock must be met
+    package = (board.package if board is not None else None) or spec.package
+    speed = (board.speed if board is not None else None) or "6"
+    report = _route(nextpnr.command, device, out, seed, freq, router, deadline, say, (package, speed, pins))
     used = report.get("utilization", {})
     comb = used.get("TRELLIS_COMB", {"used": luts, "available": spec.luts})
     ram = used.get("DP16KD", {"used": 0, "available": 0})
@@ -103,13 +115,31 @@ def place_and_route(
     )  # fmt: skip
 
 
-def _route(nextpnr, device, out: Path, seed, freq, router, deadline, say) -> dict:
-    """nextpnr-ecp5 on ``out/lgn_top.json`` into ``lgn_top.config``; its report. Raises :class:`DoesNotFit`."""
+def _route(nextpnr, device, out: Path, seed, freq, router, deadline, say, place=None) -> dict:
+    """nextpnr-ecp5 on ``out/lgn_top.json`` into ``lgn_top.config``; ``place``: (package, speed grade, the
+    LPF's text or None: I/O left to nextpnr). Its report. Raises :class:`DoesNotFit`."""
     spec = ECP5_DEVICES[device]
-    command = [nextpnr, spec.flag, "--package", spec.package, "--speed", "6", "--json", "lgn_top.json",
-               "--textcfg", "lgn_top.config", "--report", "report.json", "--seed", str(seed), "--router", router,
-               "--lpf-allow-unconstrained"]  # fmt: skip
+    package, speed, lpf = place or (spec.package, "6", None)
+    command = [
+        nextpnr,
+        spec.flag,
+        "--package",
+        package,
+        "--speed",
+        speed,
+        "--json",
+        "lgn_top.json",
+        "--textcfg",
+        "lgn_top.config",
+        "--report",
+        "report.json",
+        "--seed",
+        str(seed),
+        "--router",
+        router,
+    ]
+    command += ["--lpf", "lgn_top.lpf"] if lpf is not None else ["--lpf-allow-unconstrained"]  # fmt: skip
     command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
     trim = f"--router {'router1' if router == 'router2' else 'router2'} tries the other router, a smaller net routes "
     trim += "sooner, --timeout S gives it longer"
-    return run_nextpnr(command, "nextpnr-ecp5", f"the {device} ({spec.package})", out, deadline, trim, say)
+    return run_nextpnr(command, "nextpnr-ecp5", f"the {device} ({package})", out, deadline, trim, say)

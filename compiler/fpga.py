@@ -20,6 +20,7 @@ import numpy as np
 
 from . import lut_engine, toolchain
 from . import pipeline as passes
+from .boards import uart_pins
 from .errors import LgnError, ParameterError
 from .fpga_devices import DEVICES, DoesNotFit, constraints
 from .fpga_devices import Device as Device  # re-exported: the parts, their pins and the I/O check live there
@@ -37,6 +38,7 @@ _ENV = environment("verilog")
 
 
 CORES = ("auto", "luts", "gates", "engine")  # engine: compiler.lut_engine, the UP5K only
+TOP_FILES = ("lgn_top.v", "lgn_stream.v", "lgn_core.v", "lgn_top.json", "stat.json", "synth.ys", "yosys.log")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,8 +151,13 @@ def stream_top(graph: GateGraph, core: Core, module: str = "lgn_top") -> str:
     )
 
 
-def stream_files(graph: GateGraph, core: Core, module: str = "lgn_top") -> dict[str, str]:
-    """The streaming top and its core: ``{module}.v`` and ``lgn_core.v``."""
+def stream_files(graph: GateGraph, core: Core, module: str = "lgn_top", uart=None) -> dict[str, str]:
+    """The streaming top and its core: ``{module}.v`` and ``lgn_core.v``; with ``uart`` (a :class:`~.uart.Uart`)
+    the UART top as ``lgn_top.v`` around them (:func:`~.uart.uart_files`)."""
+    if uart is not None:
+        from .uart import uart_files
+
+        return uart_files(graph, core, uart)
     return {f"{module}.v": stream_top(graph, core, module), "lgn_core.v": core.text}
 
 
@@ -177,10 +184,11 @@ class PnrResult:
     program: Path | None = None  # the LUT engine's program, to send after reset
 
 
-def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float, say) -> tuple[int, int]:
-    """yosys ``synth_ice40`` of the streaming top around ``core`` into ``folder``; (LUT4 cells, flip-flops)."""
+def _synth_top(core: Core, graph: GateGraph, folder: Path, deadline: float, say, uart=None) -> tuple[int, int]:
+    """yosys ``synth_ice40`` of the streaming top (or the UART top) around ``core`` into ``folder``; (LUT4
+    cells, flip-flops)."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = stream_files(graph, core)
+    files = stream_files(graph, core, uart=uart)
     for name, text in files.items():
         (folder / name).write_text(text)
     return _synth_ice40(folder, sorted(files), deadline, say)
@@ -217,20 +225,21 @@ def _synth_engine(graph: GateGraph, out: Path, deadline: float, say):
     return Core("engine", text, program.class_width, program.latency), luts, ffs, program
 
 
-def _choose_core(graph, core: str, pipeline, out: Path, deadline: float, say) -> tuple[Core, int, int]:
+def _choose_core(graph, core: str, pipeline, out: Path, deadline: float, say, uart=None) -> tuple[Core, int, int]:
     """Synthesize the requested core (``auto``: both, and keep the one with fewer LUTs and flip-flops)."""
     kinds = ("luts", "gates") if core == "auto" else (core,)
     best = None
     for kind in kinds:
         candidate = make_core(graph, kind, pipeline)
-        luts, ffs = _synth_top(candidate, graph, out / kind if len(kinds) > 1 else out, deadline, say)
+        luts, ffs = _synth_top(candidate, graph, out / kind if len(kinds) > 1 else out, deadline, say, uart)
         say(f"synth_ice40, {kind} core: {luts} SB_LUT4, {ffs} flip-flops")
         if best is None or luts + ffs < best[1] + best[2]:
             best = (candidate, luts, ffs)
     assert best is not None
     if len(kinds) > 1:
-        for name in ("lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.json", "synth.ys", "yosys.log"):
-            shutil.copy(out / best[0].kind / name, out / name)
+        for name in TOP_FILES:
+            if (out / best[0].kind / name).exists():
+                shutil.copy(out / best[0].kind / name, out / name)
     return best
 
 
@@ -244,11 +253,13 @@ def place_and_route(
     timeout: float = 1800.0,
     progress: Callable[[str], None] | None = None,
     core: str = "auto",
+    uart=None,
 ) -> PnrResult:
-    """Synthesize the streaming top for ``device``, place and route it and pack the bitstream into
-    ``out/lgn_net.bin`` (with the Verilog, the pin constraints and nextpnr's report beside it). Raises
-    :class:`DoesNotFit` naming the resource that overflowed, and refuses a model whose features are not bytes
-    (:func:`check_streamable`): the top takes one byte per clock."""
+    """Synthesize the streaming top for ``device`` (with ``uart``, a :class:`~.uart.Uart`: the UART top and its
+    board's pins, timed at its clock), place and route it and pack the bitstream into ``out/lgn_net.bin`` (with
+    the Verilog, the pin constraints and nextpnr's report beside it). Raises :class:`DoesNotFit` naming the
+    resource that overflowed, and refuses a model whose features are not bytes (:func:`check_streamable`): the
+    top takes one byte per clock."""
     if device not in DEVICES:
         raise ParameterError(f"device {device!r} is unknown; choose {', '.join(DEVICES)}", "device")
     if core not in CORES:
@@ -257,6 +268,8 @@ def place_and_route(
     if core == "engine" and device != "up5k":
         why = f"the LUT engine keeps its program in SPRAM, which only the up5k has (not the {device})"
         raise ParameterError(why, "core")
+    if core == "engine" and uart is not None:
+        raise ParameterError("the LUT engine has no UART top; --core luts, gates or auto", "core")
     check_streamable(graph)
     nextpnr, icepack = toolchain.find("nextpnr-ice40"), toolchain.find("icepack")
     start, say = time.perf_counter(), progress or (lambda line: None)
@@ -265,14 +278,18 @@ def place_and_route(
     if core == "engine":
         chosen, luts, ffs, program = _synth_engine(graph, out, deadline, say)
     else:
-        chosen, luts, ffs = _choose_core(graph, core, pipeline, out, deadline, say)
+        chosen, luts, ffs = _choose_core(graph, core, pipeline, out, deadline, say, uart)
         program = None
     if luts > spec.logic_cells:  # every LUT needs a logic cell of its own: no placement can help
         raise DoesNotFit(
             f"the design does not fit the {device} ({spec.package}): {luts} LUT4 (and {ffs} flip-flops) need more "
             f"than the {spec.logic_cells} logic cells it has: {luts} of {spec.logic_cells}"
         )
-    (out / "lgn_top.pcf").write_text(constraints(spec, chosen.class_width))
+    if uart is not None:
+        (out / "lgn_top.pcf").write_text(uart_pins("ice40", uart.board, device, uart.clock_hz) or "")
+        freq = freq if freq is not None else uart.clock_hz / 1e6  # the board's clock must be met
+    else:
+        (out / "lgn_top.pcf").write_text(constraints(spec, chosen.class_width))
     report = _route(nextpnr.command, device, out, seed, freq, deadline, say)
     used = report.get("utilization", {})
     lc = used.get("ICESTORM_LC", {"used": luts, "available": spec.logic_cells})

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import toolchain
+from .boards import uart_pins
 from .ecp5 import ROUTERS, choose_core
 from .errors import LgnError, ParameterError
 from .fpga import CORES, Core, PnrResult, check_streamable, run_nextpnr, stream_files
@@ -36,10 +37,12 @@ def synth_commands(spec: GowinDevice) -> list[str]:
     return [*commands, "write_json lgn_top.json"]
 
 
-def _synth(core: Core, graph: GateGraph, spec: GowinDevice, folder: Path, deadline: float, say) -> tuple[int, int]:
-    """yosys ``synth_gowin`` of the streaming top around ``core`` into ``folder/lgn_top.json``; (LUTs, FFs)."""
+def _synth(core: Core, graph: GateGraph, spec: GowinDevice, folder: Path, deadline: float, say,
+           uart=None) -> tuple[int, int]:  # fmt: skip
+    """yosys ``synth_gowin`` of the streaming top (or the UART top) around ``core`` into ``folder/lgn_top.json``;
+    (LUTs, FFs)."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = stream_files(graph, core)
+    files = stream_files(graph, core, uart=uart)
     commands = [f"read_verilog {' '.join(sorted(files))}", *synth_commands(spec)]
     trim = "--core luts keeps our LUT4 netlist (yosys maps only the top), --timeout S gives it longer"
     cells = run_yosys(commands, files, f"yosys synth_gowin of the {core.kind} core", deadline, folder, trim, say)
@@ -52,12 +55,13 @@ def _synth(core: Core, graph: GateGraph, spec: GowinDevice, folder: Path, deadli
 def place_and_route(
     graph: GateGraph, device: str, out: Path, seed: int = 1, freq: float | None = None, pipeline: int | None = None,
     timeout: float = 1800.0, progress: Callable[[str], None] | None = None, core: str = "luts",
-    router: str = "router2",
+    router: str = "router2", uart=None,
 ) -> PnrResult:  # fmt: skip
     """Synthesize the streaming top for the Gowin ``device`` (a key of :data:`~.fpga_devices.GOWIN_DEVICES`),
     write its pins to ``out/lgn_top.cst``, place and route it with ``router`` and pack ``out/lgn_net.fs``. Raises
     :class:`DoesNotFit` naming what overflowed (before routing when the LUTs or flip-flops alone overflow);
-    refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`)."""
+    refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`). With ``uart`` (a
+    :class:`~.uart.Uart`): the UART top and its board's pins, timed at its clock."""
     if device not in GOWIN_DEVICES:
         raise ParameterError(f"device {device!r} is not a Gowin part; choose {', '.join(GOWIN_DEVICES)}", "device")
     if core not in CORES or core == "engine":
@@ -71,13 +75,17 @@ def place_and_route(
     say(f"tools: {toolchain.find('yosys').describe()}; {nextpnr.describe()}; {pack.describe()}")
     deadline = start + timeout
     out.mkdir(parents=True, exist_ok=True)
-    synth = lambda candidate, folder: _synth(candidate, graph, spec, folder, deadline, say)  # noqa: E731
+    synth = lambda candidate, folder: _synth(candidate, graph, spec, folder, deadline, say, uart)  # noqa: E731
     chosen, luts, ffs = choose_core(graph, core, pipeline, out, "gowin", synth, say)
     where = f"the {device} ({spec.part})"
     if luts > spec.luts or ffs > spec.ffs:  # each needs a slot of its own: no placement can help
         need = f"{luts:,} LUT4 of {spec.luts:,}, {ffs:,} flip-flops of {spec.ffs:,}"
         raise DoesNotFit(f"the design does not fit {where}: {need}")
-    (out / "lgn_top.cst").write_text(gowin_constraints(spec, chosen.class_width))
+    if uart is not None:
+        (out / "lgn_top.cst").write_text(uart_pins("gowin", uart.board, device, uart.clock_hz) or "")
+        freq = freq if freq is not None else uart.clock_hz / 1e6  # the board's clock must be met
+    else:
+        (out / "lgn_top.cst").write_text(gowin_constraints(spec, chosen.class_width))
     report = _route(nextpnr.command, spec, where, out, seed, freq, router, deadline, say)
     used = report.get("utilization", {})
     lut = used.get("LUT4", {"used": luts, "available": spec.luts})

