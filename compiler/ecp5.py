@@ -109,7 +109,7 @@ def place_and_route(
         raise LgnError(f"ecppack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
     per_sample = graph.encoder.n_features if graph.encoder is not None else 0
     return PnrResult(
-        device, spec.package, chosen.kind, luts, ffs, int(comb["used"]), int(comb["available"]), int(ram["used"]),
+        device, package, chosen.kind, luts, ffs, int(comb["used"]), int(comb["available"]), int(ram["used"]),
         int(ram["available"]), min(fmax) if fmax else None, 2 + chosen.latency, per_sample, out / "lgn_net.bit",
         time.perf_counter() - start,
     )  # fmt: skip

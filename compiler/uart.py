@@ -138,7 +138,7 @@ def sample_bytes(graph: GateGraph, raw: np.ndarray, names: list[str] | None = No
         row, column = (int(i) for i in np.argwhere(bad)[0])
         name = names[column] if names and column < len(names) else f"feature {column}"
         raise InputError(
-            f"row {row}, {name}: {raw[row, column]!r} is not a byte (0..255): the board takes raw features one "
+            f"row {row}, {name}: {float(raw[row, column]):g} is not a byte (0..255): the board takes raw features one "
             "byte each"
         )
     return raw.astype(np.uint8)

@@ -58,7 +58,7 @@ async def _start(dut) -> int:
 
 
 @cocotb.test()
-async def uart_top(dut):
+async def uart_top(dut) -> None:
     bit_ns = await _start(dut)
     answers: list[int] = []
     cocotb.start_soon(_receive(dut, bit_ns, answers))

@@ -75,6 +75,7 @@ def _pnr(graph, args, folder: OutputFolder, link=None) -> int:
         folder.settle()
     fmax = f"{result.fmax_mhz:.1f} MHz" if result.fmax_mhz else "not reported"
     top = "LUT engine" if result.core == "engine" else f"streaming top, {result.core} core"
+    top = f"UART top around the {top}" if link is not None else top
     family = {"ecp5": f"ECP5 LFE5U-{result.device[:-1]}F", "gowin": f"Gowin {result.device}"}.get(
         args.target, f"iCE40 {result.device.upper()}"
     )
@@ -121,8 +122,9 @@ def cmd_synth(args) -> int:
     toolchain.use(args.toolchain)
     families: dict[str, Collection[str]] = {"ice40": fpga.DEVICES, "ecp5": ECP5_DEVICES, "gowin": GOWIN_DEVICES}
     defaults = {"ice40": "up5k", "ecp5": "25k", "gowin": "GW1NR-9"}
-    if args.board is not None and args.board in boards.BOARDS and args.device is None:
-        args.device = boards.BOARDS[args.board].device  # the board's part, unless --device names its size
+    spec = boards.BOARDS.get(args.board or "")
+    if spec is not None and spec.family == args.target and args.device is None:
+        args.device = spec.device  # the board's part, unless --device names its size
     args.device = args.device or (defaults.get(args.target) if args.pnr else None)
     if args.pnr and args.target in families and args.device not in families[args.target]:
         known = ", ".join(families[args.target])
