@@ -48,13 +48,21 @@ def test_tables_get_sizes_from_their_rows_and_every_given_flag_stays():
     small, large = _table(300, 2), _table(40_000, 2)
     cfg_small, lines = sizing.resolve(TrainConfig(), small)
     cfg_large, _ = sizing.resolve(TrainConfig(), large)
-    assert cfg_small.resolved and cfg_large.resolved
+    assert not cfg_small.resolved and cfg_small.tau is None  # a small table's tau: searched by the trainer
+    assert cfg_large.resolved and cfg_large.tau == 10.0
     assert cfg_small.layer_widths == [300, 300] and cfg_large.layer_widths == [1000, 1000]
     assert cfg_small.steps == 2000 and cfg_large.steps == 12_000  # the bounds
     assert cfg_small.estimator == "ste" and cfg_small.thresholds == 16 and cfg_small.lr_schedule == "cosine"
     assert lines[0].startswith("table of 300 training rows, 3 columns (3 numeric, 0 categorical), 2 classes ->")
     given = TrainConfig(
-        layers=3, width=50, thresholds=4, steps=77, estimator="soft", lr_schedule="constant", connections="random"
+        layers=3,
+        width=50,
+        thresholds=4,
+        steps=77,
+        estimator="soft",
+        lr_schedule="constant",
+        connections="random",
+        tau=5.0,
     )
     again, lines = sizing.resolve(given, small)
     assert again == given and lines == []  # nothing left to choose, nothing said

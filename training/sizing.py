@@ -18,7 +18,9 @@ learning rate. Tables (scikit-learn's sets and every ``--data`` file) get what `
 - two layers of 300 to 1,000 gates (ten times the square root of the rows), the last rounded down to a multiple
   of the classes;
 - about 30 passes over the training rows at 100 rows a step, at least 2,000 and at most 12,000 steps, with a
-  cosine learning-rate decay.
+  cosine learning-rate decay;
+- the GroupSum temperature tau: 10 above :data:`~.tau_search.SEARCH_ROWS` training rows; below, left to
+  :func:`~.tau_search.search` (the trainer runs it: it trains), which picks 3, 10 or 30 on held-out rows.
 
 Every value the user gives is kept; :func:`resolve` returns the resolved configuration and the lines that say
 what was chosen.
@@ -26,11 +28,19 @@ what was chosen.
 
 from __future__ import annotations
 
+from . import tau_search
 from .config import FROM_THE_DATA, TrainConfig
 from .data import Dataset
 
 IMAGE_DEFAULTS = dict(
-    layers=4, width=2000, thresholds=1, steps=10_000, estimator="soft,ste", lr_schedule="constant", connections="random"
+    layers=4,
+    width=2000,
+    thresholds=1,
+    steps=10_000,
+    estimator="soft,ste",
+    lr_schedule="constant",
+    connections="random",
+    tau=tau_search.DEFAULT,
 )
 TABLE_LAYERS = 2
 TABLE_WIDTH = (300, 1000)  # gates per layer: from small tables (a few hundred rows) to large ones (10,000+)
@@ -75,6 +85,8 @@ def resolve(cfg: TrainConfig, data: Dataset, training_rows: int | None = None) -
             lr_schedule="cosine",
             connections="learned",
         )
+        if rows > tau_search.SEARCH_ROWS:
+            defaults["tau"] = tau_search.DEFAULT  # else left to tau_search.search, which trains
     else:
         defaults = IMAGE_DEFAULTS
     for name, value in defaults.items():
@@ -113,8 +125,9 @@ def _table_line(data: Dataset, cfg: TrainConfig, rows: int, chosen: dict) -> str
         f"{cfg.connections} wiring" + (f" ({cfg.candidates} candidates)" if cfg.connections == "learned" else ""),
         f"estimator {cfg.estimator}, {cfg.init} init",
         f"{cfg.steps:,} steps of {cfg.batch_size} rows, {cfg.lr_schedule} learning rate",
+        f"tau {cfg.tau:g}" if cfg.tau is not None else "tau searched",
     ]
-    given = [n for n in FROM_THE_DATA if n not in chosen]
+    given = [n for n in FROM_THE_DATA if n not in chosen and not (n == "tau" and cfg.tau is None)]
     tail = f" (given: {', '.join(given)})" if given else ""
     return (
         f"table of {rows:,} training rows, {columns} columns ({numeric} numeric, {categorical} categorical), "

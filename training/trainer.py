@@ -27,7 +27,7 @@ from lgn.compiler.names import Names
 from lgn.compiler.output_lock import OutputLock
 from lgn.kernels.cpu import reuse_freed_memory
 
-from . import augment, encoding, sizing
+from . import augment, encoding, sizing, tau_search
 from .config import TrainConfig
 from .data import Dataset, validation_split
 from .layers import LogicNet
@@ -135,7 +135,9 @@ def _prepare_data(cfg: TrainConfig, device: torch.device, data: Dataset) -> _Dat
 
 def build_model(cfg: TrainConfig, encoder: Encoder, classes: int) -> LogicNet:
     """The network ``cfg`` describes over ``encoder``'s input bits (initialised on the CPU: the same weights
-    whatever the device)."""
+    whatever the device). ``cfg`` is resolved (:func:`lgn.training.sizing.resolve`, tau included)."""
+    if cfg.tau is None:
+        raise ParameterError("tau is chosen from the data: resolve the configuration first", "tau")
     in_features = len(encoder.feature)
     sizes = [in_features] + cfg.layer_widths
     candidates = [sizes[i] if k is None else k for i, k in enumerate(cfg.layer_candidates())]
@@ -237,6 +239,13 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
     torch.manual_seed(cfg.seed)
     raw = load_training_data(cfg) if data is None else data
     cfg, choices = sizing.resolve(cfg, raw, training_rows=len(raw.y_train) - round(cfg.val_fraction * len(raw.y_train)))
+    if cfg.tau is None:  # a small table: tau is chosen by training (each trial quiet, on training rows only)
+        if world > 1:
+            line = f"tau {tau_search.DEFAULT:g} (no tau search across processes)"
+            cfg = cfg.replace(tau=tau_search.DEFAULT)
+        else:
+            cfg, line = tau_search.search(cfg, raw, _held_out_score)
+        choices.append(line)
     if rank == 0 and (say is not None or cfg.progress):
         for line in choices:
             (say or _to_stderr)(line)
@@ -294,6 +303,15 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
     return TrainResult(
         model, prepared.encoder, log.history, log.best, seconds, interrupted, final, log.best_step, cfg, choices
     )
+
+
+def _held_out_score(cfg: TrainConfig, data: Dataset) -> float:
+    """One quiet run of ``cfg`` on ``data``: the discretized accuracy of its chosen checkpoint on data's test
+    split (:func:`lgn.training.tau_search.search`'s trainer)."""
+    final = _train(cfg, data, say=lambda line: None).final
+    if final is None:  # the trial caught ^C: stop the search as the run itself would stop
+        raise KeyboardInterrupt
+    return float(final["test_acc_discrete"])
 
 
 def setup_distributed(device: str = "cpu") -> bool:
