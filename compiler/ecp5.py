@@ -4,7 +4,8 @@ fast LUT script of :data:`~.hdl_tools.TARGETS`), ``nextpnr-ecp5`` and ``ecppack`
 ``.svf`` for JTAG), the utilisation and the maximum clock frequency from nextpnr's report.
 
 The tools come from the system or from ``pip install 'lgn[fpga]'`` (:mod:`.toolchain`). With no board named the
-I/O are left to nextpnr (``--lpf-allow-unconstrained``): the bitstream is for measuring, not for a board.
+I/O but the clock (on G2, a primary clock pin of the CABGA381) are left to nextpnr
+(``--lpf-allow-unconstrained``): the bitstream is for measuring, not for a board.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from .hdl_tools import TARGETS, run_until, run_yosys
 from .ir import GateGraph
 
 ROUTERS = ("router1", "router2")
+# CABGA381 (every ECP5 part here): G2 is a primary clock input, the ULX3S's 25 MHz oscillator.
+CLOCK_ONLY_LPF = 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
 
 
 def _synth(core: Core, graph: GateGraph, folder: Path, deadline: float, say, uart=None) -> tuple[int, int]:
@@ -88,8 +91,9 @@ def place_and_route(
         raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {luts} LUT4 of {spec.luts}")
     board = uart.board if uart is not None else None
     pins = uart_pins("ecp5", board, device, uart.clock_hz) if uart is not None else None
-    if pins is not None:
-        (out / "lgn_top.lpf").write_text(pins)
+    # Without a board only the clock is placed: left to nextpnr it can land on a pad with no path to the
+    # clock tree (mnist-tiny on the 25F: "Failed to route arc 0.0 of net 'clk$TRELLIS_IO_IN'").
+    (out / "lgn_top.lpf").write_text(pins if pins is not None else CLOCK_ONLY_LPF)
     if uart is not None and freq is None:
         freq = uart.clock_hz / 1e6  # the board's clock must be met
     package = (board.package if board is not None else None) or spec.package
@@ -138,7 +142,7 @@ def _route(nextpnr, device, out: Path, seed, freq, router, deadline, say, place=
         "--router",
         router,
     ]
-    command += ["--lpf", "lgn_top.lpf"] if lpf is not None else ["--lpf-allow-unconstrained"]  # fmt: skip
+    command += ["--lpf", "lgn_top.lpf"] + (["--lpf-allow-unconstrained"] if lpf is None else [])
     command += ["--freq", str(freq)] if freq is not None else ["--timing-allow-fail"]
     trim = f"--router {'router1' if router == 'router2' else 'router2'} tries the other router, a smaller net routes "
     trim += "sooner, --timeout S gives it longer"

@@ -66,3 +66,6 @@ def test_a_small_net_to_an_ecp5_bitstream(tmp_path, capsys):
     assert re.search(r"Fmax +\d+\.\d MHz", text) and "nextpnr-ecp5 (router2)" in text
     assert (out / "lgn_net.bit").stat().st_size > 100_000 and (out / "lgn_net.svf").exists()
     assert "LUT4" in (out / "lgn_core.v").read_text()  # our cells, kept through synth_ecp5
+    # no board: only the clock is placed, on a primary clock pin (left to nextpnr it may reach no clock tree)
+    assert (out / "lgn_top.lpf").read_text() == 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
+    assert "the clock on G2" in text

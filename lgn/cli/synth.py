@@ -93,6 +93,8 @@ def _pnr(graph, args, folder: OutputFolder, link=None) -> int:
     print(f"  latency        {result.latency_cycles} cycles after the last feature; {result.cycles_per_sample} "
           f"cycles per sample{rate}")  # fmt: skip
     pins = f"pins {out / 'lgn_top.pcf'}" if args.target == "ice40" else "I/O placed by nextpnr: no board's pins"
+    if args.target == "ecp5":
+        pins = f"the clock on G2 ({out / 'lgn_top.lpf'}), the other I/O placed by nextpnr: no board's pins"
     if args.target == "gowin":
         pins = f"pins {out / 'lgn_top.cst'}: the {GOWIN_DEVICES[args.device].board}'s clock, the class on its LEDs"
     if link is not None:
