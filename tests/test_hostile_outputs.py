@@ -400,8 +400,9 @@ def test_lgn_folders_are_written_again_and_the_users_files_in_them_kept(made, tm
 
 # ---- 2: one writer per model ---------------------------------------------------------------------------------
 def _train_argv(out: str = "m.st", steps: int = 10) -> list[str]:
+    # --tau given: no tau search (nine trial runs) before the run these tests race and interrupt
     return ["train", "--data", "d.csv", "--test", "t.csv", "--label", "y", "--layers", "2", "--width", "20",
-            "--steps", str(steps), "--eval-every", "5", "--no-progress", "--out", out]  # fmt: skip
+            "--steps", str(steps), "--eval-every", "5", "--tau", "10", "--no-progress", "--out", out]  # fmt: skip
 
 
 def _records(path: Path) -> list[dict]:

@@ -117,3 +117,13 @@ def test_a_given_tau_skips_the_search(tmp_path, capsys):
     err = capsys.readouterr().err
     assert not any(line.startswith("tau ") for line in err.splitlines())
     assert re.search(r"\(given: [a-z_, ]*\btau\)", err), err
+
+
+def test_a_trial_whose_loss_stops_being_a_number_scores_zero(monkeypatch):
+    from lgn.training import trainer
+
+    def diverging(cfg, data, say=None):
+        raise trainer.TrainingFailed("the loss became nan at step 3")
+
+    monkeypatch.setattr(trainer, "_train", diverging)
+    assert trainer._held_out_score(TrainConfig(tau=3.0), _table(30, 2)) == 0.0

@@ -540,7 +540,7 @@ def test_a_loss_that_becomes_nan_stops_the_run_and_keeps_the_last_good_checkpoin
     monkeypatch.setattr(trainer.nnf, "cross_entropy", poisoned)
     out = tmp_path / "m.st"
     args = ["train", "--dataset", "iris", "--layers", "2", "--width", "30", "--steps", "40", "--eval-every", "10"]
-    assert main([*args, "--out", str(out), "--no-progress"]) == 1
+    assert main([*args, "--tau", "10", "--out", str(out), "--no-progress"]) == 1  # --tau: the run alone, no search
     message = capsys.readouterr().err
     assert "the loss became nan at step 26" in message and "last good checkpoint (step " in message
     _, _, info = load_checkpoint(out)

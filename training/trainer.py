@@ -307,8 +307,11 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
 
 def _held_out_score(cfg: TrainConfig, data: Dataset) -> float:
     """One quiet run of ``cfg`` on ``data``: the discretized accuracy of its chosen checkpoint on data's test
-    split (:func:`lgn.training.tau_search.search`'s trainer)."""
-    final = _train(cfg, data, say=lambda line: None).final
+    split (:func:`lgn.training.tau_search.search`'s trainer); 0 when its loss stopped being a number."""
+    try:
+        final = _train(cfg, data, say=lambda line: None).final
+    except TrainingFailed:  # a tau whose loss stops being a number is no candidate
+        return 0.0
     if final is None:  # the trial caught ^C: stop the search as the run itself would stop
         raise KeyboardInterrupt
     return float(final["test_acc_discrete"])
