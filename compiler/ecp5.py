@@ -11,7 +11,7 @@ I/O but the clock (on G2, a primary clock pin of the CABGA381) are left to nextp
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from . import toolchain
@@ -25,6 +25,21 @@ from .ir import GateGraph
 ROUTERS = ("router1", "router2")
 # CABGA381 (every ECP5 part here): G2 is a primary clock input, the ULX3S's 25 MHz oscillator.
 CLOCK_ONLY_LPF = 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS33;\n'
+
+
+def check_flow_options(family: str, device: str, devices: Collection[str], core: str, router: str) -> None:
+    """Raise :class:`ParameterError` unless ``device`` is one of the ``family``'s ``devices``, ``core`` a
+    circuit core (the LUT engine is iCE40's alone) and ``router`` one of :data:`ROUTERS`."""
+    if device not in devices:
+        raise ParameterError(f"device {device!r} is not {_a(family)} part; choose {', '.join(devices)}", "device")
+    if core not in CORES or core == "engine":
+        raise ParameterError(f"core {core!r}: the {family} flow takes luts, gates or auto", "core")
+    if router not in ROUTERS:
+        raise ParameterError(f"router {router!r} is unknown; choose {', '.join(ROUTERS)}", "router")
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "AEIOU" else f"a {word}"
 
 
 def _synth(core: Core, graph: GateGraph, folder: Path, deadline: float, say, uart=None) -> tuple[int, int]:
@@ -72,12 +87,7 @@ def place_and_route(
     ``router`` and pack ``out/lgn_net.bit`` (and ``lgn_net.svf``); with ``uart`` (a :class:`~.uart.Uart`) the
     UART top, its board's LPF and package, timed at its clock. Raises :class:`DoesNotFit` naming what
     overflowed; refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`)."""
-    if device not in ECP5_DEVICES:
-        raise ParameterError(f"device {device!r} is not an ECP5 part; choose {', '.join(ECP5_DEVICES)}", "device")
-    if core not in CORES or core == "engine":
-        raise ParameterError(f"core {core!r}: the ECP5 flow takes luts, gates or auto", "core")
-    if router not in ROUTERS:
-        raise ParameterError(f"router {router!r} is unknown; choose {', '.join(ROUTERS)}", "router")
+    check_flow_options("ECP5", device, ECP5_DEVICES, core, router)
     spec = ECP5_DEVICES[device]
     check_streamable(graph)
     nextpnr, ecppack = toolchain.find("nextpnr-ecp5"), toolchain.find("ecppack")

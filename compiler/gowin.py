@@ -18,9 +18,9 @@ from pathlib import Path
 
 from . import toolchain
 from .boards import uart_pins
-from .ecp5 import ROUTERS, choose_core
-from .errors import LgnError, ParameterError
-from .fpga import CORES, Core, PnrResult, check_streamable, run_nextpnr, stream_files
+from .ecp5 import check_flow_options, choose_core
+from .errors import LgnError
+from .fpga import Core, PnrResult, check_streamable, run_nextpnr, stream_files
 from .fpga_devices import GOWIN_DEVICES, DoesNotFit, GowinDevice, gowin_constraints
 from .hdl_tools import TARGETS, run_until, run_yosys
 from .ir import GateGraph
@@ -62,12 +62,7 @@ def place_and_route(
     :class:`DoesNotFit` naming what overflowed (before routing when the LUTs or flip-flops alone overflow);
     refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`). With ``uart`` (a
     :class:`~.uart.Uart`): the UART top and its board's pins, timed at its clock."""
-    if device not in GOWIN_DEVICES:
-        raise ParameterError(f"device {device!r} is not a Gowin part; choose {', '.join(GOWIN_DEVICES)}", "device")
-    if core not in CORES or core == "engine":
-        raise ParameterError(f"core {core!r}: the Gowin flow takes luts, gates or auto", "core")
-    if router not in ROUTERS:
-        raise ParameterError(f"router {router!r} is unknown; choose {', '.join(ROUTERS)}", "router")
+    check_flow_options("Gowin", device, GOWIN_DEVICES, core, router)
     spec = GOWIN_DEVICES[device]
     check_streamable(graph)
     nextpnr, pack = toolchain.find("nextpnr-himbaechel"), toolchain.find("gowin_pack")
