@@ -98,7 +98,9 @@ def test_a_small_table_on_defaults_searches_tau_and_says_so(tmp_path, capsys):
     assert main(["train", "--data", str(data), "--label", "y", "--out", str(out), "--no-progress", *FAST]) == 0
     err = capsys.readouterr().err
     [line] = [line for line in err.splitlines() if line.startswith("tau ")]
-    assert "3-fold cross-validation on the training rows (3: " in line
+    assert "3-fold cross-validation on the training rows (3: " in line and "; 9 runs in " in line
+    lines = err.splitlines()  # said before the quiet search, after the table's line: no silent wait
+    assert lines.index(tau_search.ANNOUNCE) == lines.index(line) - 1 and lines[0].startswith("table of ")
     chosen = float(line.split(",")[0].split()[1])
     assert chosen in tau_search.CHOICES
     records = [json.loads(r) for r in (tmp_path / "m.safetensors.metrics.jsonl").read_text().splitlines()]
@@ -107,7 +109,8 @@ def test_a_small_table_on_defaults_searches_tau_and_says_so(tmp_path, capsys):
     again = tmp_path / "again.safetensors"
     argv = ["train", "--data", str(data), "--label", "y", "--out", str(again), "--no-progress", *FAST]
     assert main(argv) == 0
-    assert line in capsys.readouterr().err.splitlines()  # the search is seeded: the same scores, the same tau
+    scores = line.split("; 9 runs in ")[0]  # the seconds differ; the search is seeded: same scores, same tau
+    assert any(again_line.startswith(scores) for again_line in capsys.readouterr().err.splitlines())
 
 
 def test_a_given_tau_skips_the_search(tmp_path, capsys):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,12 @@ CHOICES = (3.0, 10.0, 30.0)
 DEFAULT = 10.0  # images and large tables; the first choice on a tie
 SEARCH_ROWS = 2000
 FOLDS = 3
+
+# Said before the search, which runs quietly: on a small table it takes longer than the run it chooses for.
+ANNOUNCE = (
+    f"choosing tau: {FOLDS}-fold cross-validation of {', '.join(f'{t:g}' for t in CHOICES)} on the training rows "
+    f"({len(CHOICES) * FOLDS} short runs; --tau skips it)"
+)
 
 # (configuration, data) -> the discretized accuracy of the run's chosen checkpoint on data's test split
 Trainer = Callable[[TrainConfig, Dataset], float]
@@ -60,6 +67,7 @@ def search(cfg: TrainConfig, data: Dataset, train: Trainer) -> tuple[TrainConfig
     """(``cfg`` with the tau of :data:`CHOICES` that scored best over :func:`folds`, the line that says so).
     ``cfg`` is resolved except for tau; ``train`` runs one quiet training and returns its held-out accuracy.
     Ties go to :data:`DEFAULT`, then to the lower tau."""
+    start = time.perf_counter()
     splits = folds(data, FOLDS, cfg.seed)
     scores: dict[float, float] = {}
     with tempfile.TemporaryDirectory(prefix="lgn-tau-") as folder:
@@ -73,5 +81,6 @@ def search(cfg: TrainConfig, data: Dataset, train: Trainer) -> tuple[TrainConfig
     best = max(CHOICES, key=lambda t: (round(scores[t], 9), t == DEFAULT, -t))
     said = ", ".join(f"{t:g}: {100 * s:.1f}%" for t, s in scores.items())
     how = f"the best of {len(CHOICES)} in {FOLDS}-fold cross-validation on the training rows"
-    line = f"tau {best:g}, {how} ({said}); --tau overrides"
+    took = f"{len(CHOICES) * FOLDS} runs in {time.perf_counter() - start:.0f} s"
+    line = f"tau {best:g}, {how} ({said}; {took}); --tau overrides"
     return cfg.replace(tau=best), line

@@ -239,16 +239,18 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
     torch.manual_seed(cfg.seed)
     raw = load_training_data(cfg) if data is None else data
     cfg, choices = sizing.resolve(cfg, raw, training_rows=len(raw.y_train) - round(cfg.val_fraction * len(raw.y_train)))
+    speak = (say or _to_stderr) if rank == 0 and (say is not None or cfg.progress) else (lambda line: None)
+    for line in choices:
+        speak(line)
     if cfg.tau is None:  # a small table: tau is chosen by training (each trial quiet, on training rows only)
         if world > 1:
             line = f"tau {tau_search.DEFAULT:g} (no tau search across processes)"
             cfg = cfg.replace(tau=tau_search.DEFAULT)
         else:
+            speak(tau_search.ANNOUNCE)
             cfg, line = tau_search.search(cfg, raw, _held_out_score)
         choices.append(line)
-    if rank == 0 and (say is not None or cfg.progress):
-        for line in choices:
-            (say or _to_stderr)(line)
+        speak(line)
     prepared = _prepare_data(cfg, device, raw)
     model = build_model(cfg, prepared.encoder, prepared.classes).to(device)
     trained: torch.nn.Module = model
