@@ -25,10 +25,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import compressor, truth
+from . import compressor, lut_pack, truth
 from .errors import InputError, ParameterError
 from .ir import FIRST_INPUT, GateGraph
 from .raw_input import U8, RawFormat, encoder_format, raw_format
+
+DUAL_OUTPUT = "whole design, LUT6_2 sites"  # part_sizes' key for the dual-output packed count
 
 Literal = tuple[int, bool]  # (node id, negated)
 ZERO: Literal = (0, False)
@@ -293,7 +295,9 @@ def raw_bits(features: np.ndarray, fmt: RawFormat = U8) -> np.ndarray:
 
 def part_sizes(graph: GateGraph, k: int = 6, raw_input: bool | RawFormat | None = None) -> dict[str, int]:
     """K-input LUTs of each part of the lowered classifier, each mapped alone (``simplify(lut=k)``), and of the
-    whole design mapped at once (the mapper merges across the parts' borders, so it can be below the sum).
+    whole design mapped at once (the mapper merges across the parts' borders, so it can be below the sum); for
+    ``k`` = 6 also :data:`DUAL_OUTPUT`, the whole design's LUT6 sites with dual-output packing
+    (:mod:`.lut_pack`).
     ``raw_input``: the whole design's input (as :func:`lower`); the encoder part takes the same format, or
     when the whole design takes the input bits, :func:`~.raw_input.encoder_format`'s."""
     from .pipeline import simplify
@@ -317,7 +321,10 @@ def part_sizes(graph: GateGraph, k: int = 6, raw_input: bool | RawFormat | None 
     sizes["GroupSum + argmax"] = luts(lower(head, k, raw_input=False).netlist)
     sizes["argmax"] = max(0, sizes["GroupSum + argmax"] - sizes["GroupSum"])
     del sizes["GroupSum + argmax"]
-    sizes["whole design"] = luts(lower(graph, k, raw_input).netlist)
+    whole = simplify(lower(graph, k, raw_input).netlist, lut=k)
+    sizes["whole design"] = whole.n_gates
+    if k == 6:  # the count to set beside Vivado's, which packs two small LUTs into one LUT6_2 site
+        sizes[DUAL_OUTPUT] = lut_pack.packed_sites(whole)
     return sizes
 
 
