@@ -5,6 +5,10 @@ side. See docs/results.md for the table and bench/results/frontier.png for the p
     python bench/frontier.py --quick         # every point with 150 steps: a smoke run of the pipeline
     python bench/frontier.py --only NAME,... # some points (the others keep their earlier results)
     python bench/frontier.py --report        # the table and the plot from the results so far
+    python bench/frontier.py --seeds 3 --only NAME  # seeds 1, 2, 3 of a point: mean, min and max in the table
+
+Seed 1 of a point is stored under its name, seed s > 1 under ``NAME@seedS``; the table shows one row per point,
+the mean of its seeds with their range, and says which rows are a single run.
 
 Per point: the test accuracy of the checkpoint chosen on the validation split, gates after simplification
 (pass-throughs removed, as the literature counts), LUT6 after `lgn simplify --lut 6`, the LUT6 count of
@@ -28,7 +32,7 @@ import numpy as np
 
 from lgn.benchmark import rate
 from lgn.cli.options import command_line
-from lgn.compiler import c_build, fpga, pipeline
+from lgn.compiler import c_build, fpga, hardware, pipeline
 from lgn.compiler.verify import verify_c_features
 from lgn.training.checkpoint import load_checkpoint
 from lgn.training.config import TrainConfig
@@ -78,7 +82,7 @@ ANCHORS = [
 ]
 
 
-def config_of(name: str, quick: bool) -> TrainConfig:
+def config_of(name: str, quick: bool, seed: int = 1) -> TrainConfig:
     fields = dict(POINTS[name])
     if quick:
         fields["steps"] = 150
@@ -87,18 +91,27 @@ def config_of(name: str, quick: bool) -> TrainConfig:
         **fields,
         batch_size=128,
         eval_every=max(1, steps // 20),
-        seed=1,
-        out=str(RESULTS / "frontier" / f"{name}.safetensors"),
+        seed=seed,
+        out=str(RESULTS / "frontier" / f"{run_key(name, seed)}.safetensors"),
         progress=False,
     )
 
 
-def measure(name: str, quick: bool) -> dict:
-    """Train one point and measure everything about it."""
-    cfg = config_of(name, quick)
+def run_key(name: str, seed: int) -> str:
+    """Where a point's run of ``seed`` is stored: seed 1 under the point's own name (the runs before seeds)."""
+    return name if seed == 1 else f"{name}@seed{seed}"
+
+
+def point_of(key: str) -> str:
+    return key.split("@seed")[0]
+
+
+def measure(name: str, quick: bool, seed: int = 1) -> dict:
+    """Train one point with one seed and measure everything about it."""
+    cfg = config_of(name, quick, seed)
     start = time.perf_counter()
     train(cfg)
-    return measure_checkpoint(Path(cfg.out), name, (time.perf_counter() - start) / 60, quick)
+    return measure_checkpoint(Path(cfg.out), run_key(name, seed), (time.perf_counter() - start) / 60, quick)
 
 
 def config_of_checkpoint(info: dict) -> TrainConfig:
@@ -132,10 +145,11 @@ def measure_checkpoint(path: Path, name: str, minutes: float | None, quick: bool
     if not check.ok:
         raise SystemExit(f"{name}: the C library disagrees with the evaluator ({check.summary()})")
     assert check.got is not None
-    whole = ours = None
+    whole = ours = packed = None
     if not quick:  # the whole design (encoder, network, compressor-tree GroupSum, argmax), LUT-native
         part, ours = fpga.synth_lut_native(simple, "xilinx", timeout=1800)
         whole = part.luts
+        packed = hardware.part_sizes(simple, 6)[hardware.DUAL_OUTPUT]  # as Vivado counts (LUT6_2 sites)
     return {
         "name": name,
         "dataset": cfg.dataset,
@@ -151,6 +165,8 @@ def measure_checkpoint(path: Path, name: str, minutes: float | None, quick: bool
         "lut6": luts.n_gates,
         "yosys_lut6_whole": whole,
         "lut6_whole_ours": ours,
+        "lut6_whole_packed": packed,
+        "seed": cfg.seed,
         "c_images_per_s_one_core": rate(net.predict_features, np.concatenate([raw] * 5)),
         "train_minutes": minutes,
         "quick": quick,
@@ -161,17 +177,43 @@ def load_results(path: Path) -> dict[str, dict]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def grouped(results: dict[str, dict]) -> list[dict]:
+    """One summary per point over its seeds' runs: the mean of each figure, the test accuracy's min and max,
+    and the number of runs (a figure a run lacks is left out of its mean)."""
+    points: dict[str, list[dict]] = {}
+    for key, r in results.items():
+        points.setdefault(point_of(key), []).append(r)
+    summaries = []
+    for point, runs in points.items():
+        summary = dict(max(runs, key=lambda r: r.get("seed", 1) == 1), name=point, runs=len(runs))
+        for field in ("test_acc", "gates_simplified", "lut6", "yosys_lut6_whole", "lut6_whole_packed",
+                      "c_images_per_s_one_core", "train_minutes"):  # fmt: skip
+            values = [r[field] for r in runs if r.get(field) is not None]
+            summary[field] = float(np.mean(values)) if values else None
+        accs = [r["test_acc"] for r in runs]
+        summary["test_acc_min"], summary["test_acc_max"] = min(accs), max(accs)
+        summaries.append(summary)
+    return sorted(summaries, key=lambda r: (r["dataset"], -r["test_acc"]))
+
+
 def table(results: dict[str, dict]) -> str:
     lines = [
-        "| point | test acc | gates (simplified) | LUT6 (mapped) | LUT6, whole design | C images/s, 1 core "
-        "| training | command |",
-        "|---|---|---|---|---|---|---|---|",
+        "| point | test acc | seeds | gates (simplified) | LUT6 (mapped) | LUT6, whole design: plain / LUT6_2 sites "
+        "| C images/s, 1 core | training | command (seed 1) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(results.values(), key=lambda r: (r["dataset"], -r["test_acc"])):
-        whole = f"{r['yosys_lut6_whole']:,}" if r.get("yosys_lut6_whole") else "-"
+    for r in grouped(results):
+        whole = f"{r['yosys_lut6_whole']:,.0f}" if r.get("yosys_lut6_whole") else "-"
+        if r.get("lut6_whole_packed"):
+            whole += f" / {r['lut6_whole_packed']:,.0f}"
+        acc = f"{100 * r['test_acc']:.2f}%"
+        seeds = "1 (a single run)"
+        if r["runs"] > 1:
+            acc += f" ({100 * r['test_acc_min']:.2f}-{100 * r['test_acc_max']:.2f})"
+            seeds = f"{r['runs']}, mean (min-max)"
         lines.append(
-            f"| {r['name']} | {100 * r['test_acc']:.2f}% | {r['gates_simplified']:,} (arity {r['arity']}) | "
-            f"{r['lut6']:,} | {whole} | {r['c_images_per_s_one_core'] / 1e6:.1f} M | {_minutes(r)} | "
+            f"| {r['name']} | {acc} | {seeds} | {r['gates_simplified']:,.0f} (arity {r['arity']}) | "
+            f"{r['lut6']:,.0f} | {whole} | {r['c_images_per_s_one_core'] / 1e6:.1f} M | {_minutes(r)} | "
             f"`{r['command']}` |"
         )
     return "\n".join(lines)
@@ -191,11 +233,15 @@ def plot(results: dict[str, dict], path: Path) -> None:
     datasets = sorted({r["dataset"] for r in results.values()} | {"mnist"})
     fig, axes = plt.subplots(1, len(datasets), figsize=(6.0 * len(datasets), 4.4), dpi=110, squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
-        ours = [r for r in results.values() if r["dataset"] == dataset]
+        ours = [r for r in grouped(results) if r["dataset"] == dataset]
         for learned, marker, label in ((False, "o", "lgn, fixed wiring"), (True, "s", "lgn, learned wiring")):
             points = [r for r in ours if r["learned"] == learned]
-            ax.scatter([r["gates_simplified"] for r in points], [100 * r["test_acc"] for r in points],
-                       marker=marker, label=label, zorder=3)  # fmt: skip
+            accs = np.array([100 * r["test_acc"] for r in points])
+            spread = np.array(
+                [[a - 100 * r["test_acc_min"], 100 * r["test_acc_max"] - a] for a, r in zip(accs, points)]
+            )
+            ax.errorbar([r["gates_simplified"] for r in points], accs, yerr=spread.T.reshape(2, -1), fmt=marker,
+                        capsize=2, label=f"{label} (bars: seeds' range)", zorder=3)  # fmt: skip
             for r in points:
                 ax.annotate(f"a{r['arity']}", (r["gates_simplified"], 100 * r["test_acc"]), fontsize=7)
         anchors = [a for a in ANCHORS if a[1] == dataset]
@@ -218,6 +264,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="150 steps per point (a smoke run)")
     parser.add_argument("--only", help="comma-separated point names (default: all)")
     parser.add_argument("--report", action="store_true", help="only print the table and draw the plot")
+    parser.add_argument("--seeds", type=int, default=1, help="train seeds 1..N of each point (default: 1)")
     parser.add_argument(
         "--measure", nargs="+", metavar="CHECKPOINT",
         help="measure trained checkpoints (named by their file stem) instead of training the sweep; each row's "
@@ -244,10 +291,11 @@ def main(argv=None) -> int:
     if not args.report:
         print(f"{os.cpu_count()} cores; {len(names)} points", flush=True)
         for name in names:
-            print(f"== {name}", flush=True)
-            results[name] = measure(name, args.quick)
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(results, indent=1))
+            for seed in range(1, args.seeds + 1):
+                print(f"== {name}, seed {seed}", flush=True)
+                results[run_key(name, seed)] = measure(name, args.quick, seed)
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(results, indent=1))
     print(table(results))
     plot(results, path.with_suffix(".png"))
     print(f"wrote {path} and {path.with_suffix('.png')}")
