@@ -18,7 +18,7 @@ from lgn.compiler.truth import DIFFLOGIC_TABLES
 from lgn.kernels import functional as F
 
 from .config import ESTIMATORS, INITS, PARAMETRIZATIONS, RHOS
-from .wiring import draw_pools, layer_wiring
+from .wiring import check_given_wiring, draw_pools, layer_wiring
 
 RESIDUAL_SHIFT = {"sin01": 1.2, "sigmoid": 3.0}  # IWP: corner values near 0.03/0.97 and 0.05/0.95
 OP_RESIDUAL_LOGIT = 5.0  # OP-RI: logit of the chosen gate (P(A) = 0.908 at 5 with 15 zeros)
@@ -34,6 +34,8 @@ class LogicLayer(nn.Module):
     ``in`` (every input used when ``arity * out >= in``); fixed with ``candidates=0``, else each slot learns
     a choice among ``candidates`` inputs (the starting one and others drawn at random, half of them nearby
     where ``positions`` of image inputs are given; every input when ``candidates >= in_features``).
+    ``wiring`` (``int[out, arity]``) and ``pool`` (``int[out * arity, candidates]``, candidate 0 = the slot's
+    wiring) replace the random draws where given (the convolution's trees have a wiring of their own).
 
     ``gate_estimator``, ``wiring_estimator`` and ``temperature`` (set by the trainer) choose how the
     training forward treats the gates and the wiring: ``soft`` relaxations, or hard choices with
@@ -57,16 +59,20 @@ class LogicLayer(nn.Module):
         implementation: str = "auto",
         candidates: int = 0,
         positions: np.ndarray | None = None,
+        wiring: np.ndarray | None = None,
+        pool: np.ndarray | None = None,
     ):
         super().__init__()
         _check_layer(in_features, out_features, arity, parametrization, rho, init, candidates)
+        check_given_wiring(in_features, out_features, arity, candidates, wiring, pool)
         self.implementation = kernels.check_implementation(implementation)
         self.in_features, self.out_features, self.arity = in_features, out_features, arity
         self.parametrization, self.rho, self.init = parametrization, rho, init
         self.gate_estimator, self.wiring_estimator, self.temperature = "soft", "soft", 1.0
         self._kernel_cache: dict = {}
         rng = np.random.default_rng(seed)
-        wiring = layer_wiring(rng, in_features, out_features, arity)
+        if wiring is None:  # drawn first: the seeds of every layer without a given wiring stay as they were
+            wiring = layer_wiring(rng, in_features, out_features, arity)
         self.register_buffer("wiring", torch.as_tensor(wiring, dtype=torch.int64))
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         if parametrization == "iwp":
@@ -79,7 +85,7 @@ class LogicLayer(nn.Module):
         self.full_pool = candidates >= in_features
         self.wiring_logits: nn.Parameter | None = None
         if candidates:
-            self._learned_wiring_init(rng, wiring, positions, generator)
+            self._learned_wiring_init(rng, wiring, positions, generator, pool)
 
     # ---- initialisation ------------------------------------------------------------------------------
     def _iwp_init(self, generator: torch.Generator) -> torch.Tensor:
@@ -111,7 +117,7 @@ class LogicLayer(nn.Module):
         logits[torch.arange(out), chosen] = OP_RESIDUAL_LOGIT
         return logits
 
-    def _learned_wiring_init(self, rng, wiring: np.ndarray, positions, generator: torch.Generator) -> None:
+    def _learned_wiring_init(self, rng, wiring: np.ndarray, positions, generator: torch.Generator, pool=None) -> None:
         """Logits over each slot's candidates: the starting input a little ahead (so the first discrete
         network is the random wiring), the others near 0."""
         slots = wiring.size
@@ -120,7 +126,7 @@ class LogicLayer(nn.Module):
         if self.full_pool:
             logits[torch.arange(slots), torch.as_tensor(wiring.reshape(-1))] += START_LOGIT
         else:
-            pools = draw_pools(rng, wiring, self.in_features, self.candidates, positions)
+            pools = draw_pools(rng, wiring, self.in_features, self.candidates, positions) if pool is None else pool
             self.register_buffer("pool", torch.as_tensor(pools, dtype=torch.int64))
             logits[:, 0] += START_LOGIT
         self.wiring_logits = nn.Parameter(logits)

@@ -109,3 +109,19 @@ def image_positions(features: np.ndarray, n_features: int) -> np.ndarray | None:
     if side * side != n_features or side < 4:
         return None
     return np.stack(np.divmod(np.asarray(features, dtype=np.int64), side), axis=1)
+
+
+def check_given_wiring(in_features: int, out_features: int, arity: int, candidates: int, wiring, pool) -> None:
+    """A layer's given wiring is ``[out, arity]`` and its given pool ``[out * arity, candidates]`` (fewer
+    candidates than inputs, else the layer mixes every input and a pool means nothing), both reading inputs
+    that exist. ``None`` is always fine (the layer draws its own)."""
+    for name, given, shape in (
+        ("wiring", wiring, (out_features, arity)),
+        ("pool", pool, (out_features * arity, candidates)),
+    ):
+        if given is not None and (
+            given.shape != shape or (given.size and not 0 <= given.min() <= given.max() < in_features)
+        ):
+            raise ValueError(f"{name} must have shape {shape} and read inputs 0..{in_features - 1}, got {given.shape}")
+    if pool is not None and candidates >= in_features:
+        raise ValueError(f"a pool needs fewer candidates than the {in_features} inputs, got {candidates}")
