@@ -58,7 +58,8 @@ TENSOR_DTYPES = {
     "encoder.feature": torch.int64,
     "encoder.threshold": torch.float64,
 }
-SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+# What lgn writes (uint8: the random generators' states in a resume file, training/resume.py; never a model's).
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.uint8: "U8"}
 
 
 def _raw_bytes(t: torch.Tensor) -> bytes:
@@ -160,6 +161,8 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except Exception as exc:  # safetensors raises its own error types for every malformed header
         raise CheckpointError(f"{path}: not an lgn checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if metadata.get("format") == "lgn-resume":
+        raise CheckpointError(f"{path}: a training run's resume state (lgn train --resume reads it), not a checkpoint")
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an lgn checkpoint (format {metadata.get('format')!r})")
     return metadata, tensors

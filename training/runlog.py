@@ -103,11 +103,15 @@ class RunLog:
         # Every record names its run (process id, then random), so a reader can tell runs apart in any file.
         self.run = f"{os.getpid()}-{os.urandom(4).hex()}"
 
+    def evaluates_at(self, step: int) -> bool:
+        """Whether the run evaluates (and may write its checkpoint) after ``step``."""
+        return step % self.cfg.evaluation_interval == 0 or step == self.cfg.steps
+
     def step(self, step: int, loss: float) -> None:
         if not self.enabled:
             return
         self.progress.update(step, f"loss {loss:.4f}")
-        if step % self.cfg.evaluation_interval == 0 or step == self.cfg.steps:
+        if self.evaluates_at(step):
             self.evaluate(step, loss)
 
     def _write(self, record: dict) -> None:
@@ -117,8 +121,9 @@ class RunLog:
         self.history.append(record)
         line = json.dumps(record) + "\n"
         if not self._metrics_started:  # an earlier run's metrics stay whole until this run has its own
+            # The whole history: a resumed run's first write restores the records of the run it continues.
             self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.metrics_path, line.encode())
+            write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in self.history).encode())
             self._metrics_started = True
             return
         with self.metrics_path.open("a") as handle:

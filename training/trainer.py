@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from lgn.compiler.names import Names
 from lgn.compiler.output_lock import OutputLock
 from lgn.kernels.cpu import reuse_freed_memory
 
-from . import augment, encoding, sizing, tau_search
+from . import augment, encoding, resume, sizing, tau_search
 from .config import TrainConfig
 from .data import Dataset, validation_split
 from .layers import LogicNet
@@ -50,6 +51,7 @@ class TrainResult:
     checkpoint_step: int | None = None  # the step of this run's checkpoint in cfg.out; None: it wrote none
     config: TrainConfig | None = None  # the configuration that ran: every setting chosen from the data resolved
     choices: list[str] = dataclasses.field(default_factory=list)  # what was chosen from the data, in words
+    resume_step: int | None = None  # the step of the state in OUT.resume (training/resume.py); None: none left
 
 
 ACTIVATION_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -182,18 +184,24 @@ class TrainingFailed(LgnError):
     """The run cannot go on (its loss is no longer a number); the message says what it left behind."""
 
 
-def check_outputs(cfg: TrainConfig, force: bool = False) -> None:
+def check_outputs(cfg: TrainConfig, force: bool = False, resumed: str | Path | None = None) -> None:
     """Every file a run will write, checked before any work by the one output rule
     (:mod:`lgn.compiler.outputs`): not an input of the run (``data``, ``test``, ``labels``, ``test_labels``,
-    by path, symbolic or hard link), not a folder or a device, an existing file replaced only when it is of
-    the kind written there (a checkpoint, metrics) or with ``force``, in a folder that takes files (proved by
-    creating one). Nothing is created or truncated here."""
+    ``resumed``: the resume file a resumed run reads; by path, symbolic or hard link), not a folder or a
+    device, an existing file replaced only when it is of the kind written there (a checkpoint, metrics; the
+    resume state ``OUT.resume`` counts as a checkpoint) or with ``force``, in a folder that takes files (proved
+    by creating one). Nothing is created or truncated here. The resume state a resumed run reads is the one
+    file it replaces (with its own later states), since the run continues it."""
     inputs = {name: getattr(cfg, name) for name in ("data", "test", "labels", "test_labels")}
-    outputs.check_file(cfg.out, "out", outputs.CHECKPOINT, inputs, force)
+    read = {**inputs, "resume": resumed}
+    outputs.check_file(cfg.out, "out", outputs.CHECKPOINT, read, force)
     metrics = cfg.metrics or f"{cfg.out}.metrics.jsonl"
-    if outputs.same_file(metrics, cfg.out):
-        raise ParameterError(f"metrics and out name the same file ({metrics}): give each its own", "metrics", "out")
-    outputs.check_file(metrics, "metrics", outputs.METRICS, inputs, force)
+    state = resume.state_path(cfg.out)
+    for other, what in ((cfg.out, "the same file"), (state, "out's resume state")):
+        if outputs.same_file(metrics, other):
+            raise ParameterError(f"metrics and out name {what} ({metrics}): give each its own", "metrics", "out")
+    outputs.check_file(metrics, "metrics", outputs.METRICS, read, force)
+    outputs.check_file(state, "out", outputs.CHECKPOINT, inputs, force)
 
 
 def _to_stderr(line: str) -> None:
@@ -205,6 +213,7 @@ def train(
     data: Dataset | None = None,
     say: Callable[[str], None] | None = None,
     force: bool = False,
+    resumed: resume.ResumeState | None = None,
 ) -> TrainResult:
     """Train per ``cfg`` on ``data`` (default: the data ``cfg`` names, a file or a built-in set); the settings
     left to the data are chosen first (:func:`lgn.training.sizing.resolve`; each line of what was chosen goes
@@ -217,18 +226,30 @@ def train(
     second run to them is refused naming this one's process) until the run ends, however it ends.
     Nothing is written before the first evaluation: an interrupted run reports whether it has a checkpoint of
     its own (``TrainResult.checkpoint_step``); a loss that stops being a number raises :class:`TrainingFailed`.
+
+    The run keeps what resuming needs in ``OUT.resume`` (:mod:`lgn.training.resume`: after every evaluation
+    and every few minutes; removed when the run ends normally). ``resumed`` (a state read by
+    :func:`lgn.training.resume.read_state`, with ``cfg`` from :func:`lgn.training.resume.resumed_config`)
+    continues that run from its step, to the same end as the run never interrupted.
     """
-    check_outputs(cfg, force)
+    check_outputs(cfg, force, None if resumed is None else resumed.path)
     if _rank()[0] != 0:
-        return _train(cfg, data, say)
+        return _train(cfg, data, say, resumed, resumable=True)
     with contextlib.ExitStack() as locks:
         locks.enter_context(OutputLock(cfg.out, "out", say=_to_stderr))
         if cfg.metrics is not None and not outputs.same_file(cfg.metrics, f"{cfg.out}.metrics.jsonl"):
             locks.enter_context(OutputLock(cfg.metrics, "metrics", say=_to_stderr))
-        return _train(cfg, data, say)
+        if resumed is not None:  # read before the lock was ours: a run that held it may have replaced it
+            resumed.check_unchanged()
+        elif (state := resume.state_path(cfg.out)).is_file():  # an interrupted run's, which --resume continues
+            line = f"lgn: {state} is an interrupted run's state, which this new run replaces at its first evaluation"
+            (say or _to_stderr)(f"{line} (lgn train --resume {state} continues that run instead)")
+        return _train(cfg, data, say, resumed, resumable=True)
 
 
-def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | None) -> TrainResult:
+def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | None,
+           resumed: resume.ResumeState | None = None, resumable: bool = False) -> TrainResult:  # fmt: skip
+    # resumable: the run writes OUT.resume (a tau-search trial does not)
     rank, world = _rank()
     if cfg.batch_size % world:
         raise ParameterError(f"batch_size {cfg.batch_size} must be divisible by the {world} processes", "batch_size")
@@ -261,11 +282,13 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     sampler = torch.Generator().manual_seed(cfg.seed + 1)
     log = RunLog(cfg, model, prepared, enabled=rank == 0)
+    saver = resume.Saver(cfg, model, optimizer, sampler, log, prepared, enabled=resumable and rank == 0)
+    first = 1 if resumed is None else saver.restore(resumed, speak)
     local = cfg.batch_size // world
     interrupted, final = False, None
     shifts = torch.as_tensor(augment.shift_tables(prepared.encoder, cfg.shift)) if cfg.shift else None
     try:
-        for step in range(1, (cfg.steps or 0) + 1):
+        for step in range(first, (cfg.steps or 0) + 1):
             model.set_estimator(cfg.gate_estimator, cfg.wiring_estimator, cfg.temperature_at(step))
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * cfg.lr_factor(step)
@@ -283,28 +306,33 @@ def _train(cfg: TrainConfig, data: Dataset | None, say: Callable[[str], None] | 
             optimizer.step()
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
-                raise TrainingFailed(
-                    f"the loss became {loss_value} at step {step}: "
-                    + (
-                        f"{cfg.out} holds the last good checkpoint (step {log.best_step})"
-                        if log.best_step is not None
-                        else f"no checkpoint of this run was written ({cfg.out} is unchanged)"
-                    )
-                    + "; try a smaller lr or a larger tau"
-                )
+                raise _failed(cfg, log, step, loss_value)
             log.step(step, loss_value)
+            saver.after_step(step)
         if cfg.steps == 0 and rank == 0:
             log.evaluate(0, float("nan"))
         if rank == 0:
             final = log.finish()
+            saver.finished()
     except KeyboardInterrupt:
         interrupted = True
     finally:
         log.progress.close()
     seconds = time.perf_counter() - log.start
+    kept = saver.saved_step if final is None else None
     return TrainResult(
-        model, prepared.encoder, log.history, log.best, seconds, interrupted, final, log.best_step, cfg, choices
+        model, prepared.encoder, log.history, log.best, seconds, interrupted, final, log.best_step, cfg, choices, kept
     )
+
+
+def _failed(cfg: TrainConfig, log: RunLog, step: int, loss: float) -> TrainingFailed:
+    """The run's end when its loss stops being a number: what it leaves behind."""
+    kept = (
+        f"{cfg.out} holds the last good checkpoint (step {log.best_step})"
+        if log.best_step is not None
+        else f"no checkpoint of this run was written ({cfg.out} is unchanged)"
+    )
+    return TrainingFailed(f"the loss became {loss} at step {step}: {kept}; try a smaller lr or a larger tau")
 
 
 def _held_out_score(cfg: TrainConfig, data: Dataset) -> float:
