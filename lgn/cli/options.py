@@ -69,6 +69,40 @@ def add_config_options(
         )
 
 
+GIVEN = "given_options"
+
+
+class _Noted(argparse.Action):
+    """An option that, when it appears on the command line, adds its destination to ``namespace.given_options``."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        setattr(namespace, GIVEN, (*getattr(namespace, GIVEN, ()), self.dest))
+
+
+class _NotedStore(_Noted, argparse._StoreAction):
+    pass
+
+
+class _NotedStoreTrue(_Noted, argparse._StoreTrueAction):
+    pass
+
+
+class _NotedStoreFalse(_Noted, argparse._StoreFalseAction):
+    pass
+
+
+def note_given_options(parser: argparse.ArgumentParser) -> None:
+    """Make the value options and switches added to ``parser`` after this call record, in
+    ``args.given_options`` (a tuple of destinations, empty by default), that they were given on the command
+    line: what the user said, told apart from a default even where the two are equal (``lgn train --resume``
+    refuses a given setting that contradicts the resumed run's, the default value included)."""
+    parser.set_defaults(**{GIVEN: ()})
+    for name, action in ((None, _NotedStore), ("store", _NotedStore), ("store_true", _NotedStoreTrue),
+                         ("store_false", _NotedStoreFalse)):  # fmt: skip
+        parser.register("action", name, action)
+
+
 def _text(value: Any) -> str:
     """A value as its option is spelled: tuples comma-separated."""
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)

@@ -3,6 +3,7 @@ compiler's commands never load torch)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -10,11 +11,13 @@ from lgn.compiler import outputs
 from lgn.training.config import TrainConfig
 
 from .common import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_force, add_max_memory, load_any, save_graph
-from .options import add_config_options, config_from_args
+from .options import GIVEN, add_config_options, config_from_args, note_given_options
 
 
 def cmd_train(args) -> int:
-    cfg = config_from_args(TrainConfig, args)  # validates every value before torch is even imported
+    state = _resume_state(args)
+    # validates every value before torch is even imported (a resumed run's: when its file is read)
+    cfg = config_from_args(TrainConfig, args) if state is None else _resumed_config(state, args)
     _check_tables(cfg, args.max_memory)  # and the table files' headers: a bomb is refused before torch loads
     import torch
 
@@ -22,7 +25,7 @@ def cmd_train(args) -> int:
 
     distributed = setup_distributed(cfg.device)
     try:
-        result = train(cfg, say=lambda line: print(line, file=sys.stderr, flush=True), force=args.force)
+        result = train(cfg, say=lambda line: print(line, file=sys.stderr, flush=True), force=args.force, resumed=state)
     except TrainingFailed as exc:
         print(f"lgn: error: {exc}", file=sys.stderr)
         return EXIT_CHECK_FAILED
@@ -36,6 +39,8 @@ def cmd_train(args) -> int:
             )
         else:
             print(f"interrupted; {cfg.out} holds this run's best checkpoint so far (step {result.checkpoint_step})")
+        if result.resume_step is not None:
+            print(f"lgn train --resume {cfg.out}.resume continues the run after step {result.resume_step}")
         return EXIT_INTERRUPTED
     if int(os.environ.get("RANK", "0")) == 0 and result.final is not None:
         final = result.final
@@ -54,6 +59,24 @@ def cmd_train(args) -> int:
             print("lgn: error: --strict: the model is not good enough (its checkpoint is written)", file=sys.stderr)
             return EXIT_CHECK_FAILED
     return EXIT_OK
+
+
+def _resume_state(args):
+    """The state ``--resume`` names, read and checked (None without ``--resume``): it loads torch."""
+    if args.resume is None:
+        return None
+    from lgn.training import resume
+
+    return resume.read_state(args.resume)
+
+
+def _resumed_config(state, args) -> TrainConfig:
+    """The resumed run's own configuration; the settings given on the command line are checked against it."""
+    from lgn.training import resume
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {name: getattr(args, name) for name in getattr(args, GIVEN) if name in names}
+    return resume.resumed_config(state, given)
 
 
 def _check_tables(cfg: TrainConfig, max_memory: int | None) -> None:
@@ -75,7 +98,14 @@ def cmd_export(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a logic gate network (OP or IWP) on an offline dataset")
+    note_given_options(p)  # --resume refuses a given setting that contradicts the run's, even its default
     add_config_options(p, TrainConfig)
+    p.add_argument(
+        "--resume", metavar="OUT.resume",
+        help="continue the interrupted run whose state this is (written beside its --out checkpoint after every "
+        "evaluation and every 5 minutes), with its own settings, to the same model as a run never interrupted; "
+        "data options may name its data again, other settings given must equal the run's",
+    )  # fmt: skip
     add_force(p, "--out or --metrics", "a checkpoint or metrics")
     add_max_memory(p)
     p.set_defaults(func=cmd_train)
