@@ -8,6 +8,7 @@ for learned wiring the candidate pools (a buffer) and their logits (parameters).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from lgn.kernels import functional as F
 
 from .config import ESTIMATORS, INITS, PARAMETRIZATIONS, RHOS
 from .wiring import check_given_wiring, draw_pools, layer_wiring
+
+if TYPE_CHECKING:
+    from .conv_stack import ConvStack
 
 RESIDUAL_SHIFT = {"sin01": 1.2, "sigmoid": 3.0}  # IWP: corner values near 0.03/0.97 and 0.05/0.95
 OP_RESIDUAL_LOGIT = 5.0  # OP-RI: logit of the chosen gate (P(A) = 0.908 at 5 with 15 zeros)
@@ -277,9 +281,11 @@ class LogicNet(nn.Module):
     """LogicLayers of ``widths`` gates (or ``layers`` x ``width``) over ``in_features`` input bits, then
     GroupSum over the last layer. ``candidates``: per layer, 0 for fixed wiring or the size of each slot's
     candidate pool (learned wiring); ``positions``: pixel coordinates of the input bits, for pools that mix
-    nearby and random inputs in the first layer."""
+    nearby and random inputs in the first layer. ``conv`` (blocks) and ``image`` (colors, height, width,
+    thresholds): conv blocks before the FC layers (:mod:`.conv_stack`), whose flattened bits the first reads."""
 
     layers: list[LogicLayer]  # an nn.ModuleList at run time
+    conv: ConvStack | None
 
     def __init__(
         self,
@@ -297,6 +303,8 @@ class LogicNet(nn.Module):
         widths: Sequence[int] | None = None,
         candidates: Sequence[int] | None = None,
         positions: np.ndarray | None = None,
+        conv: Sequence[dict] | None = None,
+        image: Sequence[int] | None = None,
     ):
         super().__init__()
         widths = list(widths) if widths is not None else [width] * layers
@@ -307,35 +315,25 @@ class LogicNet(nn.Module):
             raise ValueError(f"candidates gives {len(candidates)} layers, widths {len(widths)}")
         if widths[-1] % classes:
             raise ValueError(f"the last layer's width ({widths[-1]}) must be a multiple of the classes ({classes})")
-        self.config = dict(
-            in_features=in_features,
-            classes=classes,
-            widths=widths,
-            arity=arity,
-            parametrization=parametrization,
-            rho=rho,
-            init=init,
-            tau=tau,
-            seed=seed,
-            candidates=candidates,
-        )
+        self.config = dict(in_features=in_features, classes=classes, widths=widths, arity=arity,
+                           parametrization=parametrization, rho=rho, init=init, tau=tau, seed=seed,
+                           candidates=candidates)  # fmt: skip
         self.arity = arity
-        sizes = [in_features] + widths
+        self.conv = None
+        if conv:  # conv blocks first (training/conv_stack.py); the FC layers read their flattened bits
+            from .conv_stack import ConvStack  # imported here: conv.py builds on this module's LogicLayer
+
+            self.config.update(conv=[dict(block) for block in conv], image=list(image or ()))
+            self.conv = ConvStack(image or (), conv, parametrization, rho, init, seed, implementation)
+            if self.conv.in_features != in_features:
+                raise ValueError(f"the image {list(image or ())} holds {self.conv.in_features} bits, not {in_features}")
+            positions = None
+        sizes = [in_features if self.conv is None else self.conv.out_features] + widths
         self.layers = nn.ModuleList(  # type: ignore[assignment]  # typed above as the list it holds
-            LogicLayer(
-                sizes[i],
-                sizes[i + 1],
-                arity,
-                parametrization,
-                rho,
-                init,
-                seed * 1000 + i,
-                implementation,
-                candidates[i],
-                positions if i == 0 else None,
-            )  # fmt: skip
+            LogicLayer(sizes[i], sizes[i + 1], arity, parametrization, rho, init, seed * 1000 + i, implementation,
+                       candidates[i], positions if i == 0 else None)
             for i in range(len(widths))
-        )
+        )  # fmt: skip
         self.group_sum = GroupSum(classes, tau)
         self.implementation = kernels.check_implementation(implementation)
 
@@ -343,6 +341,8 @@ class LogicNet(nn.Module):
         self.implementation = kernels.check_implementation(implementation)
         for layer in self.layers:
             layer.implementation = implementation
+        if self.conv is not None:
+            self.conv.set_implementation(implementation)
         return self
 
     def set_estimator(self, gates: str, wiring: str, temperature: float) -> None:
@@ -352,17 +352,23 @@ class LogicNet(nn.Module):
                 raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         for layer in self.layers:
             layer.gate_estimator, layer.wiring_estimator, layer.temperature = gates, wiring, float(temperature)
+        if self.conv is not None:
+            self.conv.set_estimator(gates, wiring, temperature)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits of the relaxed network for input probabilities (or bits) ``x [batch, in]``."""
         if kernels.use_kernels(self.implementation, x):
             # Feature-major end to end: one transpose in, GroupSum reads the last layer's rows.
             h = x.t().contiguous()
+            if self.conv is not None:
+                h = self.conv.forward_features(h)
             for layer in self.layers:
                 h = layer.forward_features(h)
             if h.dtype != torch.float64:  # bfloat16 activations: sum the groups in float32
                 h = h.float()
             return (h.reshape(self.group_sum.classes, -1, h.shape[1]).sum(1) / self.group_sum.tau).t()
+        if self.conv is not None:
+            x = self.conv(x)
         for layer in self.layers:
             x = layer(x)
         return self.group_sum(x)
@@ -371,6 +377,8 @@ class LogicNet(nn.Module):
     def discrete_scores(self, bits: torch.Tensor) -> torch.Tensor:
         """``int64[batch, classes]``: GroupSum popcounts of the discretized network."""
         classes = self.group_sum.classes
+        if self.conv is not None:
+            bits = self.conv.discrete(bits)
         if self.implementation != "torch":
             # 64 samples per int64 word: the packed kernel on a GPU, torch bitwise ops elsewhere.
             words = kernels.pack_bits(bits)

@@ -1,0 +1,128 @@
+"""Conv logic networks as a whole (training/conv_stack.py in LogicNet): the export == the discretized torch
+network, the relaxed forward the same through the operators and through torch, the --conv spec's refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lgn.compiler import evaluate  # noqa: E402
+from lgn.training.conv_stack import block_gates, image_of, parse_conv  # noqa: E402
+from lgn.training.export import to_graph, verify_model  # noqa: E402
+from lgn.training.layers import LogicNet  # noqa: E402
+
+
+def _net(blocks, image=(1, 8, 8, 2), arity=2, implementation="auto", parametrization="iwp", seed=0):
+    in_features = int(np.prod(image))
+    net = LogicNet(in_features, 3, widths=[24, 12], arity=arity, conv=blocks, image=list(image), init="gaussian",
+                   implementation=implementation, parametrization=parametrization, seed=seed)  # fmt: skip
+    return net.eval()
+
+
+@st.composite
+def conv_blocks(draw):
+    """One or two blocks that fit an 8 x 8 image (pooling after the first only when the second still fits)."""
+    n = draw(st.integers(1, 2))
+    blocks, side, channels = [], 8, 2
+    for i in range(n):
+        kernel = draw(st.sampled_from([1, 2, 3]))
+        padding = draw(st.integers(0, kernel // 2 + 1 if kernel > 1 else 0))
+        groups = draw(st.sampled_from([g for g in (1, 2) if channels % g == 0]))
+        out = groups * draw(st.integers(1, 3))
+        side = side + 2 * padding - kernel + 1
+        pool = draw(st.sampled_from([1, 2])) if side >= 2 and (i == n - 1 or side >= 6) else 1
+        side //= pool
+        blocks.append(dict(channels=out, kernel=kernel, depth=draw(st.integers(1, 3)), stride=1, padding=padding,
+                           groups=groups, pool=pool))  # fmt: skip
+        channels = out
+    return blocks
+
+
+@settings(max_examples=25, deadline=None)
+@given(conv_blocks(), st.sampled_from([2, 3]), st.sampled_from(["iwp", "op"]), st.integers(0, 3))
+def test_export_equals_discrete_torch(blocks, arity, parametrization, seed):
+    if parametrization == "op":
+        arity = 2
+    net = _net(blocks, arity=arity, parametrization=parametrization, seed=seed)
+    graph = to_graph(net)
+    bits = np.random.default_rng(seed).integers(0, 2, (200, graph.n_inputs)).astype(bool)
+    comparison = verify_model(net, graph, bits)
+    assert comparison.ok, comparison.summary()
+    assert graph.n_gates == block_gates(net.conv.image, blocks) + 24 + 12
+
+
+def test_the_export_check_can_fail():
+    """A tree gate's table changed after export: the comparison sees it."""
+    blocks = parse_conv("4:3:2", 2)
+    net = _net(blocks)
+    graph = to_graph(net)
+    with torch.no_grad():
+        net.conv.convs()[0].levels[-1].weight.neg_()  # every corner of the root gates flipped
+    bits = np.random.default_rng(0).integers(0, 2, (300, graph.n_inputs)).astype(bool)
+    assert not verify_model(net, graph, bits).ok
+
+
+def test_operators_and_torch_agree_on_the_relaxed_forward():
+    blocks = parse_conv("4:3:2,6:3:2:2", 2)
+    fast, slow = _net(blocks, implementation="auto"), _net(blocks, implementation="torch")
+    x = torch.rand(7, 128, dtype=torch.float64)
+    fast.double(), slow.double()
+    torch.testing.assert_close(fast(x), slow(x))
+
+
+def test_the_graph_takes_raw_pixels_through_its_encoder():
+    """An encoder of 2 thresholds per pixel: the graph classifies raw pixels as the net does their bits."""
+    from lgn.compiler.ir import Encoder
+    from lgn.training.encoding import encode
+
+    encoder = Encoder(64, np.repeat(np.arange(64), 2), np.tile([80.0, 170.0], 64))
+    net = _net(parse_conv("4:3:2", 2))
+    graph = to_graph(net, encoder)
+    pixels = np.random.default_rng(1).integers(0, 256, (100, 64))
+    expected = net.discrete_predict(torch.as_tensor(encode(encoder, pixels))).numpy()
+    np.testing.assert_array_equal(evaluate.predict(graph, evaluate.encode(graph, pixels)), expected)
+    assert image_of(encoder.feature, 64, 1) == [1, 8, 8, 2]
+
+
+@pytest.mark.parametrize(
+    "spec, pool, message",
+    [
+        ("", 2, "must be 1 to 16 blocks"),
+        ("32:3", 2, "must be CHANNELS:KERNEL:DEPTH"),
+        ("32:3:3:4:5", 2, "must be CHANNELS:KERNEL:DEPTH"),
+        ("32:x:3", 2, "must be CHANNELS:KERNEL:DEPTH"),
+        ("32:-3:3", 2, "must be CHANNELS:KERNEL:DEPTH"),
+        ("0:3:3", 2, "channels must be between 1 and 4096"),
+        ("32:16:3", 2, "kernel must be between 1 and 15"),
+        ("32:3:9", 2, "depth must be between 1 and 8"),
+        ("32:3:3:5", 2, "5 groups do not divide 32 channels"),
+        ("32:3:3", 9, "conv_pool must be between 1"),
+    ],
+)
+def test_bad_specs_are_one_line(spec, pool, message):
+    with pytest.raises(ValueError, match=message):
+        parse_conv(spec, pool)
+
+
+def test_a_stack_that_does_not_fit_names_its_block():
+    with pytest.raises(ValueError, match="conv block 4: a 2x2 pool does not fit its 1x1 output"):
+        _net(parse_conv("2:3:1,2:3:1,2:3:1,2:3:1", 2))
+
+
+@pytest.mark.parametrize(
+    "feature, n_features, colors, message",
+    [
+        (np.repeat(np.arange(10), 2), 10, 1, "square images"),
+        (np.arange(15), 15, 3, "square planes"),
+        (np.arange(64)[::-1].copy(), 64, 1, "in pixel order"),
+        (np.repeat(np.arange(64), 2)[:-1], 64, 1, "same thresholds for every pixel"),
+    ],
+)
+def test_image_of_refuses_what_is_not_an_image(feature, n_features, colors, message):
+    with pytest.raises(ValueError, match=message):
+        image_of(feature, n_features, colors)
