@@ -42,13 +42,18 @@ def _a(word: str) -> str:
     return f"an {word}" if word[0] in "AEIOU" else f"a {word}"
 
 
+def synth_commands(top: str = "lgn_top") -> list[str]:
+    """The yosys commands after reading the sources: :data:`~.hdl_tools.TARGETS`' ecp5 script for ``top``, then
+    the netlist written as ``lgn_top.json`` for nextpnr (``compiler.netlist_sim`` simulates what they map)."""
+    return [*[c.format(top=top) for c in TARGETS["ecp5"]], "write_json lgn_top.json"]
+
+
 def _synth(core: Core, graph: GateGraph, folder: Path, deadline: float, say, uart=None) -> tuple[int, int]:
     """yosys ``synth_ecp5`` of the streaming top (or the UART top) around ``core`` into ``folder/lgn_top.json``;
     (LUT4, FFs)."""
     folder.mkdir(parents=True, exist_ok=True)
     files = stream_files(graph, core, uart=uart)
-    commands = [f"read_verilog {' '.join(sorted(files))}", *[c.format(top="lgn_top") for c in TARGETS["ecp5"]]]
-    commands.append("write_json lgn_top.json")
+    commands = [f"read_verilog {' '.join(sorted(files))}", *synth_commands()]
     trim = "--core luts keeps our LUT4 netlist (yosys maps only the top), --timeout S gives it longer"
     cells = run_yosys(commands, files, f"yosys synth_ecp5 of the {core.kind} core", deadline, folder, trim, say)
     luts = cells.get("LUT4", 0)

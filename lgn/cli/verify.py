@@ -4,7 +4,8 @@
 - ``lgn verify G --against G2``: the evaluator on G2 against G;
 - ``lgn verify G --backend c``: every runnable ISA and code shape of the C library;
 - ``lgn verify G --backend verilog``: the Verilog under a simulator;
-- ``lgn verify G --backend netlist --target ice40``: the synthesized netlist of the iCE40 streaming top;
+- ``lgn verify G --backend netlist --target ice40|ecp5|gowin``: the synthesized netlist of the streaming top, as
+  ``lgn synth --pnr`` synthesizes it for that family, on yosys' cell models (:mod:`.verify_netlist`);
 - ``lgn verify MODEL --data FILE [--backend evaluator|c|verilog]``: the rows of a table file through the
   backend (and, for a checkpoint, the discretized torch model) against the evaluator.
 
@@ -19,12 +20,13 @@ import time
 
 import numpy as np
 
-from lgn.compiler import c_build, c_emit, c_tune, evaluate, formal, formats, hdl_sim, pipeline
+from lgn.compiler import c_build, c_emit, c_tune, evaluate, formal, formats, hdl_sim, netlist_sim, pipeline, toolchain
 from lgn.compiler.errors import LgnError, ParameterError
 from lgn.compiler.ir import GateGraph
 from lgn.compiler.verify import Comparison, test_vectors, verify_c, verify_c_features, verify_graphs
 
 from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any
+from .verify_netlist import verify_netlist
 
 VERIFY_BOTH_SHAPES_MAX_GATES = 10_000
 
@@ -170,47 +172,6 @@ def _simulate(
     return result
 
 
-def _verify_netlist(graph: GateGraph, args) -> int:
-    """The synthesized iCE40 netlist of the streaming top (what the bitstream holds), fed byte by byte."""
-    from lgn.compiler import ice40_sim
-
-    if args.target != "ice40":
-        raise ParameterError(
-            "backend netlist simulates the ice40 target's synthesized cells (--target ice40)", "target"
-        )
-    if graph.encoder is None:
-        raise LgnError("backend netlist streams raw features: the graph needs encoder thresholds")
-    if args.dataset:
-        raw, _ = _dataset(graph, args)
-        if raw.dtype != np.uint8:  # whole numbers 0..255 (digits' 0..16) stream as bytes, exactly
-            if not (np.all(raw == np.round(raw)) and raw.min() >= 0 and raw.max() <= 255):
-                raise LgnError(f"dataset {args.dataset} has features that are not bytes: the streaming top takes bytes")
-            raw = raw.astype(np.uint8)
-        how = f"{args.dataset} test split"
-    else:
-        rng = np.random.default_rng(args.seed)
-        raw = rng.integers(0, 256, (args.vectors, graph.encoder.n_features)).astype(np.uint8)
-        how = f"{args.vectors} random feature vectors, seed {args.seed}"
-    raw = raw[: args.limit] if args.limit is not None else raw
-    start = time.perf_counter()
-    shipped = _shipped(graph, args)
-    if args.core == "engine":  # the program first, then every sample
-        result = ice40_sim.simulate_engine(shipped, raw, sim=args.sim, reference=graph)
-        what = "the LUT engine's synthesized iCE40 netlist"
-    else:
-        result = ice40_sim.simulate_netlist(
-            shipped, raw, sim=args.sim, pipeline=args.pipeline, core=args.core, reference=graph
-        )
-        what = f"synthesized iCE40 netlist ({args.core} core)"
-    seconds = time.perf_counter() - start
-    print(
-        f"{what} on {args.sim}, fed byte by byte, vs evaluator ({how}): "
-        f"synthesis and build {seconds - result.sim_seconds:.1f} s, simulation {result.sim_seconds:.1f} s"
-    )
-    print(result.summary())
-    return EXIT_OK if result.ok else EXIT_CHECK_FAILED
-
-
 def _verify_against(graph: GateGraph, args) -> int:
     other = load_any(args.against)
     start = time.perf_counter()
@@ -305,6 +266,8 @@ def _verify_data(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    if args.sim is None:  # a synthesized netlist is thousands of cells: Icarus takes minutes where Verilator seconds
+        args.sim = "verilator" if args.backend == "netlist" else "icarus"
     if args.vectors < 0:
         raise ParameterError(f"vectors must not be negative, got {args.vectors}", "vectors")
     if args.data is not None:
@@ -325,7 +288,7 @@ def cmd_verify(args) -> int:
     if args.backend == "verilog":
         return _verify_verilog(graph, args)
     if args.backend == "netlist":
-        return _verify_netlist(graph, args)
+        return verify_netlist(graph, _shipped(graph, args), args)
     if args.against is None:
         raise LgnError("nothing to verify against: give --against G2.npz or --backend c")
     return _verify_against(graph, args)
@@ -342,14 +305,28 @@ def register(sub) -> None:
     p.add_argument("--formal", action="store_true", help="also prove the implementation equal to the graph (ABC)")
     p.add_argument(
         "--backend", choices=["evaluator", "c", "verilog", "netlist"],
-        help="check a compiled backend against the evaluator (netlist: the synthesized iCE40 cells of the "
-        "bitstream; evaluator, with --data: the simplified graph under the evaluator)",
+        help="check a compiled backend against the evaluator (netlist: the synthesized cells of the bitstream; "
+        "evaluator, with --data: the simplified graph under the evaluator)",
     )  # fmt: skip
-    p.add_argument("--target", choices=["ice40"], default="ice40", help="with --backend netlist")
+    p.add_argument(
+        "--target", choices=list(netlist_sim.FAMILY_DEVICES), default="ice40",
+        help="with --backend netlist: the FPGA family whose lgn synth --pnr synthesis is simulated",
+    )  # fmt: skip
+    p.add_argument(
+        "--device", help="with --backend netlist: the part, as lgn synth --device (default: up5k, 25k, GW1NR-9; "
+        "on Gowin the part picks synth_gowin's family)",
+    )  # fmt: skip
+    p.add_argument(
+        "--toolchain", choices=toolchain.CHOICES, default=toolchain.current(),
+        help="with --backend netlist: yosys from the system, from YoWASP, or auto (as lgn synth)",
+    )  # fmt: skip
     p.add_argument(
         "--core", choices=["luts", "gates", "engine"], default="luts", help="with --backend netlist (see lgn synth)"
     )
-    p.add_argument("--sim", choices=["icarus", "verilator"], default="icarus", help="with --backend verilog|netlist")
+    p.add_argument(
+        "--sim", choices=["icarus", "verilator"],
+        help="with --backend verilog|netlist (default: icarus for verilog, verilator for netlist)",
+    )  # fmt: skip
     p.add_argument("--pipeline", type=integer(1), help="with --backend verilog: register stage every N logic levels")
     p.add_argument("--bubbles", action="store_true", help="pipelined: random gaps between inputs")
     p.add_argument("--limit", type=integer(1), help="use only the first N vectors")
