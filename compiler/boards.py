@@ -24,18 +24,21 @@ class Board:
     package: str | None = None  # ECP5: a package other than the device table's
     speed: str | None = None  # ECP5: the speed grade, where not 6
     serial: str = ""  # where the serial line goes on the board
+    # openFPGALoader's name for the board (its `-b`, case-sensitive), from its doc/boards.yml: the iCEBreaker is
+    # its "ice40_generic" (it writes the SPI flash), the OrangeCrab "orangeCrab" (DFU)
+    loader: str = ""
 
 
 BOARDS = {
     "icebreaker": Board("iCEBreaker", "ice40", "up5k", 12_000_000, "35", "6", "9",
-                        serial="the FT2232H's second channel, on the board's USB"),
+                        serial="the FT2232H's second channel, on the board's USB", loader="ice40_generic"),
     "ulx3s": Board("ULX3S", "ecp5", "25k", 25_000_000, "G2", "M1", "L4",
-                   serial="the FT231X on the board's USB port US1"),
+                   serial="the FT231X on the board's USB port US1", loader="ulx3s"),
     "orangecrab": Board("OrangeCrab", "ecp5", "25k", 48_000_000, "A9", "N17", "M18", "CSFBGA285", "8",
                         serial="no USB-UART on the board: a 3.3 V USB-UART adapter on the Feather header's pins "
-                        "0 (RX, into the FPGA) and 1 (TX), and ground"),
+                        "0 (RX, into the FPGA) and 1 (TX), and ground", loader="orangeCrab"),
     "tangnano9k": Board("Tang Nano 9K", "gowin", "GW1NR-9", 27_000_000, "52", "18", "17",
-                        serial="the BL702's USB-UART on the board's USB-C"),
+                        serial="the BL702's USB-UART on the board's USB-C", loader="tangnano9k"),
 }  # fmt: skip
 
 PIN_FILES = {"ice40": "lgn_top.pcf", "ecp5": "lgn_top.lpf", "gowin": "lgn_top.cst"}

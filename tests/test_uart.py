@@ -49,6 +49,14 @@ def test_pin_files_hold_the_boards_pins():
         boards.board("ulx3s", "ice40")
 
 
+def test_each_board_has_openfpgaloaders_own_name():
+    # openFPGALoader's board table (doc/boards.yml) is case-sensitive and has no "icebreaker": it programs the
+    # iCEBreaker's flash as "ice40_generic", and the OrangeCrab is "orangeCrab"
+    names = {name: spec.loader for name, spec in boards.BOARDS.items()}
+    assert names == {"icebreaker": "ice40_generic", "ulx3s": "ulx3s", "orangecrab": "orangeCrab",
+                     "tangnano9k": "tangnano9k"}  # fmt: skip
+
+
 def test_the_uart_top_is_deterministic_and_says_its_divider():
     graph = streamable()
     link = uart.Uart(115_200, 12_000_000, board=boards.BOARDS["icebreaker"])

@@ -113,8 +113,8 @@ def _print_uart(args, link, result, out) -> None:
           f"{n} bytes in, 1 byte out per sample: {link.baud / (10 * n):,.1f} samples/s on the line")  # fmt: skip
     print(f"  pins           {where}")
     if spec is not None:
-        # openFPGALoader knows each board by our name for it
-        print(f"  next           openFPGALoader -b {args.board} {result.bitstream}; then lgn board-run PORT "
+        dfu = " (DFU: hold the button while plugging the board in)" if spec.loader == "orangeCrab" else ""
+        print(f"  next           openFPGALoader -b {spec.loader} {result.bitstream}{dfu}; then lgn board-run PORT "
               f"{args.graph} --data FILE --baud {link.baud}")  # fmt: skip
 
 
