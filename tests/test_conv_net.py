@@ -12,7 +12,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from lgn.compiler import evaluate  # noqa: E402
-from lgn.training.conv_stack import block_gates, image_of, parse_conv  # noqa: E402
+from lgn.training.conv_spec import block_gates, image_of, parse_conv  # noqa: E402
 from lgn.training.export import to_graph, verify_model  # noqa: E402
 from lgn.training.layers import LogicNet  # noqa: E402
 
@@ -126,3 +126,89 @@ def test_a_stack_that_does_not_fit_names_its_block():
 def test_image_of_refuses_what_is_not_an_image(feature, n_features, colors, message):
     with pytest.raises(ValueError, match=message):
         image_of(feature, n_features, colors)
+
+
+# ---- trained through lgn train ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained_conv(tmp_path_factory):
+    """A conv net on digits (8 x 8, 2 thresholds) trained a few hundred steps, with its checkpoint (no pooling:
+    pooled twice, an 8 x 8 image leaves 2 x 2 positions and the net learns little in 300 steps)."""
+    from lgn.training.config import TrainConfig
+    from lgn.training.trainer import train
+
+    out = tmp_path_factory.mktemp("conv") / "c.safetensors"
+    cfg = TrainConfig(dataset="digits", conv="16:3:2,16:3:2:2", conv_pool=1, widths=(300, 100), thresholds=2,
+                      steps=300, eval_every=100, tau=3, lr=0.05, out=str(out), progress=False)  # fmt: skip
+    result = train(cfg)
+    return out, result
+
+
+def test_a_trained_conv_net_learns_and_its_export_is_exact(trained_conv):
+    from lgn.training.checkpoint import load_checkpoint
+    from lgn.training.data import encoded_test_split
+
+    out, result = trained_conv
+    model, encoder, info = load_checkpoint(out)
+    assert model.config["conv"][1] == dict(channels=16, kernel=3, depth=2, stride=1, padding=1, groups=2, pool=1)
+    raw, bits, labels = encoded_test_split(encoder, "digits")
+    graph = to_graph(model, encoder, info["names"])
+    comparison = verify_model(model, graph, bits)
+    assert comparison.ok, comparison.summary()
+    accuracy = float(np.mean(evaluate.predict(graph, evaluate.encode(graph, raw)) == labels))
+    assert accuracy == pytest.approx(info["test_acc_discrete"]) and accuracy > 0.5  # 10 classes: chance is 0.1
+
+
+def test_info_names_the_conv_blocks(trained_conv, capsys):
+    from lgn.cli import main
+
+    assert main(["info", str(trained_conv[0])]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    assert "conv on 2 channels (1 x 2 thresholds) of 8x8: 16 trees of depth 2 over 3x3, 16 trees" in line
+    assert "16 trees of depth 2 over 3x3 (groups 2); then 300 + 100 gates" in line and "OR pool" not in line
+
+
+def test_a_damaged_conv_config_is_refused_in_one_line(trained_conv, tmp_path):
+    """A re-signed checkpoint whose stored conv says something no run writes: one CheckpointError line."""
+    import json
+
+    from lgn.training import checkpoint
+
+    model, encoder, _ = checkpoint.load_checkpoint(trained_conv[0])
+    good = model.config
+    for change, message in [
+        (dict(depth=99), "depth must be between 1 and 8"),
+        (dict(pool=9), "pool must be between 0 and 8"),
+        (dict(kernel=9, padding=0), "does not fit"),
+        (dict(channels="16"), "integer keys"),
+    ]:
+        bad = dict(good, conv=[good["conv"][0], {**good["conv"][1], **change}])
+        path = tmp_path / "bad.safetensors"
+        model.config = bad
+        checkpoint.save_checkpoint(path, model, encoder)
+        with pytest.raises(checkpoint.CheckpointError, match=message):
+            checkpoint.load_checkpoint(path)
+        assert json.loads(json.dumps(bad))  # the config was stored as given
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--conv", "8:3"], "--conv block '8:3' must be CHANNELS:KERNEL:DEPTH"),
+        (["--conv", "8:3:3:3"], "3 groups do not divide 8 channels"),
+        (["--conv", "8:3:1,8:3:1,8:3:1,8:3:1"], "--conv block 4: a 2x2 pool does not fit its 1x1 output"),
+        (["--conv-pool", "3"], "--conv-pool goes with --conv"),
+        (["--conv", "8:3:2", "--crop", "6"], "conv reads whole images"),
+        (["--conv", "8:3:2", "--dataset", "iris"], "--conv applies to images; iris is a table"),
+    ],
+)
+def test_bad_conv_flags_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    from lgn.cli import main
+
+    argv = ["train", "--dataset", "digits", "--steps", "2", "--out", str(tmp_path / "m.st"), *argv]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and message in err[-1] and err[-1].startswith("lgn: error:"), err
+    assert "Traceback" not in "\n".join(err) and not (tmp_path / "m.st").exists()

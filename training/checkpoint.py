@@ -21,6 +21,7 @@ from lgn.compiler.errors import GraphError, LgnError
 from lgn.compiler.ir import MAX_FEATURES, MAX_INPUTS, Encoder
 from lgn.compiler.names import Names
 
+from .conv_spec import check_stored, stack_shapes
 from .layers import LogicNet
 
 FORMAT, VERSION = "lgn-model", 3
@@ -38,6 +39,7 @@ CONFIG_TYPES: dict[str, type | tuple[type, ...]] = dict(
     seed=int,
     candidates=list,
 )
+CONV_CONFIG_TYPES: dict[str, type | tuple[type, ...]] = dict(conv=list, image=list)  # a conv net's extra keys
 V1_CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     **{k: v for k, v in CONFIG_TYPES.items() if k not in ("widths", "candidates")},
     "layers": int,
@@ -55,6 +57,7 @@ TENSOR_DTYPES = {
     "wiring_logits": torch.float32,
     "wiring": torch.int64,
     "pool": torch.int64,
+    "field": torch.int64,  # a conv tree's field entries (training/conv.py)
     "encoder.feature": torch.int64,
     "encoder.threshold": torch.float64,
 }
@@ -213,14 +216,26 @@ def load_checkpoint(path: str | Path) -> tuple[LogicNet, Encoder, dict]:
         model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("encoder.")}, strict=True)
     except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{path}: tensors do not match the config ({str(exc).splitlines()[0]})") from None
-    for i, layer in enumerate(model.layers):
-        for name, indices in (("wiring", layer.wiring), ("candidate pool", getattr(layer, "pool", None))):
-            if indices is not None and indices.numel() and (indices.min() < 0 or indices.max() >= layer.in_features):
-                raise CheckpointError(f"{path}: layer {i} {name} reads outside its {layer.in_features} inputs")
+    _check_indices(path, model)
     encoder = _encoder(path, n_features, tensors, config["in_features"])
     info["names"] = _names(path, names_text, n_features, config["classes"])
     model.eval()
     return model, encoder, info
+
+
+def _check_indices(path: Path, model: LogicNet) -> None:
+    """Every wiring, candidate pool and conv field reads inside what its layer has (the operators index with
+    them unchecked)."""
+    layers = [(f"layer {i}", layer) for i, layer in enumerate(model.layers)]
+    for b, conv in enumerate(model.conv.convs() if model.conv is not None else ()):
+        entries = conv.in_channels * conv.kernel_size**2
+        if conv.field.numel() and (conv.field.min() < 0 or conv.field.max() >= entries):
+            raise CheckpointError(f"{path}: conv block {b + 1} reads outside its {entries} field entries")
+        layers += [(f"conv block {b + 1} level {i}", level) for i, level in enumerate(conv.levels)]
+    for where, layer in layers:
+        for name, indices in (("wiring", layer.wiring), ("candidate pool", getattr(layer, "pool", None))):
+            if indices is not None and indices.numel() and (indices.min() < 0 or indices.max() >= layer.in_features):
+                raise CheckpointError(f"{path}: {where} {name} reads outside its {layer.in_features} inputs")
 
 
 def _names(path: Path, text: str | None, n_features: int, classes: int) -> Names | None:
@@ -246,12 +261,19 @@ def _encoder(path: Path, n_features: int, tensors: dict[str, torch.Tensor], in_f
 def _checked_config(path: Path, config, version: str) -> dict:
     """The config's keys and types checked; a version-1 config in today's terms."""
     kinds = V1_CONFIG_TYPES if version == "1" else CONFIG_TYPES
+    if version != "1" and isinstance(config, dict) and set(CONV_CONFIG_TYPES) <= set(config):
+        kinds = {**CONFIG_TYPES, **CONV_CONFIG_TYPES}
     if not isinstance(config, dict) or set(config) != set(kinds):
         raise CheckpointError(f"{path}: config must have exactly the keys {sorted(kinds)}")
     for key, kind in kinds.items():
         if not isinstance(config[key], kind) or isinstance(config[key], bool):
             raise CheckpointError(f"{path}: config {key!r} has the wrong type")
     _check_values(path, config)
+    if "conv" in config:
+        try:
+            check_stored(config["conv"], config["image"], config["in_features"])
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
     if version == "1":
         layers, width = config.pop("layers"), config.pop("width")
         if not 1 <= layers <= 100_000:
@@ -290,7 +312,10 @@ def _check_shapes(path: Path, config: dict, tensors: dict[str, torch.Tensor]) ->
     layers = {name.split(".")[1] for name in tensors if name.startswith("layers.")}
     if layers != {str(i) for i in range(len(widths))}:
         raise CheckpointError(f"{path}: the config has {len(widths)} layers, the tensors {len(layers)}")
-    inputs = [config["in_features"]] + widths
+    first = config["in_features"]
+    if "conv" in config:  # the FC layers read the stack's flattened bits
+        first = math.prod(stack_shapes(config["image"], config["conv"])[-1])
+    inputs = [first] + widths
     for i, width in enumerate(widths):
         wiring = tensors.get(f"layers.{i}.wiring")
         if wiring is None or tuple(wiring.shape) != (width, config["arity"]):

@@ -13,6 +13,8 @@ from typing import Any
 
 from lgn.compiler.errors import ParameterError
 
+from .conv_spec import parse_conv
+
 PARAMETRIZATIONS = ("iwp", "op")
 RHOS = ("sin01", "sigmoid")
 INITS = ("residual", "gaussian", "and-or", "uniform")
@@ -81,6 +83,12 @@ class TrainConfig:
     widths: tuple[int, ...] | None = setting(
         None, "gates per layer, e.g. 8000,4000,1000 (instead of --layers and --width; the last feeds GroupSum)"
     )
+    conv: str | None = setting(
+        None, "conv blocks before the layers, CHANNELS:KERNEL:DEPTH[:GROUPS],... (e.g. 32:3:3,64:3:3): each output "
+        "channel a tree of DEPTH levels of 2-input gates over 2^DEPTH bits of a KERNEL x KERNEL window (the same "
+        "tree at every position, padding KERNEL // 2), then OR pooling; images only"
+    )  # fmt: skip
+    conv_pool: int = setting(2, "with --conv: the OR pooling window after each conv block (1: none)")
     connections: str | None = setting(
         None, "wiring: random and fixed, or learned among candidates (default: random for images, learned for "
         "tables)", CONNECTIONS
@@ -202,6 +210,16 @@ class TrainConfig:
                 f"widths must be 1 to {MAX_LAYERS} integers between 1 and {MAX_WIDTH}, got {self.widths}", "widths"
             )
         self.layer_candidates()  # parses and checks
+        _check_int(self, "conv_pool", 1, 8)
+        if self.conv is not None:
+            try:
+                parse_conv(self.conv, self.conv_pool)
+            except ValueError as exc:
+                raise ParameterError(str(exc), "conv_pool" if "conv_pool" in str(exc) else "conv") from None
+            if self.crop is not None:
+                raise ParameterError("conv reads whole images: leave out crop", "conv", "crop")
+        elif self.conv_pool != 2:
+            raise ParameterError("conv_pool goes with conv", "conv_pool", "conv")
         parts = (self.estimator or "ste").split(",")
         if len(parts) > 2 or any(p not in ESTIMATORS for p in parts):
             raise ParameterError(

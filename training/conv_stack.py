@@ -8,9 +8,7 @@ order (MNIST's one plane, CIFAR's three). The stack reads them as ``colors * k``
 ``c * k + j`` being threshold ``j`` of color ``c``: every channel is one threshold of one color over the whole
 image, so a tree's leaves mix thresholds and positions as a conv's weights mix channels and positions.
 
-A block is a dict of :data:`BLOCK_KEYS`: ``channels`` (trees), ``kernel`` (window side), ``depth`` (tree
-levels), ``stride``, ``padding``, ``groups`` (as torch's conv) and ``pool`` (OR pooling window side; 1 or 0:
-none).
+The blocks and the image are :mod:`.conv_spec`'s.
 """
 
 from __future__ import annotations
@@ -23,86 +21,9 @@ import torch
 from torch import nn
 
 from .conv import LogicTreeConv, OrPool
+from .conv_spec import stack_shapes
 
-BLOCK_KEYS = ("channels", "kernel", "depth", "stride", "padding", "groups", "pool")
-IMAGE_KEYS = ("colors", "height", "width", "thresholds")
 CONV_SEED_OFFSET = 900  # conv block i draws from seed * 1000 + 900 + i; the FC layers take seed * 1000 + i
-
-
-MAX_CHANNELS, MAX_KERNEL, MAX_TREE_DEPTH, MAX_BLOCKS = 4096, 15, 8, 16
-
-
-def parse_conv(spec: str, pool: int) -> list[dict]:
-    """``--conv`` text -> blocks: comma-separated ``CHANNELS:KERNEL:DEPTH[:GROUPS]`` (e.g. ``32:3:3,64:3:3``),
-    each with stride 1, padding ``KERNEL // 2`` (the image keeps its size for odd kernels) and ``pool`` x
-    ``pool`` OR pooling after it (1: none). A malformed or out-of-range block is a one-line ``ValueError``."""
-    blocks = []
-    parts = spec.split(",")
-    if not spec.strip() or len(parts) > MAX_BLOCKS:
-        raise ValueError(f"conv must be 1 to {MAX_BLOCKS} blocks CHANNELS:KERNEL:DEPTH[:GROUPS], got {spec!r}")
-    if not 1 <= pool <= 8:
-        raise ValueError(f"conv_pool must be between 1 (none) and 8, got {pool}")
-    for part in parts:
-        fields = part.strip().split(":")
-        if len(fields) not in (3, 4) or not all(f.isascii() and f.isdigit() for f in fields):
-            raise ValueError(f"conv block {part!r} must be CHANNELS:KERNEL:DEPTH[:GROUPS], e.g. 32:3:3")
-        channels, kernel, depth, groups = (int(f) for f in fields + ["1"] * (4 - len(fields)))
-        for name, value, high in (("channels", channels, MAX_CHANNELS), ("kernel", kernel, MAX_KERNEL),
-                                  ("depth", depth, MAX_TREE_DEPTH), ("groups", groups, channels)):  # fmt: skip
-            if not 1 <= value <= high:
-                raise ValueError(f"conv block {part!r}: {name} must be between 1 and {high}, got {value}")
-        if channels % groups:
-            raise ValueError(f"conv block {part!r}: {groups} groups do not divide {channels} channels")
-        blocks.append(dict(channels=channels, kernel=kernel, depth=depth, stride=1, padding=kernel // 2,
-                           groups=groups, pool=pool))  # fmt: skip
-    return blocks
-
-
-def image_of(feature: np.ndarray, n_features: int, colors: int) -> list[int]:
-    """``[colors, height, width, thresholds]`` of an encoder whose bits are ``thresholds`` per raw feature in
-    feature order (``feature`` = each bit's raw feature) over square images of ``colors`` planes; anything
-    else is a one-line ``ValueError`` (a conv reads images, not tables or cropped images)."""
-    pixels, spare = divmod(n_features, colors)
-    side = math.isqrt(pixels)
-    if spare or side * side != pixels:
-        raise ValueError(f"conv needs square images: {n_features} features are not {colors} square planes")
-    thresholds, extra = divmod(len(feature), n_features)
-    if extra or not np.array_equal(feature, np.repeat(np.arange(n_features), thresholds)):
-        raise ValueError("conv needs the same thresholds for every pixel, in pixel order (no crop, no table)")
-    return [colors, side, side, thresholds]
-
-
-def stack_shapes(image: Sequence[int], blocks: Sequence[dict]) -> list[tuple[int, int, int]]:
-    """``(channels, height, width)`` after each block, from ``image`` = (colors, height, width, thresholds);
-    a block that does not fit its input is a ``ValueError`` naming it. Pure arithmetic: nothing is built, so a
-    checkpoint's config can be checked before any tensor is allocated."""
-    colors, height, width, thresholds = image
-    shapes, channels = [], colors * thresholds
-    for i, block in enumerate(blocks):
-        k, s, p = block["kernel"], block["stride"], block["padding"]
-        if height + 2 * p < k or width + 2 * p < k:
-            raise ValueError(f"conv block {i + 1}: a {k}x{k} window does not fit its {height}x{width} input")
-        height, width = (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
-        pool = block["pool"]
-        if pool > 1:
-            if height < pool or width < pool:
-                raise ValueError(f"conv block {i + 1}: a {pool}x{pool} pool does not fit its {height}x{width} output")
-            height, width = height // pool, width // pool
-        channels = block["channels"]
-        shapes.append((channels, height, width))
-    return shapes
-
-
-def block_gates(image: Sequence[int], blocks: Sequence[dict]) -> int:
-    """Gates the unrolled stack has before simplification: every tree gate at every output position of its
-    conv, and ``pool^2 - 1`` two-input ORs per pooled bit."""
-    total, (_, height, width, _) = 0, image
-    for block, (channels, out_h, out_w) in zip(blocks, stack_shapes(image, blocks)):
-        k, s, p, pool = block["kernel"], block["stride"], block["padding"], max(block["pool"], 1)
-        conv_positions = ((height + 2 * p - k) // s + 1) * ((width + 2 * p - k) // s + 1)
-        total += channels * ((1 << block["depth"]) - 1) * conv_positions + channels * out_h * out_w * (pool * pool - 1)
-        height, width = out_h, out_w
-    return total
 
 
 class ConvStack(nn.Module):

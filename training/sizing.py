@@ -28,6 +28,8 @@ what was chosen.
 
 from __future__ import annotations
 
+from lgn.compiler.errors import ParameterError
+
 from . import tau_search
 from .config import FROM_THE_DATA, TrainConfig
 from .data import Dataset
@@ -74,6 +76,9 @@ def resolve(cfg: TrainConfig, data: Dataset, training_rows: int | None = None) -
     training split less the validation rows; default: all of ``data.x_train``)."""
     rows = len(data.x_train) if training_rows is None else training_rows
     table = is_table(data)
+    for name in ("crop", "shift", "conv"):  # before anything is trained for the table (the tau search)
+        if getattr(cfg, name) and table:
+            raise ParameterError(f"{name} applies to images; {data.name} is a table", name)
     chosen: dict = {}
     if table:
         defaults = dict(

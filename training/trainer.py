@@ -30,6 +30,7 @@ from lgn.kernels.cpu import reuse_freed_memory
 
 from . import augment, encoding, resume, sizing, tau_search
 from .config import TrainConfig
+from .conv_spec import image_of, parse_conv, stack_shapes
 from .data import Dataset, validation_split
 from .layers import LogicNet
 from .runlog import RunLog, evaluate_model
@@ -99,9 +100,6 @@ def _prepare_data(cfg: TrainConfig, device: torch.device, data: Dataset) -> _Dat
             f"make it {below or above}" + (f" or {above}" if below else ""),
             name,
         )
-    for name in ("crop", "shift"):
-        if getattr(cfg, name) and sizing.is_table(data):
-            raise ParameterError(f"{name} applies to images; {data.name} is a table", name)
     train, held = validation_split(data.y_train, cfg.val_fraction, cfg.seed)  # before the (slower) encoder
     if cfg.val_fraction > 0 and len(held) == 0:
         raise ParameterError(f"val_fraction {cfg.val_fraction} holds out no sample of {data.name}", "val_fraction")
@@ -141,9 +139,11 @@ def build_model(cfg: TrainConfig, encoder: Encoder, classes: int) -> LogicNet:
     if cfg.tau is None:
         raise ParameterError("tau is chosen from the data: resolve the configuration first", "tau")
     in_features = len(encoder.feature)
-    sizes = [in_features] + cfg.layer_widths
+    blocks, image = _conv_architecture(cfg, encoder)
+    reads = in_features if not blocks else math.prod(stack_shapes(image, blocks)[-1])
+    sizes = [reads] + cfg.layer_widths
     candidates = [sizes[i] if k is None else k for i, k in enumerate(cfg.layer_candidates())]
-    positions = image_positions(encoder.feature, encoder.n_features) if cfg.pool == "local" else None
+    positions = image_positions(encoder.feature, encoder.n_features) if cfg.pool == "local" and not blocks else None
     try:
         return LogicNet(
             in_features,
@@ -158,9 +158,26 @@ def build_model(cfg: TrainConfig, encoder: Encoder, classes: int) -> LogicNet:
             widths=cfg.layer_widths,
             candidates=candidates,
             positions=positions,
+            conv=blocks or None,
+            image=image or None,
         )
     except ValueError as exc:
         raise LgnError(str(exc)) from None
+
+
+def _conv_architecture(cfg: TrainConfig, encoder: Encoder) -> tuple[list[dict], list[int]]:
+    """``--conv``'s blocks and the image the encoder's bits form (three color planes for CIFAR), or two empty
+    lists without conv; a stack that does not fit the image is one line."""
+    if cfg.conv is None:
+        return [], []
+    colors = 3 if cfg.dataset in ("cifar10", "cifar100") and cfg.data is None else 1
+    try:
+        blocks = parse_conv(cfg.conv, cfg.conv_pool)
+        image = image_of(encoder.feature, encoder.n_features, colors)
+        stack_shapes(image, blocks)
+    except ValueError as exc:
+        raise ParameterError(str(exc), "conv") from None
+    return blocks, image
 
 
 def _optimizer(cfg: TrainConfig, model: LogicNet) -> torch.optim.Optimizer:

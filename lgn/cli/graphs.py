@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from lgn.compiler import outputs, pipeline, truth
+from lgn.compiler import formats, outputs, pipeline, truth
 from lgn.compiler.ir import MAX_INPUTS, GateGraph
 from lgn.compiler.random_graph import random_layered
 
@@ -87,9 +87,31 @@ def _sizes_text(sizes: np.ndarray) -> str:
 def cmd_info(args) -> int:
     graph = load_any(args.graph)
     print(f"{args.graph}")
-    for line in describe(graph):
+    lines = describe(graph)
+    if formats.looks_like_checkpoint(args.graph):
+        lines.insert(0, _network_line(args.graph))
+    for line in lines:
         print(f"  {line}")
     return EXIT_OK
+
+
+def _network_line(path: str) -> str:
+    """A checkpoint's architecture as trained (the graph's gates are its unrolled, discretized form)."""
+    from lgn.training.checkpoint import load_checkpoint
+
+    config = load_checkpoint(path)[0].config
+    fc = f"{' + '.join(f'{w:,}' for w in config['widths'])} gates of {config['arity']} inputs"
+    if "conv" not in config:
+        return f"network     {fc}, {config['parametrization']}"
+    colors, height, width, thresholds = config["image"]
+    blocks = ", ".join(
+        f"{b['channels']} trees of depth {b['depth']} over {b['kernel']}x{b['kernel']}"
+        + (f" (groups {b['groups']})" if b["groups"] > 1 else "")
+        + (f", OR pool {b['pool']}x{b['pool']}" if b["pool"] > 1 else "")
+        for b in config["conv"]
+    )
+    image = f"{colors * thresholds} channels ({colors} x {thresholds} thresholds) of {height}x{width}"
+    return f"network     conv on {image}: {blocks}; then {fc}, {config['parametrization']}"
 
 
 def cmd_simplify(args) -> int:
