@@ -212,3 +212,39 @@ def test_bad_conv_flags_exit_2_with_one_line(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and message in err[-1] and err[-1].startswith("lgn: error:"), err
     assert "Traceback" not in "\n".join(err) and not (tmp_path / "m.st").exists()
+
+
+# ---- CIFAR-shaped data (the binary format, written here: no CIFAR copy is offline) ---------------------------
+def _write_cifar10(folder, rng) -> None:
+    """A CIFAR-10 binary set of random images, the class readable from the red plane's mean brightness."""
+    from lgn.training.data import CIFAR_FILES
+
+    train_names, test_names, _ = CIFAR_FILES[10]
+    for name in train_names + test_names:
+        labels = rng.integers(0, 10, 40)
+        pixels = rng.integers(0, 256, (40, 3, 32, 32))
+        pixels[:, 0] = np.clip(pixels[:, 0] // 4 + labels[:, None, None] * 20, 0, 255)
+        np.concatenate([labels[:, None], pixels.reshape(40, -1)], axis=1).astype(np.uint8).tofile(folder / name)
+
+
+@pytest.mark.hdl
+def test_a_conv_net_on_cifar_shaped_data_end_to_end(tmp_path, capsys):
+    """3 x 32 x 32 images through lgn train --conv, the export, C and Icarus, each against the evaluator."""
+    from lgn.cli import main
+
+    data = tmp_path / "cifar"
+    data.mkdir()
+    _write_cifar10(data, np.random.default_rng(7))
+    model = str(tmp_path / "c.safetensors")
+    where = ["--dataset", "cifar10", "--data-dir", str(data)]
+    train = ["train", *where, "--conv", "4:3:2,8:3:2:2", "--widths", "60", "--thresholds", "1", "--steps", "20"]
+    assert main([*train, "--out", model, "--no-progress"]) == 0
+    assert main(["info", model]) == 0
+    assert "conv on 3 channels (3 x 1 thresholds) of 32x32" in capsys.readouterr().out
+    assert main(["export", model, "--out", str(tmp_path / "c.npz")]) == 0
+    assert main(["verify", model, *where]) == 0  # discretized torch against the evaluator
+    assert main(["verify", str(tmp_path / "c.npz"), "--backend", "c", *where]) == 0
+    assert main(["verify", str(tmp_path / "c.npz"), "--backend", "verilog", "--sim", "icarus", "--limit", "40",
+                 *where]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "0 mismatches" in out and " mismatches" not in out.replace("0 mismatches", "")
