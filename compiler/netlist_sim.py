@@ -118,5 +118,8 @@ def simulate(
     start = time.perf_counter()
     netlist, cells = synthesize(files, top, family, device, timeout, progress)
     synth_seconds = time.perf_counter() - start
+    if progress is not None:  # the simulator's build of a large netlist takes minutes: say where the time goes
+        shown = ", ".join(f"{n:,} {cell}" for cell, n in sorted(cells.items()) if not cell.startswith("$"))
+        progress(f"yosys synth_{family}: {shown} in {synth_seconds:.1f} s; {sim} builds and runs the netlist now")
     result = simulate_cells({f"{top}_netlist.v": netlist}, family, bench, rows, expected, sim, build_root=build_root)
     return NetlistRun(result, synth_seconds, cells)

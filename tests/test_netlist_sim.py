@@ -118,6 +118,7 @@ def test_the_command_line_reports_a_flipped_lut_and_passes_the_right_netlist(fam
     text = capsys.readouterr().out
     name = {"ecp5": "ECP5", "gowin": "Gowin"}[family]
     assert text.strip().endswith("300 vectors, 0 mismatches") and f"synthesized {name} netlist (luts core)" in text
+    assert re.search(rf"yosys synth_{family}: .*\d+ LUT4.* in \d+\.\d s; verilator builds", text), text
     assert re.search(r"synthesis \d+\.\d s, build \d+\.\d s, simulation \d+\.\d s", text), text
     synthesize = netlist_sim.synthesize
 

@@ -92,8 +92,6 @@ def verify_netlist(graph: GateGraph, shipped: GateGraph, args) -> int:
         run = netlist_sim.simulate(shipped, raw, args.target, args.sim, args.core, args.pipeline, device=args.device,
                                    reference=graph, progress=say)  # fmt: skip
         result = run.result
-        cells = ", ".join(f"{n:,} {c}" for c, n in sorted(run.cells.items()) if not c.startswith("$"))
-        print(f"synthesized {family} netlist ({args.core} core): {cells}")
         times = f"synthesis {run.synth_seconds:.1f} s, build {result.build_seconds:.1f} s"
         what = f"synthesized {family} netlist ({args.core} core)"
     wall = time.perf_counter() - start
