@@ -230,7 +230,8 @@ def _synthesize(simple: GateGraph, settings: DemoSettings, report: _Report, out:
 
 def _shape(cfg: TrainConfig) -> str:
     widths = cfg.layer_widths
-    return f"{len(widths)} x {widths[0]}" if len(set(widths)) == 1 else " + ".join(map(str, widths))
+    fc = f"{len(widths)} x {widths[0]}" if len(set(widths)) == 1 else " + ".join(map(str, widths))
+    return fc if cfg.conv is None else f"conv {cfg.conv} (OR pool {cfg.conv_pool}), then {fc}"
 
 
 def _data_name(cfg: TrainConfig) -> str:

@@ -121,3 +121,18 @@ def test_demo_on_a_table_speaks_of_rows_and_reproduces_on_its_test_rows(tmp_path
     capsys.readouterr()
     assert main(["verify", str(out / "model.safetensors"), "--data", str(out / "test.csv"), "--backend", "c"]) == 0
     assert capsys.readouterr().out.strip().endswith(" 0 mismatches")
+
+
+def test_conv_demo_on_digits(tmp_path, capsys):
+    """--arch conv: the main job on a conv logic net (smaller than its own defaults, so that it is quick);
+    every implementation agrees with the evaluator on the unrolled trees."""
+    out = tmp_path / "demo"
+    argv = ["demo", "--arch", "conv", "--dataset", "digits", "--conv", "8:3:2", "--widths", "200,100", "--steps",
+            "60", "--icarus-sample", "50", "--no-synth", "--quiet", "--out", str(out)]  # fmt: skip
+    code = main(argv)
+    assert code == 0, capsys.readouterr().out[-2000:]
+    report = (out / "report.md").read_text()
+    for row in ROWS[:9] + ["mismatches: IR vs Verilog on Icarus (50 samples) | 0 |"]:
+        assert row in report, row
+    said = capsys.readouterr().out
+    assert "conv 8:3:2 (OR pool 2), then 200 + 100 (arity 2)" in said and "every pair of implementations agrees" in said
