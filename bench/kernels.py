@@ -7,7 +7,8 @@ our CUDA kernels vs the pure-torch reference, on one GPU, in one run. See docs/b
                                                    # mixtures) vs the torch reference, 6 x 8,000 gates, batch
                                                    # 1 and 100; then whole training steps of compact nets:
                                                    # arity 6 vs arity 2 at the same parameter count, learned
-                                                   # wiring (K = 8) vs fixed wiring
+                                                   # wiring (K = 8) vs fixed wiring; a conv net's step per
+                                                   # gate evaluation against an FC net's of as many gates
     python bench/kernels.py --quick --device cpu   # the same on tiny sizes: a smoke run of this script
 
 A step = forward of the relaxed network (GroupSum included) and, separately timed, backward of a
@@ -194,6 +195,32 @@ def own_inputs_row(quick: bool, repeats: int, batch: int = 128) -> dict:
     return {"gates": gates, "batch": batch, "fused_ms": row["fused"], "general_ms": row["general"]}
 
 
+def conv_rows(quick: bool, repeats: int, batch: int = 64) -> dict:
+    """Issue 31's yardstick, side by side in one run: a whole training step of a conv logic net (trees of depth 3
+    over 3 x 3 windows at every position of a 28 x 28 image, OR pooling, then a layer of 1,000 gates) against a
+    fixed-wiring FC net with as many gates per sample, the step time per gate evaluation of each."""
+    from lgn.training.conv_spec import block_gates, parse_conv
+
+    channels = 4 if quick else 16
+    blocks, image = parse_conv(f"{channels}:3:3", 2), [1, 28, 28, 1]
+    head = 100 if quick else 1000
+    conv_gates = block_gates(image, blocks) + head
+    nets = {
+        "conv": LogicNet(784, CLASSES, widths=[head], conv=blocks, image=image),
+        "fc": LogicNet(784, CLASSES, widths=[conv_gates - head, head]),
+    }
+    gates = {"conv": conv_gates, "fc": sum(layer.out_features for layer in nets["fc"].layers)}
+    steps = {name: training_step(net, "soft", batch) for name, net in nets.items()}
+    times = interleaved_ms(steps, 3 * repeats)
+    per_gate = {name: times[name] / gates[name] for name in nets}
+    print(
+        f"\nconv vs FC, whole training step on the CPU, batch {batch}: conv {conv_gates:,} gate evaluations per "
+        f"sample in {times['conv']:.1f} ms, FC {gates['fc']:,} in {times['fc']:.1f} ms; per gate evaluation conv "
+        f"costs {per_gate['conv'] / per_gate['fc']:.2f}x FC"
+    )
+    return {"batch": batch, "gates": gates, "ms": times, "conv_per_fc_per_gate": per_gate["conv"] / per_gate["fc"]}
+
+
 def ratio(a, b) -> str:
     return f"{a / b:.2f}x" if isinstance(a, float) and isinstance(b, float) and b > 0 else "-"
 
@@ -267,9 +294,10 @@ def main(argv=None) -> int:
         )
     compact = compact_rows(args.quick, repeats) if device.type == "cpu" else []
     own_inputs = own_inputs_row(args.quick, repeats) if device.type == "cpu" else None
+    conv = conv_rows(args.quick, repeats) if device.type == "cpu" else None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {"device": gpu, "torch": torch.__version__, "rows": rows, "packed": packed, "compact": compact,
-              "own_inputs_backward": own_inputs}  # fmt: skip
+              "own_inputs_backward": own_inputs, "conv_vs_fc": conv}  # fmt: skip
     args.out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
     return 0
