@@ -9,6 +9,7 @@ Shared by the iCE40 checks (:mod:`.ice40_sim`, which adds the LUT engine) and ``
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -67,8 +68,6 @@ def synthesize(
     """yosys on ``files`` (name -> Verilog) with :func:`synth_commands`, checked as the flow checks it (no
     latch, ``check -assert``); (the netlist as Verilog, cells by type). Past ``timeout`` seconds a one-sentence
     :class:`~.toolchain.StepTimeout`."""
-    import tempfile
-
     commands = [f"read_verilog {' '.join(sorted(files))}", *synth_commands(family, top, device)]
     trim = "--core luts keeps our LUT4 netlist (yosys maps only the top)"
     with tempfile.TemporaryDirectory(prefix="lgn-netlist-") as tmp:
