@@ -26,7 +26,7 @@ from lgn.compiler.ir import GateGraph
 from lgn.compiler.verify import Comparison, test_vectors, verify_c, verify_c_features, verify_graphs
 
 from .common import EXIT_CHECK_FAILED, EXIT_OK, integer, load_any
-from .verify_netlist import verify_netlist
+from .verify_netlist import check_options, verify_netlist
 
 VERIFY_BOTH_SHAPES_MAX_GATES = 10_000
 
@@ -288,6 +288,7 @@ def cmd_verify(args) -> int:
     if args.backend == "verilog":
         return _verify_verilog(graph, args)
     if args.backend == "netlist":
+        check_options(args)  # a core or part the family does not take: refused before the graph is simplified
         return verify_netlist(graph, _shipped(graph, args), args)
     if args.against is None:
         raise LgnError("nothing to verify against: give --against G2.npz or --backend c")
