@@ -248,3 +248,27 @@ def test_a_conv_net_on_cifar_shaped_data_end_to_end(tmp_path, capsys):
                  *where]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "0 mismatches" in out and " mismatches" not in out.replace("0 mismatches", "")
+
+
+def test_an_interrupted_conv_run_resumes_to_the_uninterrupted_one(tmp_path, monkeypatch):
+    """lgn train --resume on a conv net: the trees' parameters, their Adam moments and the shifted images'
+    random state come back, so the resumed run ends with the uninterrupted run's checkpoint, byte for byte."""
+    from lgn.cli import main
+
+    from .test_resume import _interrupt_at, _outcome
+
+    args = ["--dataset", "digits", "--conv", "8:3:2,8:3:2:2", "--conv-pool", "1", "--widths", "100,50",
+            "--thresholds", "2", "--estimator", "ste", "--shift", "1", "--tau", "3", "--steps", "60",
+            "--eval-every", "20", "--batch-size", "32", "--seed", "2", "--no-progress", "--out", "m.st"]  # fmt: skip
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    whole.mkdir(), broken.mkdir()
+    monkeypatch.chdir(whole)
+    assert main(["train", *args]) == 0
+    monkeypatch.chdir(broken)
+    _interrupt_at(monkeypatch, 50)
+    assert main(["train", *args]) == 130
+    monkeypatch.undo()
+    monkeypatch.chdir(broken)
+    assert main(["train", "--resume", "m.st.resume"]) == 0
+    expected, got = _outcome(whole), _outcome(broken)
+    assert got["checkpoint"] == expected["checkpoint"] and got["graph"] == expected["graph"]
