@@ -154,7 +154,9 @@ def _refuse_foreign(path: Path) -> None:
         )
 
 
-def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+def read_safetensors(path: Path, error: type[LgnError], what: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The metadata and tensors of a safetensors file (a pickle or a zip refused first, by its first bytes); a
+    malformed file is one ``error`` line saying it is not ``what``."""
     from safetensors import safe_open
 
     _refuse_foreign(path)
@@ -163,7 +165,12 @@ def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
             metadata = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except Exception as exc:  # safetensors raises its own error types for every malformed header
-        raise CheckpointError(f"{path}: not an lgn checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise error(f"{path}: not {what} ({type(exc).__name__}: {str(exc)[:200]})") from None
+    return metadata, tensors
+
+
+def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    metadata, tensors = read_safetensors(path, CheckpointError, "an lgn checkpoint")
     if metadata.get("format") == "lgn-resume":
         raise CheckpointError(f"{path}: a training run's resume state (lgn train --resume reads it), not a checkpoint")
     if metadata.get("format") != FORMAT:

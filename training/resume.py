@@ -44,7 +44,7 @@ from lgn.compiler import outputs
 from lgn.compiler.build_cache import write_atomic
 from lgn.compiler.errors import LgnError, ParameterError
 
-from .checkpoint import _checksum, _raw_bytes, _refuse_foreign, safetensors_bytes
+from .checkpoint import _checksum, _raw_bytes, read_safetensors, safetensors_bytes
 from .config import TrainConfig
 
 if TYPE_CHECKING:
@@ -117,21 +117,13 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
 def read_state(path: str | Path) -> ResumeState:
     """Read and check the resume file ``path`` (named ``OUT.resume``); raise :class:`ResumeError` (or
     :class:`lgn.training.checkpoint.CheckpointError` for a pickle or a zip) with a one-line reason."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.name.endswith(SUFFIX) or path.name == SUFFIX:
         raise ResumeError(f"{path}: a resume state is named OUT{SUFFIX}, beside the checkpoint OUT its run writes")
     if not path.is_file():
         raise ResumeError(f"{path}: " + ("not a regular file" if path.exists() else "no such file"))
     identity = _identity(path)
-    _refuse_foreign(path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
-    except Exception as exc:  # safetensors raises its own error types for every malformed header
-        raise ResumeError(f"{path}: not an lgn resume state ({type(exc).__name__}: {str(exc)[:200]})") from None
+    metadata, tensors = read_safetensors(path, ResumeError, "an lgn resume state")
     if metadata.get("format") == "lgn-model":
         raise ResumeError(f"{path}: a model checkpoint, not a resume state (a run writes OUT{SUFFIX} beside OUT)")
     if metadata.get("format") != FORMAT:
