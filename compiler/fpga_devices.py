@@ -30,12 +30,13 @@ class Ecp5Device:
     package: str  # CABGA381, the ULX3S's (25F-85F) and most boards'
     luts: int  # LUT4 slots
     io: int  # user I/O of the package
+    dp16kd: int  # DP16KD block RAMs (18 Kbit each)
 
 
 ECP5_DEVICES = {
-    "25k": Ecp5Device("--25k", "CABGA381", 24288, 197),
-    "45k": Ecp5Device("--45k", "CABGA381", 43848, 203),
-    "85k": Ecp5Device("--85k", "CABGA381", 83640, 205),
+    "25k": Ecp5Device("--25k", "CABGA381", 24288, 197, 56),
+    "45k": Ecp5Device("--45k", "CABGA381", 43848, 203, 108),
+    "85k": Ecp5Device("--85k", "CABGA381", 83640, 205, 208),
 }
 
 

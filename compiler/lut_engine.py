@@ -76,9 +76,10 @@ def _bits(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
-def build_program(graph: GateGraph) -> EngineProgram:
+def build_program(graph: GateGraph, max_rows: int | None = SPRAM_ROWS) -> EngineProgram:
     """``graph`` (with its encoder) as the engine's program. Raises :class:`LgnError` with the resource that
-    does not suffice: SPRAM rows (the limit that binds), or the 16-bit feature count."""
+    does not suffice: SPRAM rows (the limit that binds on the UP5K), or the 16-bit feature count. ``max_rows``
+    None: no row limit (the ECP5 engine, :mod:`.ecp5_engine`, checks its block RAM itself)."""
     e = graph.encoder
     if e is None:
         raise LgnError("the LUT engine takes raw feature bytes: the graph needs encoder thresholds")
@@ -90,9 +91,9 @@ def build_program(graph: GateGraph) -> EngineProgram:
     rows_per_lut = -(-((1 << arity) + arity * node_width) // 64)
 
     n_rows = graph.n_inputs + n_gates * rows_per_lut + len(graph.outputs)
-    if n_rows > SPRAM_ROWS:  # before any row is built: a large graph fails at once
+    if max_rows is not None and n_rows > max_rows:  # before any row is built: a large graph fails at once
         raise LgnError(
-            f"the LUT engine's program needs {n_rows:,} rows of 64 bits, the UP5K's SPRAM holds {SPRAM_ROWS:,}"
+            f"the LUT engine's program needs {n_rows:,} rows of 64 bits, the UP5K's SPRAM holds {max_rows:,}"
         )
     if e.n_features >= MAX_FIELD:
         raise LgnError(f"the LUT engine counts features in 16 bits: {e.n_features:,} is too many")
@@ -137,7 +138,7 @@ def build_program(graph: GateGraph) -> EngineProgram:
     )
     # Every node but the constants has a row (an input row or a gate's first), so a program that fits has at most
     # 16,386 nodes: 5 banks of node values, 6 x 5 = 30 block RAMs, the UP5K's count.
-    assert program.block_rams <= BRAMS and len(rows) == n_rows
+    assert (max_rows != SPRAM_ROWS or program.block_rams <= BRAMS) and len(rows) == n_rows
     return program
 
 
