@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def _network_line(path: str) -> str:
     """A checkpoint's architecture as trained (the graph's gates are its unrolled, discretized form)."""
     from lgn.training.checkpoint import load_checkpoint
 
-    config = load_checkpoint(path)[0].config
+    config: dict[str, Any] = load_checkpoint(path)[0].config
     fc = f"{' + '.join(f'{w:,}' for w in config['widths'])} gates of {config['arity']} inputs"
     if "conv" not in config:
         return f"network     {fc}, {config['parametrization']}"
