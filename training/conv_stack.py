@@ -24,6 +24,11 @@ from .conv import LogicTreeConv, OrPool
 from .conv_spec import stack_shapes
 
 CONV_SEED_OFFSET = 900  # conv block i draws from seed * 1000 + 900 + i; the FC layers take seed * 1000 + i
+# The pools' relaxation in training: the maximum. With soft gates a tree's 0 is about 0.03, and the
+# probabilistic OR 1 - prod(1 - x) of two pooled blocks turned such near-zeros into ones: on MNIST
+# (16:3:3,32:3:3, 1,332 steps) the relaxed net reached 65% and its discretization 20%; with the maximum, 83%
+# and 78% at 1,000 steps. Both are exactly OR on bits, so the discrete network does not depend on it.
+POOL_RELAXATION = "max"
 
 
 class ConvStack(nn.Module):
@@ -66,7 +71,7 @@ class ConvStack(nn.Module):
                 )  # fmt: skip
             )
             if block["pool"] > 1:
-                modules.append(OrPool(block["pool"]))
+                modules.append(OrPool(block["pool"], POOL_RELAXATION))
             channels = block["channels"]
         self.stack = nn.ModuleList(modules)  # type: ignore[assignment]  # typed above as the list it holds
         self.out_shape = shapes[-1]
