@@ -28,12 +28,14 @@ CLOCK_ONLY_LPF = 'LOCATE COMP "clk" SITE "G2";\nIOBUF PORT "clk" IO_TYPE=LVCMOS3
 
 
 def check_flow_options(family: str, device: str, devices: Collection[str], core: str, router: str) -> None:
-    """Raise :class:`ParameterError` unless ``device`` is one of the ``family``'s ``devices``, ``core`` a
-    circuit core (the LUT engine is iCE40's alone) and ``router`` one of :data:`ROUTERS`."""
+    """Raise :class:`ParameterError` unless ``device`` is one of the ``family``'s ``devices``, ``core`` one it
+    takes (a circuit core; on ECP5 the LUT engine too, :mod:`.ecp5_engine`) and ``router`` one of
+    :data:`ROUTERS`."""
     if device not in devices:
         raise ParameterError(f"device {device!r} is not {_a(family)} part; choose {', '.join(devices)}", "device")
-    if core not in CORES or core == "engine":
-        raise ParameterError(f"core {core!r}: the {family} flow takes luts, gates or auto", "core")
+    if core not in CORES or (core == "engine" and family != "ECP5"):
+        takes = "luts, gates, auto or engine" if family == "ECP5" else "luts, gates or auto"
+        raise ParameterError(f"core {core!r}: the {family} flow takes {takes}", "core")
     if router not in ROUTERS:
         raise ParameterError(f"router {router!r} is unknown; choose {', '.join(ROUTERS)}", "router")
 
@@ -93,6 +95,12 @@ def place_and_route(
     UART top, its board's LPF and package, timed at its clock. Raises :class:`DoesNotFit` naming what
     overflowed; refuses a model whose features are not bytes (:func:`~.fpga.check_streamable`)."""
     check_flow_options("ECP5", device, ECP5_DEVICES, core, router)
+    if core == "engine":
+        if uart is not None:
+            raise ParameterError("the LUT engine has no UART top; --core luts, gates or auto", "core")
+        from . import ecp5_engine
+
+        return ecp5_engine.place_and_route(graph, device, out, seed, freq, timeout, progress, router, svf)
     spec = ECP5_DEVICES[device]
     check_streamable(graph)
     nextpnr, ecppack = toolchain.find("nextpnr-ecp5"), toolchain.find("ecppack")
@@ -113,19 +121,14 @@ def place_and_route(
         freq = uart.clock_hz / 1e6  # the board's clock must be met
     package = (board.package if board is not None else None) or spec.package
     speed = (board.speed if board is not None else None) or "6"
-    report = _route(nextpnr.command, device, out, seed, freq, router, deadline, say, (package, speed, pins))
+    report = route(nextpnr.command, device, out, seed, freq, router, deadline, say, (package, speed, pins))
     used = report.get("utilization", {})
     comb = used.get("TRELLIS_COMB", {"used": luts, "available": spec.luts})
     ram = used.get("DP16KD", {"used": 0, "available": 0})
     fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
     slots = f"{comb['used']} of {comb['available']} LUT4 slots"
     say(f"nextpnr-ecp5 ({router}): {slots} ({time.perf_counter() - start:.0f} s)")
-    pack = [ecppack.command, "--input", "lgn_top.config", "--bit", "lgn_net.bit"] + (
-        ["--svf", "lgn_net.svf"] if svf else []
-    )
-    proc = run_until(pack, "ecppack", out, deadline)
-    if proc.returncode != 0:
-        raise LgnError(f"ecppack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    pack(ecppack.command, out, deadline, svf)
     per_sample = graph.encoder.n_features if graph.encoder is not None else 0
     return PnrResult(
         device, package, chosen.kind, luts, ffs, int(comb["used"]), int(comb["available"]), int(ram["used"]),
@@ -134,7 +137,15 @@ def place_and_route(
     )  # fmt: skip
 
 
-def _route(nextpnr, device, out: Path, seed, freq, router, deadline, say, place=None) -> dict:
+def pack(ecppack: str, out: Path, deadline: float, svf: bool = True) -> None:
+    """ecppack of ``out/lgn_top.config`` into ``lgn_net.bit`` (and ``lgn_net.svf`` for JTAG)."""
+    command = [ecppack, "--input", "lgn_top.config", "--bit", "lgn_net.bit"] + (["--svf", "lgn_net.svf"] if svf else [])
+    proc = run_until(command, "ecppack", out, deadline)
+    if proc.returncode != 0:
+        raise LgnError(f"ecppack failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
+
+
+def route(nextpnr, device, out: Path, seed, freq, router, deadline, say, place=None) -> dict:
     """nextpnr-ecp5 on ``out/lgn_top.json`` into ``lgn_top.config``; ``place``: (package, speed grade, the
     LPF's text or None: I/O left to nextpnr). Its report. Raises :class:`DoesNotFit`."""
     spec = ECP5_DEVICES[device]

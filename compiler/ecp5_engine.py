@@ -210,3 +210,55 @@ def simulate_engine(
     bench = hdl_sim.Bench("lgn_top", True, True, engine.program.latency, graph.n_classes, 1, False, stream=True)
     rows = U8.words(raw).astype(np.uint8)
     return hdl_sim.run_testbench(files, bench, rows, expected, sim, mode, build_root)
+
+
+def place_and_route(
+    graph: GateGraph, device: str, out, seed: int = 1, freq: float | None = None, timeout: float = 1800.0,
+    progress=None, router: str = "router2", svf: bool = True,
+):  # fmt: skip
+    """``lgn synth --target ecp5 --pnr --core engine``: the engine for ``graph`` synthesized (yosys' ECP5
+    flow, :func:`.ecp5.synth_commands`), placed and routed by nextpnr-ecp5 on ``device`` with ``router``, packed
+    into ``out/lgn_net.bit`` (the program inside). Raises :class:`~.fpga_devices.DoesNotFit` naming the DP16KD
+    the engine needs before any tool runs; a :class:`~.fpga.PnrResult` with the engine's cycles per sample."""
+    import time
+    from pathlib import Path
+
+    from . import ecp5, toolchain
+    from .fpga import PnrResult, check_streamable
+    from .fpga_devices import ECP5_DEVICES, DoesNotFit
+    from .hdl_tools import run_yosys
+
+    spec, out = ECP5_DEVICES[device], Path(out)
+    check_streamable(graph)
+    try:
+        engine = layout(graph, spec.dp16kd, f"{device} ({spec.package})")
+    except LgnError as exc:
+        raise DoesNotFit(f"the design does not fit the {device} ({spec.package}): {exc}") from None
+    nextpnr, ecppack = toolchain.find("nextpnr-ecp5"), toolchain.find("ecppack")
+    start, say = time.perf_counter(), progress or (lambda line: None)
+    say(f"tools: {toolchain.find('yosys').describe()}; {nextpnr.describe()}; {ecppack.describe()}")
+    deadline = start + timeout
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"lgn_top.v": engine_verilog(graph, engine)}
+    commands = ["read_verilog lgn_top.v", *ecp5.synth_commands()]
+    trim = "--timeout S gives it longer"
+    cells = run_yosys(commands, files, "yosys synth_ecp5 of the LUT engine", deadline, out, trim, say)
+    luts, ffs = cells.get("LUT4", 0), cells.get("TRELLIS_FF", 0)
+    if luts == 0 or cells.get("DP16KD", 0) != engine.block_rams:
+        raise LgnError(f"yosys synth_ecp5 of the LUT engine left {cells}, not {engine.block_rams} DP16KD and LUT4s")
+    say(f"synth_ecp5, LUT engine: {luts} LUT4, {ffs} flip-flops, {engine.describe()}")
+    (out / "lgn_top.lpf").write_text(ecp5.CLOCK_ONLY_LPF)
+    report = ecp5.route(nextpnr.command, device, out, seed, freq, router, deadline, say)
+    used = report.get("utilization", {})
+    comb = used.get("TRELLIS_COMB", {"used": luts, "available": spec.luts})
+    ram = used.get("DP16KD", {"used": engine.block_rams, "available": spec.dp16kd})
+    fmax = [v.get("achieved") for v in report.get("fmax", {}).values() if v.get("achieved")]
+    say(f"nextpnr-ecp5 ({router}): {comb['used']} of {comb['available']} LUT4 slots, {ram['used']} of "
+        f"{ram['available']} DP16KD ({time.perf_counter() - start:.0f} s)")  # fmt: skip
+    ecp5.pack(ecppack.command, out, deadline, svf)
+    p = engine.program
+    return PnrResult(
+        device, spec.package, "engine", luts, ffs, int(comb["used"]), int(comb["available"]), int(ram["used"]),
+        int(ram["available"]), min(fmax) if fmax else None, p.latency, p.cycles_per_sample, out / "lgn_net.bit",
+        time.perf_counter() - start,
+    )  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 
 from lgn.cli import main
 from lgn.compiler import ecp5, formats, fpga, hardware, lut_verilog, pipeline, toolchain
-from lgn.compiler.errors import ToolMissingError
+from lgn.compiler.errors import ParameterError, ToolMissingError
 
 from .test_fpga import streamable
 
@@ -42,8 +42,10 @@ def test_the_part_must_belong_to_the_target(tmp_path, capsys):
     code = main(["synth", str(tmp_path / "g.npz"), "--target", "ecp5", "--pnr", "--device", "up5k"])
     err = capsys.readouterr().err
     assert code == 2 and "device up5k is not an ecp5 part; choose 25k, 45k, 85k" in err
-    with pytest.raises(Exception, match="the ECP5 flow takes luts, gates or auto"):
-        ecp5.place_and_route(streamable(), "25k", tmp_path / "x", core="engine")
+    with pytest.raises(ParameterError, match="the ECP5 flow takes luts, gates, auto or engine"):
+        ecp5.place_and_route(streamable(), "25k", tmp_path / "x", core="bogus")
+    with pytest.raises(ParameterError, match="the LUT engine has no UART top"):
+        ecp5.place_and_route(streamable(), "25k", tmp_path / "x", core="engine", uart=object())
 
 
 @pytest.mark.hdl

@@ -83,6 +83,8 @@ def _pnr(graph, args, folder: OutputFolder, link=None) -> int:
     print(f"  logic cells    {result.logic_cells} of {result.logic_cells_available} "
           f"({result.luts} LUT4, {result.ffs} flip-flops)")  # fmt: skip
     print(f"  block RAM      {result.ram} of {result.ram_available}")
+    if result.core == "engine" and args.target == "ecp5":
+        print("  program        in the bitstream (DP16KD initial values): samples follow reset, no upload")
     if result.program is not None:
         print(f"  SPRAM          {result.spram} of 4 (the program: send {result.program} after reset)")
     how = "nextpnr's timing analysis"
@@ -233,8 +235,8 @@ def register(sub) -> None:
     p.add_argument(
         "--core", choices=fpga.CORES, default="auto",
         help="with --pnr: our LUT4 netlist (luts), the gate-level Verilog mapped by yosys (gates), the smaller "
-        "of the two (auto), or the LUT engine (engine, up5k only: the network as a program in SPRAM, one LUT "
-        "at a time)",
+        "of the two (auto), or the LUT engine (engine, up5k and ecp5: the network as a program in SPRAM or "
+        "DP16KD block RAM, one LUT at a time)",
     )  # fmt: skip
     p.add_argument(
         "--uart", type=integer(1, 100_000_000), metavar="BAUD",

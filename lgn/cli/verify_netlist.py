@@ -47,9 +47,9 @@ def netlist_samples(graph: GateGraph, args) -> tuple[np.ndarray, str]:
 
 def check_options(args) -> None:
     """Refuse, before any tool runs, a core or part the ``--target`` family does not take."""
-    if args.core == "engine" and args.target != "ice40":
-        raise ParameterError(f"core engine is the iCE40 UP5K's LUT engine; --target {args.target} takes luts or gates",
-                             "core")  # fmt: skip
+    if args.core == "engine" and args.target == "gowin":
+        raise ParameterError("core engine is the LUT engine of the iCE40 UP5K and ECP5; --target gowin takes luts or "
+                             "gates", "core")  # fmt: skip
     if args.device is not None:
         netlist_sim.synth_commands(args.target, "lgn_top", args.device)  # an unknown part, one line
 
@@ -83,10 +83,15 @@ def verify_netlist(graph: GateGraph, shipped: GateGraph, args) -> int:
     family = FAMILY_NAMES[args.target]
     print(f"tools: {toolchain.find('yosys').describe()} (--toolchain {toolchain.current()}); {args.sim}", flush=True)
     start = time.perf_counter()
-    if args.core == "engine":  # the program first, then every sample
-        result = ice40_sim.simulate_engine(shipped, raw, sim=args.sim, reference=graph)
+    if args.core == "engine":  # iCE40: the program first, then every sample; ECP5: the program is in the netlist
+        if args.target == "ecp5":
+            from lgn.compiler import ecp5_engine
+
+            result = ecp5_engine.simulate_engine(shipped, raw, sim=args.sim, reference=graph)
+        else:
+            result = ice40_sim.simulate_engine(shipped, raw, sim=args.sim, reference=graph)
         seconds = time.perf_counter() - start - result.sim_seconds
-        times, what = f"synthesis and build {seconds:.1f} s", "the LUT engine's synthesized iCE40 netlist"
+        times, what = f"synthesis and build {seconds:.1f} s", f"the LUT engine's synthesized {family} netlist"
     else:
         say = lambda line: print(f"  {line}", flush=True)  # noqa: E731
         run = netlist_sim.simulate(shipped, raw, args.target, args.sim, args.core, args.pipeline, device=args.device,
