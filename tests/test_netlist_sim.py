@@ -138,8 +138,10 @@ def test_the_command_line_reports_a_flipped_lut_and_passes_the_right_netlist(fam
 def test_the_command_line_refuses_what_a_family_does_not_take(tmp_path, capsys):
     formats.save_npz(streamable(), tmp_path / "g.npz")
     base = ["verify", str(tmp_path / "g.npz"), "--backend", "netlist"]
-    assert main([*base, "--target", "ecp5", "--core", "engine"]) == 2
-    assert "core engine is the iCE40 UP5K's LUT engine; --target ecp5 takes luts or gates" in capsys.readouterr().err
+    assert main([*base, "--target", "gowin", "--core", "engine"]) == 2
+    assert "core engine is the LUT engine of the iCE40 UP5K and ECP5; --target gowin takes luts or gates" in (
+        capsys.readouterr().err
+    )
     assert main([*base, "--target", "gowin", "--device", "25k"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lgn: error: --device '25k' is not a gowin part") and err.count("\n") == 1
