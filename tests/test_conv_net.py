@@ -272,3 +272,14 @@ def test_an_interrupted_conv_run_resumes_to_the_uninterrupted_one(tmp_path, monk
     assert main(["train", "--resume", "m.st.resume"]) == 0
     expected, got = _outcome(whole), _outcome(broken)
     assert got["checkpoint"] == expected["checkpoint"] and got["graph"] == expected["graph"]
+
+
+def test_training_moves_the_trees(trained_conv):
+    """The optimizer holds the conv trees' parameters (they live outside the FC layers): after training they
+    differ from the same network as initialised."""
+    model = trained_conv[1].model
+    fresh = LogicNet(**model.config)
+    for new, trained in zip(fresh.conv.convs(), model.conv.convs()):
+        for start, end in zip(new.levels, trained.levels):
+            assert not torch.equal(start.weight, end.weight.cpu())
+    assert any(not torch.equal(a.weight, b.weight) for a, b in zip(fresh.layers, model.layers))

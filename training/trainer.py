@@ -181,12 +181,14 @@ def _conv_architecture(cfg: TrainConfig, encoder: Encoder) -> tuple[list[dict], 
 
 
 def _optimizer(cfg: TrainConfig, model: LogicNet) -> torch.optim.Optimizer:
-    """Adam: gates at ``lr`` (weight decay for OP only: IWP parameters near 0 mean an undecided gate, not a
-    small one), wiring logits at ``wiring_lr``. The fused implementation (one pass over each tensor: 0.18
-    instead of 0.47 ms a step for a learned-wiring net of 2 x 8,000 gates on one core) where torch has it
-    for the parameters' device and dtype."""
-    gates = [layer.weight for layer in model.layers]
-    wiring = [layer.wiring_logits for layer in model.layers if layer.wiring_logits is not None]
+    """Adam over every parameter of ``model``: gates at ``lr`` (weight decay for OP only: IWP parameters near
+    0 mean an undecided gate, not a small one), wiring logits at ``wiring_lr``. The fused implementation (one
+    pass over each tensor: 0.18 instead of 0.47 ms a step for a learned-wiring net of 2 x 8,000 gates on one
+    core) where torch has it for the parameters' device and dtype."""
+    # Every parameter of the network by its role, conv trees included (they are not in model.layers).
+    named = list(model.named_parameters())
+    gates = [p for name, p in named if not name.endswith("wiring_logits")]
+    wiring = [p for name, p in named if name.endswith("wiring_logits")]
     decay = cfg.weight_decay if cfg.parametrization == "op" else 0.0
     groups: list[dict] = [{"params": gates, "lr": cfg.lr, "weight_decay": decay}]
     if wiring:
