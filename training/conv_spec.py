@@ -61,6 +61,12 @@ def image_of(feature: np.ndarray, n_features: int, colors: int) -> list[int]:
     return [colors, side, side, thresholds]
 
 
+def conv_size(height: int, width: int, block: dict) -> tuple[int, int]:
+    """A block's conv output ``(H', W')`` for an ``H x W`` input, before pooling, as torch's conv computes it."""
+    k, s, p = block["kernel"], block["stride"], block["padding"]
+    return (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
+
+
 def stack_shapes(image: Sequence[int], blocks: Sequence[dict]) -> list[tuple[int, int, int]]:
     """``(channels, height, width)`` after each block, from ``image`` = (colors, height, width, thresholds);
     a block that does not fit its input is a ``ValueError`` naming it. Pure arithmetic: nothing is built, so a
@@ -68,10 +74,10 @@ def stack_shapes(image: Sequence[int], blocks: Sequence[dict]) -> list[tuple[int
     colors, height, width, thresholds = image
     shapes, channels = [], colors * thresholds
     for i, block in enumerate(blocks):
-        k, s, p = block["kernel"], block["stride"], block["padding"]
+        k, p = block["kernel"], block["padding"]
         if height + 2 * p < k or width + 2 * p < k:
             raise ValueError(f"conv block {i + 1}: a {k}x{k} window does not fit its {height}x{width} input")
-        height, width = (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
+        height, width = conv_size(height, width, block)
         pool = block["pool"]
         if pool > 1:
             if height < pool or width < pool:
@@ -87,8 +93,8 @@ def block_gates(image: Sequence[int], blocks: Sequence[dict]) -> int:
     conv, and ``pool^2 - 1`` two-input ORs per pooled bit."""
     total, (_, height, width, _) = 0, image
     for block, (channels, out_h, out_w) in zip(blocks, stack_shapes(image, blocks)):
-        k, s, p, pool = block["kernel"], block["stride"], block["padding"], max(block["pool"], 1)
-        conv_positions = ((height + 2 * p - k) // s + 1) * ((width + 2 * p - k) // s + 1)
+        pool = max(block["pool"], 1)
+        conv_positions = math.prod(conv_size(height, width, block))
         total += channels * ((1 << block["depth"]) - 1) * conv_positions + channels * out_h * out_w * (pool * pool - 1)
         height, width = out_h, out_w
     return total
