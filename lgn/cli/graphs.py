@@ -86,21 +86,24 @@ def _sizes_text(sizes: np.ndarray) -> str:
 
 
 def cmd_info(args) -> int:
-    graph = load_any(args.graph)
+    lines = []
+    if formats.looks_like_checkpoint(args.graph):  # loaded once: its architecture, then its graph
+        from lgn.training.checkpoint import load_checkpoint
+        from lgn.training.export import to_graph
+
+        model, encoder, info = load_checkpoint(args.graph)
+        graph = to_graph(model, encoder, info["names"])
+        lines.append(_network_line(model.config))
+    else:
+        graph = load_any(args.graph)
     print(f"{args.graph}")
-    lines = describe(graph)
-    if formats.looks_like_checkpoint(args.graph):
-        lines.insert(0, _network_line(args.graph))
-    for line in lines:
+    for line in lines + describe(graph):
         print(f"  {line}")
     return EXIT_OK
 
 
-def _network_line(path: str) -> str:
+def _network_line(config: dict[str, Any]) -> str:
     """A checkpoint's architecture as trained (the graph's gates are its unrolled, discretized form)."""
-    from lgn.training.checkpoint import load_checkpoint
-
-    config: dict[str, Any] = load_checkpoint(path)[0].config
     fc = f"{' + '.join(f'{w:,}' for w in config['widths'])} gates of {config['arity']} inputs"
     if "conv" not in config:
         return f"network     {fc}, {config['parametrization']}"
